@@ -1,0 +1,65 @@
+"""The one command-line interface: ``audioprobe <command>``.
+
+Each stage contributes its commands through a module with a ``register(subparsers)``
+function (listed in ``COMMAND_MODULES``); a command's handler receives the parsed
+arguments and returns an exit status. Heavy libraries are imported inside handlers so
+that ``audioprobe --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import AudioprobeError
+from .log import logger, set_verbosity
+
+__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+
+COMMAND_MODULES = (
+    "audioprobe.corpora.cli",
+)
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=default, help="more detail (debug messages)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False if default == 0 else default,
+                        help="only warnings and errors; no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every stage's commands registered."""
+    parser = argparse.ArgumentParser(
+        prog="audioprobe",
+        description="Probe which acoustic properties each layer of an audio network encodes, and compare "
+                    "networks pretrained on speech, music and environmental sound.")
+    parser.add_argument("--version", action="version", version=f"audioprobe {__version__}")
+    _add_verbosity(parser, default=0)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_verbosity(common, default=argparse.SUPPRESS)  # given after the command, overrides the global flags
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    subparsers.common_parent = common  # stage modules pass it as a parent to their parsers
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``audioprobe`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    set_verbosity(getattr(args, "verbose", 0), getattr(args, "quiet", False))
+    try:
+        return int(args.func(args) or 0)
+    except AudioprobeError as exc:
+        logger.error("error: %s", exc)
+        return 2
+    except KeyboardInterrupt:
+        logger.error("interrupted; finished work is kept and a re-run resumes it")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

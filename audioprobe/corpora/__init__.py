@@ -1,0 +1,1 @@
+"""Corpora: the shipped default corpus recipe, pretraining pools and dataset adapters."""

@@ -1,0 +1,204 @@
+"""Map a pure per-clip function over clip rows: local processes on all cores, or Dask.
+
+A per-clip function takes one clip row (a dict with at least ``clip_id`` and
+``audio_path``) and returns a dict of results (one output row). The runner
+
+* runs it in-process (``n_jobs=1``), in a pool of local processes (default: all cores),
+  or on a ``dask.distributed`` scheduler (``scheduler="local"`` starts a LocalCluster,
+  ``scheduler="tcp://host:port"`` connects to a running one);
+* records an exception raised for a clip as a failure (clip id, path, error type,
+  message) and carries on with the rest;
+* writes finished rows in chunks as they complete, so a re-run of a killed stage skips
+  finished clips;
+* shows a progress bar with clips done, rate and ETA.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .errors import ParameterError
+from .log import logger, progress
+from .runstore import ChunkStore, Run
+
+__all__ = ["map_clips", "MapResult", "resolve_n_jobs"]
+
+ClipFunction = Callable[[dict], dict]
+
+
+@dataclass
+class MapResult:
+    """Output of :func:`map_clips`.
+
+    Attributes
+    ----------
+    table : pd.DataFrame
+        One row per successful clip, in the order of the input rows; ``clip_id`` first.
+    failures : pd.DataFrame
+        One row per failed clip: ``clip_id``, ``path``, ``error_type``, ``message``.
+    """
+
+    table: pd.DataFrame
+    failures: pd.DataFrame
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """``None`` or ``-1`` -> all cores; a positive int is kept; anything else is refused."""
+    if n_jobs is None or n_jobs == -1:
+        return os.cpu_count() or 1
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ParameterError(f"n_jobs must be a positive integer, -1 or None (all cores), got {n_jobs!r}")
+    return n_jobs
+
+
+def _call_safely(func: ClipFunction, row: dict) -> tuple[str, dict]:
+    """Run ``func(row)``; turn an exception into a failure record instead of raising."""
+    try:
+        result = func(row)
+    except Exception as exc:  # a failing clip must not stop the batch
+        return "failed", {"clip_id": str(row["clip_id"]), "path": str(row.get("audio_path", row.get("path", ""))),
+                          "error_type": type(exc).__name__, "message": str(exc)}
+    return "ok", {"clip_id": str(row["clip_id"]), **result}
+
+
+def _run_inline(func: ClipFunction, rows: list[dict]) -> Iterator[tuple[str, dict]]:
+    for row in rows:
+        yield _call_safely(func, row)
+
+
+def _run_processes(func: ClipFunction, rows: list[dict], n_jobs: int) -> Iterator[tuple[str, dict]]:
+    context = multiprocessing.get_context("forkserver")
+    window = 4 * n_jobs
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+        pending = set()
+        queue = iter(rows)
+        for row in queue:
+            pending.add(pool.submit(_call_safely, func, row))
+            if len(pending) >= window:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (f.result() for f in done)
+
+
+def _run_dask(func: ClipFunction, rows: list[dict], scheduler: str, n_jobs: int) -> Iterator[tuple[str, dict]]:
+    from distributed import Client, LocalCluster, as_completed
+
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        cluster, client = None, Client(scheduler)
+    try:
+        window = 4 * max(n_jobs, len(client.scheduler_info().get("workers", {})) or 1)
+        queue = iter(rows)
+        futures = as_completed(client.submit(_call_safely, func, row, pure=False)
+                               for row in [r for _, r in zip(range(window), queue)])
+        for future in futures:
+            yield future.result()
+            future.release()
+            nxt = next(queue, None)
+            if nxt is not None:
+                futures.add(client.submit(_call_safely, func, nxt, pure=False))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def map_clips(func: ClipFunction, clips: pd.DataFrame, *, run: Run | None = None, stage: str = "clips",
+              n_jobs: int | None = None, scheduler: str | None = None, chunk_size: int = 32,
+              desc: str | None = None) -> MapResult:
+    """Apply ``func`` to every clip row, in parallel, resumably.
+
+    Parameters
+    ----------
+    func : callable(dict) -> dict
+        A picklable, pure per-clip function (module-level function or functools.partial).
+    clips : pd.DataFrame
+        One row per clip with at least ``clip_id`` and ``audio_path``.
+    run : Run, optional
+        When given, finished rows are written to ``RUN/partial/<stage>/`` in chunks of
+        ``chunk_size`` and clips finished by an earlier, interrupted call are skipped;
+        failures are recorded in ``failures.csv`` (and cleared for clips that now succeed).
+    stage : str
+        Name of the stage (for the chunk folder and failures).
+    n_jobs : int, optional
+        Worker processes; default all cores. ``1`` runs in this process.
+    scheduler : str, optional
+        ``"local"`` (a dask LocalCluster of ``n_jobs`` workers) or a dask scheduler address
+        ``"tcp://host:port"``. Default: local processes.
+    chunk_size : int
+        Rows per chunk written to disk.
+    desc : str, optional
+        Progress-bar label.
+
+    Returns
+    -------
+    MapResult
+        ``table`` (successful rows, input order) and ``failures`` of this call and of earlier
+        interrupted calls.
+    """
+    if "clip_id" not in clips.columns:
+        raise ParameterError(f"clips must have a 'clip_id' column, got {list(clips.columns)}")
+    if chunk_size < 1:
+        raise ParameterError(f"chunk_size must be >= 1, got {chunk_size!r}")
+    n_jobs = resolve_n_jobs(n_jobs)
+    rows = [{**row, "clip_id": str(row["clip_id"])} for row in clips.to_dict("records")]
+    store = ChunkStore(run, stage) if run is not None else None
+    done = store.done_ids() if store is not None else set()
+    todo = [row for row in rows if row["clip_id"] not in done]
+    if done:
+        logger.info("%s: resuming, %d of %d clips already done", stage, len(done & {r["clip_id"] for r in rows}),
+                    len(rows))
+
+    if scheduler is not None:
+        outcomes = _run_dask(func, todo, scheduler, n_jobs)
+    elif n_jobs == 1 or len(todo) <= 1:
+        outcomes = _run_inline(func, todo)
+    else:
+        outcomes = _run_processes(func, todo, n_jobs)
+
+    finished: list[dict] = []
+    failed: list[dict] = []
+    buffer_ok: list[dict] = []
+    buffer_failed: list[dict] = []
+
+    def flush() -> None:
+        if store is not None and (buffer_ok or buffer_failed):
+            if buffer_ok:
+                store.write_chunk(pd.DataFrame(buffer_ok))
+            run.record_failures(stage, pd.DataFrame(buffer_failed), succeeded=[r["clip_id"] for r in buffer_ok])
+        buffer_ok.clear()
+        buffer_failed.clear()
+
+    with progress(total=len(todo), desc=desc or stage) as bar:
+        for status, record in outcomes:
+            (finished if status == "ok" else failed).append(record)
+            (buffer_ok if status == "ok" else buffer_failed).append(record)
+            if len(buffer_ok) + len(buffer_failed) >= chunk_size:
+                flush()
+            bar.update(1)
+        flush()
+
+    table = store.collect() if store is not None else pd.DataFrame(finished)
+    order = {clip_id: i for i, clip_id in enumerate(r["clip_id"] for r in rows)}
+    if not table.empty:
+        table = table[table["clip_id"].isin(order)]
+        table = table.iloc[table["clip_id"].map(order).argsort(kind="stable")].reset_index(drop=True)
+    if run is not None:
+        all_failures = run.failures()
+        failures = all_failures[(all_failures["stage"] == stage) & all_failures["clip_id"].astype(str).isin(order)]
+        failures = failures.drop(columns="stage").reset_index(drop=True)
+    else:
+        failures = pd.DataFrame(failed, columns=["clip_id", "path", "error_type", "message"])
+    if len(failures):
+        logger.warning("%s: %d of %d clips failed (see failures.csv)", stage, len(failures), len(rows))
+    return MapResult(table=table, failures=failures)

@@ -1,0 +1,1 @@
+"""audioprobe.features"""
