@@ -20,6 +20,11 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 COMMAND_MODULES = (
     "audioprobe.corpora.cli",
+    "audioprobe.features.cli",
+    "audioprobe.models.cli",
+    "audioprobe.probes.cli",
+    "audioprobe.analysis.cli",
+    "audioprobe.figures.cli",
 )
 
 

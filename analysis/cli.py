@@ -1,0 +1,8 @@
+"""``audioprobe`` commands of audioprobe.analysis."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add this stage's commands."""
