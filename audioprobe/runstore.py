@@ -175,7 +175,7 @@ class Run:
         """All recorded failures (``failures.csv``), possibly empty."""
         if not self.exists("failures.csv"):
             return pd.DataFrame(columns=FAILURE_COLUMNS)
-        return self.read_table("failures.csv")
+        return pd.read_csv(self.file("failures.csv"), dtype=str, keep_default_na=False)
 
     def record_failures(self, stage: str, failures: pd.DataFrame, *, succeeded: list[str] = ()) -> None:
         """Add failures of ``stage`` (replacing older ones of the same clips) and clear clips that now succeeded.
@@ -194,8 +194,9 @@ class Run:
         new = failures.assign(stage=stage)[FAILURE_COLUMNS] if not failures.empty else None
         touched = set(succeeded) | (set(failures["clip_id"]) if not failures.empty else set())
         keep = ~((old["stage"] == stage) & old["clip_id"].astype(str).isin(touched))
-        table = pd.concat([t for t in (old[keep], new) if t is not None and not t.empty], ignore_index=True)
-        self.write_table("failures.csv", table if not table.empty else pd.DataFrame(columns=FAILURE_COLUMNS))
+        parts = [t for t in (old[keep], new) if t is not None and not t.empty]
+        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FAILURE_COLUMNS)
+        self.write_table("failures.csv", table)
 
     def write_clips(self, clips: pd.DataFrame) -> None:
         """Store the clip table of this run (``clips.parquet``: manifest columns + ``audio_path``).

@@ -1,0 +1,37 @@
+"""The one CLI: help, version, verbosity flags, errors as exit codes."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from audioprobe import __version__
+from audioprobe.cli import build_parser, main
+
+
+def test_console_script_help_lists_commands():
+    out = subprocess.run([sys.executable, "-m", "audioprobe", "--help"], capture_output=True, text=True, check=True)
+    assert "corpus" in out.stdout
+    for command in build_parser()._subparsers._group_actions[0].choices:
+        assert command in out.stdout
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and __version__ in capsys.readouterr().out
+
+
+def test_verbosity_flags_before_or_after_command(tmp_path):
+    parser = build_parser()
+    args = parser.parse_args(["-q", "corpus", "check", "x.csv"])
+    assert args.quiet is True
+    args = parser.parse_args(["corpus", "check", "-v", "x.csv"])
+    assert args.verbose == 1 and args.quiet is False
+
+
+def test_package_error_becomes_exit_status_with_message(tmp_path, caplog):
+    bad = tmp_path / "m.csv"
+    bad.write_text("clip_id,path\n")
+    assert main(["corpus", "check", str(bad)]) == 1

@@ -1,0 +1,137 @@
+"""The parallel runner and the run folder: equivalence across backends, failures, kill-and-resume."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from audioprobe.manifest import read_manifest
+from audioprobe.runner import map_clips
+from audioprobe.runstore import Run
+from clipjobs import rms_job
+from synth import write_corpus
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus"), n=12)
+
+
+def _with_bad_clips(manifest: Path) -> pd.DataFrame:
+    clips = read_manifest(manifest)
+    clips.loc[3, "audio_path"] = str(manifest.parent / "clips" / "missing.flac")
+    Path(manifest.parent / "clips" / "corrupt.wav").write_bytes(b"junk" * 100)
+    clips.loc[7, "audio_path"] = str(manifest.parent / "clips" / "corrupt.wav")
+    return clips
+
+
+def test_backends_give_identical_results_and_record_failures(manifest, tmp_path):
+    clips = _with_bad_clips(manifest)
+    results = {}
+    for name, options in {"jobs1": dict(n_jobs=1), "jobs2": dict(n_jobs=2),
+                          "dask": dict(n_jobs=2, scheduler="local")}.items():
+        run = Run(tmp_path / name)
+        out = map_clips(rms_job, clips, run=run, stage="rms", chunk_size=4, **options)
+        results[name] = out
+        assert len(out.table) + len(out.failures) == len(clips)           # nothing silently dropped
+        assert sorted(out.failures["clip_id"]) == ["c003", "c007"]
+        assert set(run.failures()["error_type"]) == {"ClipError"}
+        assert "file not found" in run.failures().set_index("clip_id").loc["c003", "message"]
+    for name in ("jobs2", "dask"):
+        pd.testing.assert_frame_equal(results["jobs1"].table, results[name].table)
+    assert list(results["jobs1"].table["clip_id"]) == [c for c in clips["clip_id"] if c not in ("c003", "c007")]
+
+
+def test_rerun_skips_finished_clips_and_retries_failed_ones(manifest, tmp_path):
+    clips = read_manifest(manifest)
+    run = Run(tmp_path / "run")
+    broken = clips.copy()
+    broken.loc[0, "audio_path"] = "/nonexistent.flac"
+    first = map_clips(rms_job, broken, run=run, stage="rms", n_jobs=1, chunk_size=5)
+    assert list(first.failures["clip_id"]) == ["c000"]
+    calls = []
+
+    def counting_job(row):
+        calls.append(row["clip_id"])
+        return rms_job(row)
+
+    second = map_clips(counting_job, clips, run=run, stage="rms", n_jobs=1)
+    assert calls == ["c000"]                                # only the failed clip is redone
+    assert second.failures.empty and run.failures().empty   # its failure record is cleared
+    assert list(second.table["clip_id"]) == list(clips["clip_id"])
+
+
+_KILLABLE = """
+import sys
+from audioprobe.log import set_verbosity
+from audioprobe.manifest import read_manifest
+from audioprobe.runner import map_clips
+from audioprobe.runstore import Run
+from clipjobs import rms_job
+set_verbosity(quiet=True)
+out = map_clips(rms_job, read_manifest(sys.argv[1]), run=Run(sys.argv[2]), stage="rms", n_jobs=2, chunk_size=2)
+Run(sys.argv[2]).write_table("rms.parquet", out.table)
+"""
+
+
+def _run_script(manifest: Path, run: Path, delay: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "AUDIOPROBE_TEST_DELAY": delay}
+    return subprocess.Popen([sys.executable, "-c", _KILLABLE, str(manifest), str(run)], env=env,
+                            start_new_session=True)
+
+
+def test_sigkill_mid_run_then_resume_gives_identical_results(manifest, tmp_path):
+    reference = tmp_path / "reference"
+    assert _run_script(manifest, reference, "0").wait(timeout=120) == 0
+
+    killed = tmp_path / "killed"
+    proc = _run_script(manifest, killed, "0.3")
+    chunks = killed / "partial" / "rms"
+    deadline = time.time() + 90
+    while time.time() < deadline and len(list(chunks.glob("chunk-*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)                      # the runner and its worker processes
+    proc.wait()
+    n_done = len(pd.concat([pd.read_parquet(c) for c in chunks.glob("chunk-*.parquet")]))
+    assert 0 < n_done < 12, "the kill should land mid-run"
+    assert not (killed / "rms.parquet").exists()
+
+    assert _run_script(manifest, killed, "0").wait(timeout=120) == 0
+    resumed = pd.read_parquet(killed / "rms.parquet")
+    assert resumed["clip_id"].is_unique and len(resumed) == 12
+    pd.testing.assert_frame_equal(resumed, pd.read_parquet(reference / "rms.parquet"))
+    leftovers = [p.name for p in killed.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
+    run = Run(tmp_path)
+    run.write_table("t.parquet", pd.DataFrame({"a": [1]}))
+
+    class Unwritable(pd.DataFrame):
+        def to_parquet(self, *args, **kwargs):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        run.write_table("t.parquet", Unwritable({"a": [2]}))
+    assert run.read_table("t.parquet")["a"].tolist() == [1]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_stage_records(tmp_path):
+    run = Run(tmp_path)
+    run.start_stage("features", config={"pitch": "praat"}, inputs={"manifest_sha256": "abc"})
+    assert not run.is_complete("features")
+    run.mark_complete("features", n_clips=3)
+    assert run.is_complete("features", config={"pitch": "praat"})
+    assert not run.is_complete("features", config={"pitch": "pyin"})
+    info = run.info
+    assert info["environment"]["versions"]["numpy"] and info["stages"]["features"]["summary"] == {"n_clips": 3}
