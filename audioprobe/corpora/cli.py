@@ -1,4 +1,4 @@
-"""``audioprobe corpus ...`` commands."""
+"""``audioprobe corpus ...`` commands: check a manifest, build the default corpus and the pools, adapt datasets."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,14 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_pools(args: argparse.Namespace) -> int:
+    from .pools import build_pools
+
+    build_pools(args.out, minutes=args.minutes, crop_s=args.crop_seconds, min_crop_s=args.min_crop_seconds,
+                n_jobs=args.jobs)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``corpus`` command group."""
     common = subparsers.common_parent
@@ -29,3 +37,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("manifest", nargs="?", help="manifest CSV (default: the shipped data_manifest.csv)")
     check.add_argument("-j", "--jobs", type=int, default=None, help="threads (default: all cores)")
     check.set_defaults(func=_check)
+
+    pools = sub.add_parser(
+        "build-pools", parents=[common], help="build speech / non-speech / mixed pretraining pools",
+        description="Build a speech pool and a non-speech pool (environmental + music) of N minutes each from "
+                    "the installed Debian packages, disjoint by source from the default corpus, plus mixed.csv "
+                    "(N/2 minutes of each). Writes OUT/speech.csv, OUT/nonspeech.csv, OUT/mixed.csv and the "
+                    "FLAC crops they name.")
+    pools.add_argument("--out", required=True, help="output folder")
+    pools.add_argument("--minutes", type=float, required=True, help="minutes of audio per pool")
+    pools.add_argument("--crop-seconds", type=float, default=2.0, help="longest crop (s, default 2.0)")
+    pools.add_argument("--min-crop-seconds", type=float, default=0.5, help="shortest crop (s, default 0.5)")
+    pools.add_argument("-j", "--jobs", type=int, default=None, help="decoding threads (default: all cores)")
+    pools.set_defaults(func=_build_pools)
