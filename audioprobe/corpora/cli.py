@@ -27,6 +27,18 @@ def _build_pools(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_default(args: argparse.Namespace) -> int:
+    import time
+
+    from ..log import logger
+    from .default import build_default
+
+    t0 = time.perf_counter()
+    build_default(args.out, manifest=args.manifest, n_jobs=args.jobs)
+    logger.info("built in %.1f s", time.perf_counter() - t0)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``corpus`` command group."""
     common = subparsers.common_parent
@@ -37,6 +49,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("manifest", nargs="?", help="manifest CSV (default: the shipped data_manifest.csv)")
     check.add_argument("-j", "--jobs", type=int, default=None, help="threads (default: all cores)")
     check.set_defaults(func=_check)
+
+    default = sub.add_parser(
+        "build-default", parents=[common], help="rebuild the default corpus from the installed Debian packages",
+        description="Rebuild the default corpus (100 speech, 100 music, 100 environmental clips of 2.0 s, 16 kHz "
+                    "FLAC) from the installed Debian packages: OUT/clips/, OUT/licenses/ and the manifest. The "
+                    "shipped corpus is `audioprobe corpus build-default --out corpus --manifest data_manifest.csv` "
+                    "run in the repository root.")
+    default.add_argument("--out", required=True, help="output folder for clips/ and licenses/")
+    default.add_argument("--manifest", default=None, help="manifest path (default: OUT/data_manifest.csv)")
+    default.add_argument("-j", "--jobs", type=int, default=None, help="decoding threads (default: all cores)")
+    default.set_defaults(func=_build_default)
 
     pools = sub.add_parser(
         "build-pools", parents=[common], help="build speech / non-speech / mixed pretraining pools",

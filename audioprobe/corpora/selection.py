@@ -1,6 +1,7 @@
 """Shared steps of the corpus recipes: deterministic source order, decoding, manifest rows."""
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -80,7 +81,8 @@ def split_of(group: str) -> str:
 def manifest_row(*, clip_id: str, file: Path, root: Path, domain: str, dataset: str, group: str, split: str,
                  license: str, source: str, sample_rate: int, n_samples: int, **extra: object) -> dict:
     """One manifest row for a written clip file; ``path`` relative to ``root``, ``sha256`` of the file."""
-    row = {"clip_id": clip_id, "path": file.relative_to(root).as_posix(), "domain": domain, "dataset": dataset,
+    rel = Path(os.path.relpath(Path(file).resolve(), Path(root).resolve())).as_posix()
+    row = {"clip_id": clip_id, "path": rel, "domain": domain, "dataset": dataset,
            "group": group, "split": split, "license": license, "source": source, "sample_rate": int(sample_rate),
            "duration_s": round(n_samples / sample_rate, 6), "sha256": sha256_file(file)}
     row.update(extra)
