@@ -1,0 +1,87 @@
+"""Descriptor correlation matrix: Spearman correlation between descriptors across clips."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from ..errors import ParameterError
+from .style import new_figure, styled
+from .tables import RunTables, descriptor_columns
+
+__all__ = ["NAME", "descriptor_correlations", "descriptor_correlation_plot", "from_run"]
+
+NAME = "descriptor_correlations"
+TITLE = "Descriptor correlations across clips (Spearman)"
+
+
+def descriptor_correlations(features: pd.DataFrame, *, min_periods: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Spearman correlation between every pair of descriptors, over the clips where both are defined.
+
+    Parameters
+    ----------
+    features : pd.DataFrame
+        features.parquet (descriptor columns are the float columns besides ``clip_id`` and
+        the frame counts).
+    min_periods : int, keyword-only
+        Minimum number of clips with both values; fewer gives NaN.
+
+    Returns
+    -------
+    rho : pd.DataFrame, shape (n_descriptors, n_descriptors)
+    n : pd.DataFrame, shape (n_descriptors, n_descriptors)
+        Number of clips behind each coefficient.
+    """
+    columns = descriptor_columns(features)
+    if len(columns) < 2:
+        raise ParameterError(f"features must hold at least two descriptor columns, got {columns}")
+    values = features[columns].astype(float)
+    rho = values.corr(method="spearman", min_periods=min_periods)
+    defined = values.notna().to_numpy(dtype=float)
+    n = pd.DataFrame(defined.T @ defined, index=columns, columns=columns).astype(int)
+    return rho, n
+
+
+@styled
+def descriptor_correlation_plot(features: pd.DataFrame, *, order: list[str] | None = None) -> Figure:
+    """Heat map of the Spearman correlations between descriptors (lower triangle, annotated).
+
+    Parameters
+    ----------
+    features : pd.DataFrame
+        features.parquet.
+    order : list of str, optional, keyword-only
+        Descriptor order (e.g. grouped by family); the table's column order by default.
+    """
+    rho, n = descriptor_correlations(features)
+    if order is not None:
+        order = [c for c in order if c in rho.index] + [c for c in rho.index if c not in order]
+        rho = rho.loc[order, order]
+        n = n.loc[order, order]
+    k = len(rho)
+    size = 2.2 + 0.5 * k
+    fig = new_figure(width=size + 1.4, height=size + 0.6)
+    ax = fig.add_subplot()
+    mask = np.triu(np.ones((k, k), dtype=bool), k=1)
+    sns.heatmap(rho, ax=ax, mask=mask, vmin=-1, vmax=1, center=0, cmap="RdBu_r", square=True,
+                annot=k <= 20, fmt=".2f", annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                cbar_kws={"label": "Spearman rho", "shrink": 0.7})
+    ax.set_xlabel("descriptor")
+    ax.set_ylabel("descriptor")
+    ax.tick_params(axis="x", labelrotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+        label.set_rotation_mode("anchor")
+    ax.tick_params(axis="y", labelrotation=0)
+    off = n.to_numpy()[~np.eye(k, dtype=bool)]
+    ax.set_title(f"{TITLE}\npairwise complete clips: {off.min()}-{off.max()} of {len(features)}")
+    return fig
+
+
+def from_run(tables: RunTables) -> Figure:
+    """The descriptor correlation matrix of a run, descriptors grouped by family."""
+    features = tables.require("features")
+    meta = tables.get("features_meta")
+    order = list(meta.sort_values("family", kind="stable")["name"]) if meta is not None else None
+    return descriptor_correlation_plot(features, order=order)

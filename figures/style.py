@@ -1,0 +1,188 @@
+"""The one figure style of audioprobe, and byte-stable saving.
+
+Every figure is drawn inside :func:`figure_style` (fixed rcParams, a bundled font, a fixed
+SVG hash salt) and written by :func:`save_figure`, which strips the time stamps and
+software strings matplotlib would otherwise write, so regenerating a figure from the same
+tables gives the same bytes.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from ..errors import check_choice
+from ..runstore import atomic_path
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+__all__ = ["STYLE", "DOMAIN_COLORS", "DOMAIN_LABELS", "DOMAIN_ORDER", "CLIP_DOMAIN_COLORS", "figure_style",
+           "styled", "new_figure", "panel_grid", "domain_color", "domain_label", "save_figure", "figure_bytes", "FORMATS"]
+
+#: rcParams of every audioprobe figure (the font is bundled with matplotlib, so output does not
+#: depend on the fonts of the machine).
+STYLE: dict[str, object] = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9.0,
+    "axes.titlesize": 10.0,
+    "axes.labelsize": 9.0,
+    "xtick.labelsize": 8.0,
+    "ytick.labelsize": 8.0,
+    "legend.fontsize": 8.0,
+    "figure.titlesize": 11.0,
+    "figure.dpi": 100.0,
+    "savefig.dpi": 150.0,
+    "savefig.facecolor": "white",
+    "figure.facecolor": "white",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "image.cmap": "viridis",
+    "svg.hashsalt": "audioprobe",
+    "svg.fonttype": "none",
+    "pdf.fonttype": 42,
+    "path.simplify": True,
+}
+
+#: Order in which pretraining domains are listed: trained domains first, then the control.
+DOMAIN_ORDER: tuple[str, ...] = ("speech", "nonspeech", "mixed", "none")
+
+#: Colour of each pretraining domain (Okabe-Ito, colour-blind safe); ``none`` is the
+#: random-weight control and unknown models.
+DOMAIN_COLORS: dict[str, str] = {
+    "speech": "#0072B2",
+    "nonspeech": "#D55E00",
+    "mixed": "#009E73",
+    "none": "#7F7F7F",
+}
+
+DOMAIN_LABELS: dict[str, str] = {
+    "speech": "speech",
+    "nonspeech": "non-speech",
+    "mixed": "mixed",
+    "none": "random weights / none",
+}
+
+#: Colour of each clip domain (the manifest's ``domain``), used to mark clip blocks.
+CLIP_DOMAIN_COLORS: dict[str, str] = {
+    "speech": "#0072B2",
+    "music": "#CC79A7",
+    "environmental": "#E69F00",
+}
+
+#: File formats written for every figure, with their byte-stable metadata.
+FORMATS: dict[str, dict[str, object]] = {
+    "png": {"Software": None},
+    "pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
+}
+
+
+def domain_color(domain: str) -> str:
+    """Colour of a pretraining domain (grey for an unknown one)."""
+    return DOMAIN_COLORS.get(str(domain), DOMAIN_COLORS["none"])
+
+
+def domain_label(domain: str) -> str:
+    """Legend label of a pretraining domain."""
+    return DOMAIN_LABELS.get(str(domain), str(domain))
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[None]:
+    """Context in which figures are drawn and saved with the audioprobe style."""
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorator: run a plotting function inside :func:`figure_style` (artists take the style
+    when they are created)."""
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with figure_style():
+            return func(*args, **kwargs)
+    return wrapper
+
+
+def new_figure(*, width: float, height: float, layout: str = "constrained") -> Figure:
+    """A figure of ``width`` x ``height`` inches, not registered with pyplot (no global state, no
+    backend switch: saving picks the canvas from the file format).
+
+    Parameters
+    ----------
+    width, height : float, keyword-only
+        Size in inches.
+    layout : str, keyword-only
+        matplotlib layout engine (``constrained`` by default, so labels do not overlap).
+    """
+    with figure_style():
+        return Figure(figsize=(width, height), layout=layout)
+
+
+def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: float,
+               extra_width: float = 0.0, extra_height: float = 0.0, sharex: bool = False, sharey: bool = False
+               ) -> tuple[Figure, list]:
+    """A figure with ``n_panels`` axes on a grid of at most ``ncols`` columns; unused cells are removed.
+
+    Parameters
+    ----------
+    n_panels : int
+        Number of axes wanted (at least 1).
+    ncols : int, keyword-only
+        Maximum number of columns.
+    panel_width, panel_height : float, keyword-only
+        Size of one panel in inches.
+    extra_width, extra_height : float, keyword-only
+        Inches added for a shared legend or colour bar.
+    sharex, sharey : bool, keyword-only
+        Share axes between panels.
+
+    Returns
+    -------
+    fig : Figure
+    axes : list of Axes
+        The ``n_panels`` axes in reading order.
+    """
+    ncols = max(1, min(ncols, n_panels))
+    nrows = -(-n_panels // ncols)
+    fig = new_figure(width=ncols * panel_width + extra_width, height=nrows * panel_height + extra_height)
+    with figure_style():
+        grid = fig.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey)
+    axes = list(grid.ravel())
+    for ax in axes[n_panels:]:
+        ax.remove()
+    return fig, axes[:n_panels]
+
+
+def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
+    """The bytes of ``fig`` saved as ``fmt`` (``png`` or ``pdf``), without time stamps."""
+    check_choice("fmt", fmt, FORMATS)
+    buffer = io.BytesIO()
+    with figure_style():
+        fig.savefig(buffer, format=fmt, metadata=FORMATS[fmt])
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, folder: str | Path, name: str, *, formats: tuple[str, ...] = ("png", "pdf")
+                ) -> list[Path]:
+    """Atomically write ``fig`` to ``folder/name.<fmt>`` for each format; returns the paths.
+
+    Files are rewritten only when their bytes change, so an unchanged figure keeps its
+    modification time.
+    """
+    paths = []
+    for fmt in formats:
+        data = figure_bytes(fig, fmt)
+        target = Path(folder) / f"{name}.{fmt}"
+        if not (target.is_file() and target.read_bytes() == data):
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(data)
+        paths.append(target)
+    return paths

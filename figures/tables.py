@@ -1,0 +1,171 @@
+"""Read-only access to the saved tables of a run folder, for figures and the report.
+
+Figures are rebuilt from these tables alone (docs/run-folder.md is the contract). A table
+that a stage has not written is reported by :class:`MissingInput`, which
+:func:`~audioprobe.figures.make_all` turns into a logged note rather than an error.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AudioprobeError, ParameterError
+from ..runstore import Run
+
+__all__ = ["RunTables", "MissingInput", "headline_scores", "descriptor_columns", "model_order", "layer_names",
+           "COUNT_COLUMNS"]
+
+#: Integer columns of features.parquet that explain NaNs; they are not descriptors.
+COUNT_COLUMNS = ("n_frames", "n_nonsilent_frames", "n_voiced_frames")
+
+_TABLES = {
+    "probes": "probes.parquet",
+    "stats": "stats.parquet",
+    "features": "features.parquet",
+    "features_meta": "features_meta.csv",
+    "clips": "clips.parquet",
+    "failures": "failures.csv",
+}
+
+
+class MissingInput(AudioprobeError):
+    """A figure's input is not in the run (its stage has not run, or wrote no matching rows)."""
+
+
+class RunTables:
+    """Lazily loaded tables of one run folder.
+
+    Parameters
+    ----------
+    run : Run, str or Path
+        The run folder; it must exist.
+
+    Examples
+    --------
+    >>> tables = RunTables("my-run")          # doctest: +SKIP
+    >>> tables.require("probes").head()       # doctest: +SKIP
+    """
+
+    def __init__(self, run: Run | str | Path):
+        self.run = run if isinstance(run, Run) else Run(run, create=False)
+        self._cache: dict[str, pd.DataFrame | None] = {}
+
+    def __repr__(self) -> str:
+        return f"RunTables({str(self.run.path)!r})"
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        """Table ``name`` (``probes``, ``stats``, ``features``, ``features_meta``, ``clips``,
+        ``failures``), or None when the run does not hold it."""
+        if name not in _TABLES:
+            raise ParameterError(f"name must be one of {sorted(_TABLES)}, got {name!r}")
+        if name not in self._cache:
+            file = _TABLES[name]
+            self._cache[name] = self.run.read_table(file) if self.run.exists(file) else None
+        return self._cache[name]
+
+    def require(self, name: str) -> pd.DataFrame:
+        """Table ``name``; raises :class:`MissingInput` when the run does not hold it."""
+        table = self.get(name)
+        if table is None:
+            raise MissingInput(f"{_TABLES[name]} is absent")
+        return table
+
+    @functools.cached_property
+    def info(self) -> dict:
+        """The content of ``run.json`` (empty dict when absent)."""
+        return self.run.info
+
+    # ---- activations -----------------------------------------------------------------------
+    @functools.cached_property
+    def models(self) -> dict[str, dict]:
+        """``model.json`` of every extracted model, keyed by model folder name (sorted)."""
+        root = self.run.file("activations")
+        if not root.is_dir():
+            return {}
+        found = {}
+        for path in sorted(root.glob("*/model.json")):
+            found[path.parent.name] = json.loads(path.read_text())
+        return found
+
+    def layers(self, model: str) -> pd.DataFrame:
+        """``layers.csv`` of ``model``, sorted by ``layer_index``."""
+        path = Path("activations") / model / "layers.csv"
+        if not self.run.exists(path):
+            raise MissingInput(f"{path} is absent")
+        return self.run.read_table(str(path)).sort_values("layer_index", kind="stable").reset_index(drop=True)
+
+    def activations(self, model: str, layer: str, *, rows: np.ndarray | None = None) -> np.ndarray:
+        """Pooled activations of one layer, shape (n_rows, pooled_width), float64.
+
+        Parameters
+        ----------
+        model, layer : str
+            Model folder and layer name (as in ``layers.csv``).
+        rows : array of int, optional, keyword-only
+            Row numbers (in ``clips.parquet`` order) to read; all rows when omitted.
+        """
+        import zarr
+
+        layers = self.layers(model)
+        match = layers[layers["layer"] == layer]
+        if match.empty:
+            raise ParameterError(f"layer must be one of {list(layers['layer'])}, got {layer!r}")
+        file = match["file"].iloc[0] if "file" in match and pd.notna(match["file"].iloc[0]) else f"{layer}.zarr"
+        path = self.run.file(Path("activations") / model / file)
+        if not path.exists():
+            raise MissingInput(f"{path.relative_to(self.run.path)} is absent")
+        array = zarr.open_array(str(path), mode="r")
+        data = array[:] if rows is None else array.get_orthogonal_selection((np.asarray(rows), slice(None)))
+        return np.asarray(data, dtype=np.float64)
+
+
+def descriptor_columns(features: pd.DataFrame) -> list[str]:
+    """The descriptor columns of a features table (everything but ``clip_id`` and the counts)."""
+    return [c for c in features.columns
+            if c != "clip_id" and c not in COUNT_COLUMNS and pd.api.types.is_float_dtype(features[c])]
+
+
+def model_order(table: pd.DataFrame) -> list[str]:
+    """Models of a table ordered by pretraining domain (speech, non-speech, mixed, none), then seed
+    and name."""
+    from .style import DOMAIN_ORDER
+
+    models = table[["model", "pretrain_domain", "seed"]].drop_duplicates("model").copy()
+    rank = {d: i for i, d in enumerate(DOMAIN_ORDER)}
+    models["_rank"] = models["pretrain_domain"].map(lambda d: rank.get(d, len(rank)))
+    models["_seed"] = pd.to_numeric(models["seed"], errors="coerce").fillna(-1)
+    return list(models.sort_values(["_rank", "_seed", "model"], kind="stable")["model"])
+
+
+def headline_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r2_pooled") -> pd.DataFrame:
+    """Rows of ``probes`` with one score per (model, layer, feature): over all folds, trained and
+    evaluated on all clips.
+
+    Raises
+    ------
+    MissingInput
+        When ``probes`` has no such rows.
+    """
+    rows = probes[(probes["probe"] == probe) & (probes["metric"] == metric)]
+    if "fold" in rows:
+        rows = rows[rows["fold"].isna()]
+    for column in ("train_domain", "eval_domain"):
+        if column in rows:
+            rows = rows[rows[column].fillna("all") == "all"]
+    if rows.empty:
+        raise MissingInput(f"probes.parquet has no {probe} rows with metric {metric!r} over all folds")
+    return rows.reset_index(drop=True)
+
+
+def layer_names(table: pd.DataFrame) -> dict[int, str]:
+    """Tick label of each ``layer_index`` of a table: the layer name, or ``"i: a/b"`` when models
+    name the same index differently."""
+    names = {}
+    for index, group in table.groupby("layer_index", sort=True):
+        unique = list(dict.fromkeys(group["layer"].astype(str)))
+        names[int(index)] = unique[0] if len(unique) == 1 else f"{int(index)}: " + "/".join(unique)
+    return names

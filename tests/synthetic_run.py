@@ -1,0 +1,255 @@
+"""A small synthetic run folder that follows docs/run-folder.md exactly, for figure and report tests.
+
+Every table is built from planted effects so tests know what the figures must show:
+speech-pretrained models encode ``f0_mean`` best in their late layers, the random-weight
+control encodes nothing beyond the input, ``spectral_centroid`` and ``f0_mean`` are
+positively correlated across clips, and one clip fails (absent from features.parquet,
+NaN rows in the activations, one row in failures.csv).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audioprobe.runstore import Run
+
+CLIP_DOMAINS = ("speech", "music", "environmental")
+DESCRIPTORS = ("f0_mean", "spectral_centroid", "hnr", "spectral_flatness")
+LAYERS = ("logmel", "conv1", "conv2", "conv3", "fc1")
+MODELS = (  # name, pretrain_domain, seed, control
+    ("speech-s0", "speech", 0, None), ("speech-s1", "speech", 1, None),
+    ("nonspeech-s0", "nonspeech", 0, None), ("nonspeech-s1", "nonspeech", 1, None),
+    ("mixed-s0", "mixed", 0, None), ("mixed-s1", "mixed", 1, None),
+    ("random", "none", None, "random-weights"),
+)
+N_FOLDS = 3
+FAILED_CLIP = "env-03"
+OPTIONAL_PARTS = ("probes", "stats", "features", "activations", "failures", "cka", "partition", "run_json")
+
+
+def _clips(n_per_domain: int) -> pd.DataFrame:
+    rows = []
+    for domain in CLIP_DOMAINS:
+        for i in range(n_per_domain):
+            clip_id = f"{domain[:3]}-{i:02d}"
+            rows.append({"clip_id": clip_id, "path": f"corpus/{domain}/{clip_id}.flac",
+                         "audio_path": f"/data/corpus/{domain}/{clip_id}.flac", "domain": domain,
+                         "dataset": f"{domain}-set", "group": f"{domain}-g{i % 4}",
+                         "split": "train" if i % 5 else "test"})
+    table = pd.DataFrame(rows)
+    return table.astype({c: "string" for c in table.columns})
+
+
+def _features(clips: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    n = len(clips)
+    speech = (clips["domain"] == "speech").to_numpy()
+    env = (clips["domain"] == "environmental").to_numpy()
+    log_f0 = np.log(np.where(speech, 150.0, 300.0)) + 0.3 * rng.standard_normal(n)
+    table = pd.DataFrame({
+        "clip_id": clips["clip_id"].astype(str),
+        "f0_mean": np.where(env, np.nan, np.exp(log_f0)),
+        "spectral_centroid": np.exp(log_f0 + 2.0 + 0.2 * rng.standard_normal(n)),
+        "hnr": np.where(speech, 15.0, 5.0) + 3.0 * rng.standard_normal(n),
+        "spectral_flatness": rng.uniform(0.01, 0.5, n),
+        "n_frames": np.full(n, 100, dtype=np.int64),
+        "n_nonsilent_frames": np.full(n, 90, dtype=np.int64),
+        "n_voiced_frames": np.where(env, 0, 60).astype(np.int64),
+    })
+    return table[table["clip_id"] != FAILED_CLIP].reset_index(drop=True)
+
+
+def _features_meta() -> pd.DataFrame:
+    return pd.DataFrame({
+        "name": list(DESCRIPTORS),
+        "unit": ["Hz", "Hz", "dB", "ratio"],
+        "family": ["pitch", "spectral", "periodicity", "spectral"],
+        "extractor": ["parselmouth", "librosa", "parselmouth", "librosa"],
+        "probe_scale": ["log", "log", "linear", "linear"],
+        "parameters": [json.dumps({"method": "praat-ac", "fmin_hz": 75, "fmax_hz": 600}),
+                       json.dumps({"n_fft": 1024}), json.dumps({"method": "cc"}), json.dumps({"n_fft": 1024})],
+    })
+
+
+def _score(domain: str, layer_index: int, feature: str) -> float:
+    """Planted pooled R^2: rises with depth, most for speech models on F0, flat for the control."""
+    if domain == "none":
+        return 0.30 if layer_index == 0 else 0.25 - 0.03 * layer_index
+    gain = {"speech": 0.12, "nonspeech": 0.06, "mixed": 0.09}[domain]
+    if feature != "f0_mean":
+        gain *= 0.5
+    return 0.30 + gain * layer_index
+
+
+def _probes(n_clips: int, rng: np.random.Generator, *, cka: bool, partition: bool) -> pd.DataFrame:
+    rows = []
+    base = {"pooling": "mean", "train_domain": "all", "eval_domain": "all", "n_clips": n_clips,
+            "p_value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "model_b": pd.NA, "layer_b": pd.NA}
+    for model, domain, seed, _ in MODELS:
+        ident = {"model": model, "pretrain_domain": domain, "seed": seed}
+        for index, layer in enumerate(LAYERS):
+            where = {**base, **ident, "layer": layer, "layer_index": index}
+            for feature in DESCRIPTORS:
+                pooled = _score(domain, index, feature) + 0.02 * rng.standard_normal()
+                for fold in range(N_FOLDS):
+                    r2 = pooled + 0.05 * rng.standard_normal()
+                    rows.append({**where, "feature": feature, "probe": "ridge", "metric": "r2", "fold": fold,
+                                 "value": r2})
+                    rows.append({**where, "feature": feature, "probe": "ridge", "metric": "pearson_r",
+                                 "fold": fold, "value": np.sqrt(max(r2, 0.0))})
+                    rows.append({**where, "feature": feature, "probe": "ridge", "metric": "alpha", "fold": fold,
+                                 "value": 10.0 ** rng.integers(-2, 4)})
+                rows.append({**where, "feature": feature, "probe": "ridge", "metric": "r2_pooled", "fold": None,
+                             "value": pooled, "ci_low": pooled - 0.08, "ci_high": pooled + 0.08})
+                rows.append({**where, "feature": feature, "probe": "ridge", "metric": "pearson_r_pooled",
+                             "fold": None, "value": np.sqrt(max(pooled, 0.0))})
+                # a transfer score that the headline figures must ignore
+                rows.append({**where, "feature": feature, "probe": "transfer", "metric": "r2", "fold": None,
+                             "train_domain": "speech", "eval_domain": "music", "value": -5.0})
+                rows.append({**where, "feature": feature, "probe": "rsa", "metric": "spearman_rho", "fold": None,
+                             "value": pooled / 2, "p_value": 0.01})
+                if partition:
+                    rows.append({**where, "feature": feature, "probe": "partition", "metric": "unique_r2",
+                                 "fold": None, "value": pooled / 10})
+            if partition:
+                rows.append({**where, "feature": "all", "probe": "partition", "metric": "r2_full", "fold": None,
+                             "value": min(0.95, 0.2 + 0.1 * index)})
+    if cka:
+        order = [(m, d, s, i, layer) for m, d, s, _ in MODELS for i, layer in enumerate(LAYERS)]
+        for a, (model, domain, seed, index, layer) in enumerate(order):
+            for model_b, _, _, index_b, layer_b in order[a:]:
+                same = 1.0 if (model == model_b and index == index_b) else 0.9 - 0.12 * abs(index - index_b)
+                same -= 0.0 if model == model_b else 0.15
+                rows.append({**base, "model": model, "pretrain_domain": domain, "seed": seed, "layer": layer,
+                             "layer_index": index, "feature": pd.NA, "probe": "cka", "metric": "cka_linear",
+                             "fold": None, "value": max(same, 0.0), "model_b": model_b, "layer_b": layer_b})
+    table = pd.DataFrame(rows)
+    table["fold"] = table["fold"].astype("Int64")
+    table["seed"] = table["seed"].astype("Int64")
+    table["n_clips"] = table["n_clips"].astype("int64")
+    for column in ("model", "pretrain_domain", "layer", "pooling", "feature", "probe", "metric", "train_domain",
+                   "eval_domain", "model_b", "layer_b"):
+        table[column] = table[column].astype("string")
+    return table
+
+
+def _stats(rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for contrast in ("speech-nonspeech", "speech-mixed", "nonspeech-mixed"):
+        first, second = contrast.split("-")
+        for index, layer in enumerate(LAYERS):
+            for feature in DESCRIPTORS:
+                estimate = _score(first, index, feature) - _score(second, index, feature)
+                p = 0.0004 if estimate > 0.2 else float(rng.uniform(0.05, 1.0))
+                rows.append({"contrast": contrast, "layer": layer, "layer_index": index, "feature": feature,
+                             "probe": "ridge", "metric": "r2_pooled", "estimate": estimate,
+                             "ci_low": estimate - 0.05, "ci_high": estimate + 0.05, "p_value": p,
+                             "p_fdr": min(1.0, p * 3), "test": "mixedlm: score ~ domain * layer + (1 | seed)",
+                             "correction": "fdr_bh", "unit": "seed", "n": 4, "note": ""})
+    return pd.DataFrame(rows)
+
+
+def _write_activations(run: Run, clips: pd.DataFrame, features: pd.DataFrame, rng: np.random.Generator) -> None:
+    import zarr
+
+    n = len(clips)
+    signal = np.log(features.set_index("clip_id").reindex(clips["clip_id"].astype(str))["spectral_centroid"])
+    signal = np.nan_to_num(signal.to_numpy() - np.nanmean(signal))
+    domain_code = clips["domain"].map({d: i for i, d in enumerate(CLIP_DOMAINS)}).to_numpy()
+    failed = (clips["clip_id"] == FAILED_CLIP).to_numpy()
+    for model, domain, seed, control in MODELS:
+        folder = run.file(Path("activations") / model)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.json").write_text(json.dumps({
+            "name": model, "spec": f"byola-v1:{control or model}", "arch": "byola-v1", "d": 16,
+            "pretrain_domain": domain, "seed": seed, "control": control,
+            "checkpoint_sha256": None if control else hashlib.sha256(model.encode()).hexdigest(),
+            "norm_mean": -5.0, "norm_std": 4.0, "norm_source": "corpus", "device": "cpu",
+            "timing": {"seconds": 1.0}}))
+        layer_rows = []
+        for index, layer in enumerate(LAYERS):
+            width = 8 + 2 * index
+            strength = 0.0 if (control and index) else 1.0 + index
+            data = rng.standard_normal((n, width)) + strength * np.outer(signal, rng.standard_normal(width))
+            data += (0.0 if control else 2.0) * np.outer(domain_code, rng.standard_normal(width))
+            data[failed] = np.nan
+            array = zarr.create_array(str(folder / f"{layer}.zarr"), shape=data.shape, chunks=(8, width),
+                                      dtype="float32")
+            array[:] = data.astype(np.float32)
+            layer_rows.append({"layer": layer, "layer_index": index, "kind": "input" if index == 0 else "conv",
+                               "output_shape": str([1, width, 10]), "pooling": "mean", "pooled_width": width,
+                               "receptive_field_ms": 10.0 * (index + 1), "receptive_field_hz": 50.0 * (index + 1),
+                               "file": f"{layer}.zarr"})
+        pd.DataFrame(layer_rows).to_csv(folder / "layers.csv", index=False)
+
+
+def _run_json(n_clips: int) -> dict:
+    stage = {"status": "complete", "started": "2025-01-01T10:00:00+00:00",
+             "finished": "2025-01-01T10:05:00+00:00", "first_started": "2025-01-01T10:00:00+00:00",
+             "seeds": {}, "inputs": {"manifest_sha256": "ab" * 32}, "summary": {"n_clips": n_clips, "n_failed": 1}}
+    models = [{"name": m, "spec": f"byola-v1:{c or m}", "pretrain_domain": d, "seed": s} for m, d, s, c in MODELS]
+    return {
+        "created": "2025-01-01T10:00:00+00:00",
+        "environment": {"versions": {"audioprobe": "0.1.0", "numpy": "2.4.6", "pandas": "3.0.0"},
+                        "git_hash": "0123456789abcdef0123456789abcdef01234567", "python": "3.11.2",
+                        "platform": "Linux-test", "host": "testhost",
+                        "command_line": ["audioprobe", "run", "study.toml"]},
+        "stages": {
+            "features": {**stage, "config": {"descriptors": list(DESCRIPTORS), "pitch_tracker": "praat-ac",
+                                             "sr": 16000}},
+            "extract": {**stage, "config": {"models": models, "pooling": "mean"}},
+            "probe": {**stage, "config": {"probes": ["ridge", "rsa", "cka", "partition"], "n_splits": N_FOLDS,
+                                          "alphas": [0.01, 1.0, 100.0, 10000.0], "n_permutations": 1000},
+                      "seeds": {"random_state": 0}},
+            "compare": {**stage, "config": {"test": "mixedlm", "correction": "fdr_bh", "unit": "seed",
+                                            "n_permutations": 1000, "alpha": 0.05}},
+        },
+    }
+
+
+def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int = 8, random_state: int = 0) -> Run:
+    """Write a synthetic run folder at ``path`` and return it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder (created).
+    omit : tuple of str, keyword-only
+        Parts to leave out, among ``OPTIONAL_PARTS``: whole tables (``probes``, ``stats``,
+        ``features``, ``activations``, ``failures``, ``run_json``) or the ``cka`` and
+        ``partition`` rows of probes.parquet.
+    n_per_domain : int, keyword-only
+        Clips per clip domain.
+    random_state : int, keyword-only
+        Seed of every random value.
+    """
+    unknown = set(omit) - set(OPTIONAL_PARTS)
+    if unknown:
+        raise ValueError(f"omit must be among {OPTIONAL_PARTS}, got {sorted(unknown)}")
+    rng = np.random.default_rng(random_state)
+    run = Run(path)
+    clips = _clips(n_per_domain)
+    run.write_clips(clips)
+    features = _features(clips, rng)
+    if "features" not in omit:
+        run.write_table("features.parquet", features)
+        run.write_table("features_meta.csv", _features_meta())
+    if "activations" not in omit:
+        _write_activations(run, clips, features, rng)
+    if "probes" not in omit:
+        run.write_table("probes.parquet", _probes(len(features), rng, cka="cka" not in omit,
+                                                  partition="partition" not in omit))
+    if "stats" not in omit:
+        run.write_table("stats.parquet", _stats(rng))
+        run.file("stats_summary.txt").write_text(
+            "test: mixedlm score ~ domain * layer + (1 | seed); correction: Benjamini-Hochberg; unit: seed\n")
+    if "failures" not in omit:
+        run.write_table("failures.csv", pd.DataFrame([{
+            "clip_id": FAILED_CLIP, "path": f"corpus/environmental/{FAILED_CLIP}.flac", "stage": "features",
+            "error_type": "ClipError", "message": "clip is silent <all zeros>"}]))
+    if "run_json" not in omit:
+        run.write_json("run.json", _run_json(len(clips)))
+    return run
