@@ -1,1 +1,33 @@
-"""audioprobe.probes"""
+"""audioprobe.probes: which descriptors each layer encodes.
+
+Ridge probes (:class:`RidgeProbe`), RSA (:class:`RSAProbe`), CKA (:func:`linear_cka`), variance
+partitioning (:class:`VariancePartition`), cross-domain transfer (:class:`DomainTransfer`), grouped
+splitters (:class:`GroupFolds`), and the stage driver :func:`run_probes`.
+
+Names are imported on first use, so that ``audioprobe --help`` (which imports ``probes.cli``)
+does not load scikit-learn and scipy.
+"""
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "RidgeProbe": "ridge", "cross_validate_ridge": "ridge", "fit_predict_ridge": "ridge",
+    "RSAProbe": "rsa", "layer_rdm": "rsa", "descriptor_rdm": "rsa", "compare_rdms": "rsa",
+    "permutation_null": "rsa", "bootstrap_distribution": "rsa",
+    "linear_cka": "cka", "gram_linear": "cka", "center_gram": "cka", "cka_from_grams": "cka",
+    "VariancePartition": "partition", "DomainTransfer": "transfer", "GroupFolds": "splitters",
+    "fold_labels": "splitters", "run_probes": "driver", "PROBES": "driver", "COLUMNS": "driver",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,8 +1,42 @@
-"""``audioprobe`` commands of audioprobe.probes."""
+"""``audioprobe probe RUN`` : the probe stage."""
 from __future__ import annotations
 
 import argparse
 
 
+def _probe(args: argparse.Namespace) -> int:
+    from .driver import run_probes
+
+    run_probes(args.run, probes=args.probes, cv=args.cv, n_permutations=args.permutations,
+               n_bootstraps=args.bootstraps, random_state=args.seed, models=args.models, layers=args.layers,
+               scaling=args.scaling, rdm_metric=args.rdm_metric, rsa_method=args.rsa_method,
+               partition_by=args.partition_by, n_jobs=args.jobs, force=args.force)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this stage's commands."""
+    """Add the ``probe`` command."""
+    names = ("ridge", "rsa", "cka", "partition", "transfer")
+    probe = subparsers.add_parser(
+        "probe", parents=[subparsers.common_parent], help="probe every layer for every descriptor",
+        description="Cross-validated ridge, RSA, CKA, variance partitioning and cross-domain transfer of every "
+                    "extracted layer against the descriptors; writes probes.parquet and oof.parquet.")
+    probe.add_argument("run", help="run folder with features.parquet and activations/")
+    probe.add_argument("--probes", nargs="+", choices=names, default=["ridge", "rsa", "cka"], metavar="PROBE",
+                       help=f"probes to run, among {', '.join(names)} (default: ridge rsa cka)")
+    probe.add_argument("--cv", type=int, default=5, metavar="K", help="grouped cross-validation folds (default 5)")
+    probe.add_argument("--permutations", type=int, default=1000, metavar="N",
+                       help="RSA permutations for p-values (default 1000)")
+    probe.add_argument("--bootstraps", type=int, default=1000, metavar="N",
+                       help="RSA group-bootstrap samples for CIs (default 1000)")
+    probe.add_argument("--seed", type=int, default=0, help="random_state of permutations and bootstraps")
+    probe.add_argument("--models", nargs="+", default=None, help="model folders under activations/ (default: all)")
+    probe.add_argument("--layers", nargs="+", default=None, help="layer names (default: all)")
+    probe.add_argument("--scaling", choices=("center", "standard"), default="center",
+                       help="activation scaling of the ridge probes (default: center)")
+    probe.add_argument("--rdm-metric", choices=("correlation", "euclidean"), default="correlation")
+    probe.add_argument("--rsa-method", choices=("spearman", "tau-a"), default="spearman")
+    probe.add_argument("--partition-by", choices=("family", "descriptor"), default="family")
+    probe.add_argument("-j", "--jobs", type=int, default=1, help="layers probed at once (default 1)")
+    probe.add_argument("--force", action="store_true", help="recompute even if the stage is complete")
+    probe.set_defaults(func=_probe)

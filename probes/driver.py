@@ -1,0 +1,313 @@
+"""The probe stage: every probe on every layer of every model of a run folder.
+
+:func:`run_probes` reads ``clips.parquet``, ``features.parquet``, ``features_meta.csv`` and
+``activations/<model>/`` (one layer in memory per worker at a time), runs the probes named in
+:data:`PROBES`, and writes ``probes.parquet`` (long format, columns :data:`COLUMNS`) and, with the
+ridge probe, ``oof.parquet`` (per-clip out-of-fold predictions), both as in docs/run-folder.md.
+Layer-by-layer CKA (across layers and models) keeps one clips x clips Gram matrix per layer.
+"""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError, check_choice
+from ..log import logger, progress
+from ..runstore import Run
+from ..manifest import sha256_file
+from ..runner import resolve_n_jobs
+from .cka import cka_from_grams, gram_linear, linear_cka
+from .inputs import list_models, model_layers, probe_targets, read_layer
+from .partition import VariancePartition
+from .ridge import RidgeProbe, pearson_columns, r2_score_columns
+from .rsa import COMPARISONS, RDM_METRICS, RSAProbe
+from .transfer import DomainTransfer
+
+__all__ = ["run_probes", "PROBES", "COLUMNS", "ProbeConfig"]
+
+COLUMNS = ["model", "pretrain_domain", "seed", "layer", "layer_index", "pooling", "feature", "probe", "metric",
+           "fold", "train_domain", "eval_domain", "value", "n_clips", "p_value", "ci_low", "ci_high", "model_b",
+           "layer_b"]
+OOF_COLUMNS = ["model", "layer", "feature", "clip_id", "group", "domain", "fold", "y_true", "y_pred"]
+CKA_METRICS = {"linear_cka": False, "debiased_linear_cka": True}
+
+
+@dataclass
+class ProbeConfig:
+    """Settings shared by the probes (recorded in ``run.json``)."""
+
+    probes: tuple[str, ...] = ("ridge", "rsa", "cka")
+    cv: int = 5
+    n_permutations: int = 1000
+    n_bootstraps: int = 1000
+    random_state: int = 0
+    scaling: str = "center"
+    rdm_metric: str = "correlation"
+    rsa_method: str = "spearman"
+    partition_by: str = "family"
+    n_components: int = 32
+    max_missing: float = 0.5
+    models: list[str] | None = None
+    layers: list[str] | None = None
+
+    def as_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class LayerData:
+    """One layer's activations with the clips and targets aligned to its usable rows."""
+
+    X: np.ndarray                      # (n_used, n_units), finite
+    clips: pd.DataFrame                # clip_id, group, domain of the used clips
+    targets: pd.DataFrame              # (n_used, n_descriptors), probe scale, NaN = missing
+    meta: pd.DataFrame                 # features_meta rows of the targets
+    seed: np.random.SeedSequence
+    oof: list[pd.DataFrame] = field(default_factory=list)
+
+
+def _ridge(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
+    probe = RidgeProbe(cfg.cv, scaling=cfg.scaling).fit(data.X, data.targets, data.clips["group"].to_numpy())
+    res = probe.result_
+    Y = data.targets.to_numpy(dtype=np.float64)
+    domain_rows = []
+    for domain in pd.unique(data.clips["domain"]):
+        sel = (data.clips["domain"] == domain).to_numpy()
+        n = np.isfinite(res.y_pred[sel]).sum(axis=0)
+        for metric, values in (("r2_pooled", r2_score_columns(Y[sel], res.y_pred[sel])),
+                               ("pearson_r_pooled", pearson_columns(Y[sel], res.y_pred[sel]))):
+            domain_rows += [(name, metric, values[j], n[j], domain) for j, name in enumerate(probe.feature_names_)]
+    per_domain = pd.DataFrame(domain_rows, columns=["feature", "metric", "value", "n_clips", "eval_domain"])
+    ok = np.isfinite(res.y_pred)
+    clip_idx, target_idx = np.nonzero(ok)
+    data.oof.append(pd.DataFrame({
+        "feature": np.asarray(probe.feature_names_, dtype=object)[target_idx],
+        "clip_id": data.clips["clip_id"].to_numpy()[clip_idx],
+        "group": data.clips["group"].to_numpy()[clip_idx],
+        "domain": data.clips["domain"].to_numpy()[clip_idx],
+        "fold": res.folds[clip_idx],
+        "y_true": Y[clip_idx, target_idx],
+        "y_pred": res.y_pred[clip_idx, target_idx],
+    }))
+    return pd.concat([probe.to_frame(), per_domain], ignore_index=True)
+
+
+def _rsa(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
+    probe = RSAProbe(metric=cfg.rdm_metric, method=cfg.rsa_method, n_permutations=cfg.n_permutations,
+                     n_bootstraps=cfg.n_bootstraps, random_state=np.random.default_rng(data.seed))
+    return probe.fit(data.X, data.targets, data.clips["group"].to_numpy()).results_
+
+
+def _descriptor_set(data: LayerData, cfg: ProbeConfig) -> tuple[list[str], np.ndarray]:
+    """Descriptors missing on at most ``cfg.max_missing`` of the clips (and not constant), and the clips
+    that have all of them: the descriptor set of the CKA and partition probes."""
+    frac = data.targets.isna().mean()
+    names = [c for c in data.targets.columns if frac[c] <= cfg.max_missing and data.targets[c].std() > 0]
+    left_out = [c for c in data.targets.columns if c not in names]
+    if left_out:
+        logger.debug("descriptor set: %s left out (missing on > %.0f%% of clips or constant)", left_out,
+                     100 * cfg.max_missing)
+    return names, data.targets[names].notna().all(axis=1).to_numpy()
+
+
+def _cka(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
+    names, rows_ok = _descriptor_set(data, cfg)
+    D = data.targets.loc[rows_ok, names].to_numpy(dtype=np.float64)
+    D = (D - D.mean(axis=0)) / D.std(axis=0)
+    ok = bool(names) and rows_ok.sum() >= 4
+    rows = [("descriptors", metric, linear_cka(data.X[rows_ok], D, debiased=debiased) if ok else np.nan,
+             int(rows_ok.sum())) for metric, debiased in CKA_METRICS.items()]
+    return pd.DataFrame(rows, columns=["feature", "metric", "value", "n_clips"])
+
+
+def _partition(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
+    names, _ = _descriptor_set(data, cfg)
+    meta = data.meta.set_index("name").loc[names]
+    sets = ({fam: list(meta.index[meta["family"] == fam]) for fam in pd.unique(meta["family"])}
+            if cfg.partition_by == "family" else None)
+    probe = VariancePartition(cfg.cv, sets=sets, n_components=cfg.n_components)
+    return probe.fit(data.X, data.targets[names], data.clips["group"].to_numpy()).to_frame()
+
+
+def _transfer(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
+    probe = DomainTransfer(cfg.cv, scaling=cfg.scaling)
+    return probe.fit(data.X, data.targets, data.clips["domain"].to_numpy(), data.clips["group"].to_numpy()).results_
+
+
+#: name -> function(layer data, config) -> long rows (columns among :data:`COLUMNS`) of one layer.
+PROBES: dict[str, Callable[[LayerData, ProbeConfig], pd.DataFrame]] = {
+    "ridge": _ridge, "rsa": _rsa, "cka": _cka, "partition": _partition, "transfer": _transfer,
+}
+
+
+def _layer_seed(random_state: int, model: str, layer: str) -> np.random.SeedSequence:
+    """A seed that depends on the layer's identity, not on the order or subset of layers processed."""
+    return np.random.SeedSequence([random_state, zlib.crc32(model.encode()), zlib.crc32(layer.encode())])
+
+
+def _probe_layer(model: dict, layer: pd.Series, clips: pd.DataFrame, targets: pd.DataFrame, meta: pd.DataFrame,
+                 cfg: ProbeConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray | None]:
+    X = read_layer(model, layer, len(clips))
+    usable = np.all(np.isfinite(X), axis=1)
+    if (~usable).any():
+        logger.info("%s/%s: %d clip(s) without activations left out", model["name"], layer["layer"],
+                    int((~usable).sum()))
+    data = LayerData(X=X[usable], clips=clips[usable].reset_index(drop=True),
+                     targets=targets[usable].reset_index(drop=True), meta=meta,
+                     seed=_layer_seed(cfg.random_state, model["name"], layer["layer"]))
+    frames = []
+    for name in cfg.probes:
+        rows = PROBES[name](data, cfg)
+        frames.append(rows.assign(probe=name))
+    table = pd.concat(frames, ignore_index=True)
+    seed = model.get("seed")
+    table = table.assign(model=model["name"], pretrain_domain=model.get("pretrain_domain", "none"),
+                         seed=seed if seed is not None else pd.NA, layer=layer["layer"],
+                         layer_index=int(layer["layer_index"]), pooling=layer.get("pooling", pd.NA))
+    oof = None
+    if data.oof:
+        oof = pd.concat(data.oof, ignore_index=True).assign(model=model["name"], layer=layer["layer"])[OOF_COLUMNS]
+    gram = None
+    if "cka" in cfg.probes:
+        gram = np.full((len(X), len(X)), np.nan)
+        gram[np.ix_(usable, usable)] = gram_linear(X[usable])
+    return table, oof, gram
+
+
+def _layer_pairs_cka(grams: list[tuple[dict, str, np.ndarray]]) -> pd.DataFrame:
+    rows = []
+    for a in range(len(grams)):
+        model_a, layer_a, K = grams[a]
+        for b in range(a + 1, len(grams)):
+            model_b, layer_b, L = grams[b]
+            ok = np.isfinite(np.diag(K)) & np.isfinite(np.diag(L))
+            Ks, Ls = K[np.ix_(ok, ok)], L[np.ix_(ok, ok)]
+            for metric, debiased in CKA_METRICS.items():
+                rows.append({"model": model_a["name"], "layer": layer_a["layer"], "metric": metric,
+                             "value": cka_from_grams(Ks, Ls, debiased=debiased) if ok.sum() >= 4 else np.nan,
+                             "n_clips": int(ok.sum()), "model_b": model_b["name"], "layer_b": layer_b["layer"],
+                             "pretrain_domain": model_a.get("pretrain_domain", "none"),
+                             "seed": model_a.get("seed") if model_a.get("seed") is not None else pd.NA,
+                             "layer_index": int(layer_a["layer_index"]), "pooling": layer_a.get("pooling", pd.NA)})
+    return pd.DataFrame(rows).assign(probe="cka") if rows else pd.DataFrame(columns=COLUMNS)
+
+
+def _finish(table: pd.DataFrame) -> pd.DataFrame:
+    """Every column of :data:`COLUMNS`, with defaults and the contract's dtypes."""
+    defaults = {"fold": pd.NA, "train_domain": "all", "eval_domain": "all", "p_value": np.nan, "ci_low": np.nan,
+                "ci_high": np.nan, "model_b": pd.NA, "layer_b": pd.NA, "feature": pd.NA}
+    for col, value in defaults.items():
+        if col not in table:
+            table[col] = value
+        elif not isinstance(value, type(pd.NA)):
+            table[col] = table[col].fillna(value)
+    table = table[COLUMNS].copy()
+    for col in ("fold", "seed", "layer_index", "n_clips"):
+        table[col] = pd.array(table[col], dtype="Int64")
+    for col in ("value", "p_value", "ci_low", "ci_high"):
+        table[col] = table[col].astype(np.float64)
+    for col in ("model", "pretrain_domain", "layer", "pooling", "feature", "probe", "metric", "train_domain",
+                "eval_domain", "model_b", "layer_b"):
+        table[col] = table[col].astype("string")
+    return table.reset_index(drop=True)
+
+
+def _check_config(cfg: ProbeConfig) -> None:
+    unknown = [p for p in cfg.probes if p not in PROBES]
+    if unknown or not cfg.probes:
+        raise ParameterError(f"probes must be a non-empty selection of {list(PROBES)}, got {list(cfg.probes)}")
+    check_choice("rdm_metric", cfg.rdm_metric, RDM_METRICS)
+    check_choice("rsa_method", cfg.rsa_method, COMPARISONS)
+    check_choice("partition_by", cfg.partition_by, ("family", "descriptor"))
+    for name in ("n_permutations", "n_bootstraps"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 0:
+            raise ParameterError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"), cv: int = 5,
+               n_permutations: int = 1000, random_state: int = 0, models: Sequence[str] | None = None,
+               layers: Sequence[str] | None = None, n_bootstraps: int = 1000, scaling: str = "center",
+               rdm_metric: str = "correlation", rsa_method: str = "spearman", partition_by: str = "family",
+               n_jobs: int = 1, force: bool = False) -> pd.DataFrame:
+    """Run the probes on every (selected) layer of every (selected) model and write ``probes.parquet``.
+
+    Parameters
+    ----------
+    run : Run or str
+        The run folder (needs ``clips.parquet``, ``features.parquet``, ``features_meta.csv``, ``activations/``).
+    probes : sequence of {"ridge", "rsa", "cka", "partition", "transfer"}
+    cv : int
+        Grouped folds over the clips' ``group`` (at least this many groups are required).
+    n_permutations : int
+        Clip-label permutations of the RSA p-values.
+    random_state : int
+        Seed of permutations and bootstraps; each layer derives its own stream from it and its name.
+    models, layers : sequence of str, optional
+        Restrict to these model folders / layer names.
+    n_bootstraps : int
+        Group bootstrap samples of the RSA confidence intervals.
+    scaling : {"center", "standard"}
+        Activation scaling of the ridge probes (centring by default: see :mod:`audioprobe.probes.scaling`).
+    rdm_metric : {"correlation", "euclidean"}
+    rsa_method : {"spearman", "tau-a"}
+    partition_by : {"family", "descriptor"}
+        Descriptor sets of the variance partition.
+    n_jobs : int
+        Layers probed at the same time (threads; each holds one layer in memory).
+    force : bool
+        Recompute even when ``run.json`` records a finished probe stage with the same settings.
+
+    Returns
+    -------
+    pd.DataFrame
+        The ``probes.parquet`` table (columns :data:`COLUMNS`).
+    """
+    run = run if isinstance(run, Run) else Run(run, create=False)
+    cfg = ProbeConfig(probes=tuple(probes), cv=cv, n_permutations=n_permutations, n_bootstraps=n_bootstraps,
+                      random_state=random_state, scaling=scaling, rdm_metric=rdm_metric, rsa_method=rsa_method,
+                      partition_by=partition_by, models=None if models is None else list(models),
+                      layers=None if layers is None else list(layers))
+    _check_config(cfg)
+    n_jobs = resolve_n_jobs(n_jobs)
+    if not force and run.is_complete("probe", config=cfg.as_dict()) and run.exists("probes.parquet"):
+        logger.info("probe stage already complete with these settings; reading %s", run.file("probes.parquet"))
+        return run.read_table("probes.parquet")
+    clips = run.clips()
+    clips = clips.assign(clip_id=clips["clip_id"].astype(str), group=clips["group"].astype(str),
+                         domain=clips["domain"].astype(str))[["clip_id", "group", "domain"]]
+    targets, meta = probe_targets(run, clips)
+    model_infos = list_models(run, cfg.models)
+    run.start_stage("probe", config=cfg.as_dict(), seeds={"random_state": random_state},
+                    inputs={"features_sha256": sha256_file(run.file("features.parquet")),
+                            "checkpoints": {m["name"]: m.get("checkpoint_sha256") for m in model_infos}})
+    jobs = [(m, row) for m in model_infos for _, row in model_layers(m, cfg.layers).iterrows()]
+    tables, oofs, grams = [], [], []
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool, progress(total=len(jobs), desc="probe", unit="layer") as bar:
+        pending = [pool.submit(_probe_layer, m, row, clips, targets, meta, cfg) for m, row in jobs[:n_jobs]]
+        for k in range(len(jobs)):
+            table, oof, gram = pending.pop(0).result()
+            if k + n_jobs < len(jobs):  # keep at most n_jobs layers in flight
+                pending.append(pool.submit(_probe_layer, *jobs[k + n_jobs], clips, targets, meta, cfg))
+            tables.append(table)
+            if oof is not None:
+                oofs.append(oof)
+            if gram is not None:
+                grams.append((jobs[k][0], jobs[k][1], gram))
+            bar.update()
+    if grams:
+        tables.append(_layer_pairs_cka(grams))
+    result = _finish(pd.concat(tables, ignore_index=True))
+    run.write_table("probes.parquet", result)
+    if oofs:
+        run.write_table("oof.parquet", pd.concat(oofs, ignore_index=True))
+    run.mark_complete("probe", n_rows=len(result), n_models=len(model_infos), n_layers=len(jobs),
+                      probes=list(cfg.probes))
+    logger.info("probes: %d rows for %d layer(s) of %d model(s) -> %s", len(result), len(jobs), len(model_infos),
+                run.file("probes.parquet"))
+    return result

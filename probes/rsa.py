@@ -1,0 +1,356 @@
+"""Representational similarity analysis: layer RDMs against descriptor RDMs.
+
+* A layer's RDM holds the distance between the activation vectors of every pair of clips
+  (correlation distance by default, euclidean on request); a descriptor's RDM holds the absolute
+  difference of its values. RDMs are kept condensed (the ``pdist`` order of pairs, shape (m,),
+  m = n(n-1)/2).
+* They are compared by Spearman's rho (Pearson correlation of the ranks) or Kendall's tau-a,
+  as ``rsatoolbox.rdm.compare(method="spearman" | "tau-a")``.
+* Inference: a Mantel test that permutes the clip labels of the layer RDM. Ranks are equivariant
+  under a permutation of the pairs, so for Spearman the whole null distribution of all
+  descriptors is one gather of the layer's rank vector per permutation and one matrix product
+  (permutations x pairs) @ (pairs x descriptors). p = (1 + #{null >= observed}) / (1 + n_permutations),
+  one-sided (more similar than chance). The test assumes clips are exchangeable under the null.
+* Uncertainty: percentile bootstrap over groups (clips of a resampled group enter as often as
+  the group is drawn; pairs of a clip with its own copy are left out, as rsatoolbox's
+  ``subsample_pattern`` does). Spearman's rho of a bootstrap sample uses weighted mid-ranks over
+  the presorted vectors, which equal the ranks of the expanded sample without re-sorting.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import pdist
+from scipy.stats import kendalltau, rankdata
+
+from ..errors import ParameterError, check_choice
+from ..log import logger
+from ._targets import as_targets
+
+__all__ = ["RDM_METRICS", "COMPARISONS", "layer_rdm", "descriptor_rdm", "compare_rdms", "kendall_tau_a",
+           "condensed_index", "permutation_null", "bootstrap_distribution", "RSAProbe"]
+
+RDM_METRICS: dict[str, str] = {"correlation": "correlation", "euclidean": "euclidean"}
+
+
+def layer_rdm(X: np.ndarray, *, metric: str = "correlation") -> np.ndarray:
+    """Condensed RDM of the rows of ``X``.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n_clips, n_units)
+    metric : {"correlation", "euclidean"}
+        Correlation distance ``1 - r`` (unitless, 0..2) or euclidean distance (activation units).
+
+    Returns
+    -------
+    np.ndarray, shape (n_clips * (n_clips - 1) / 2,)
+        NaN where the correlation distance is undefined (a constant row).
+    """
+    check_choice("metric", metric, RDM_METRICS)
+    X = np.asarray(X, dtype=np.float64)
+    if metric == "correlation":
+        Xc = X - X.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(Xc, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Z = Xc / norm[:, None]
+        n = len(X)
+        i, j = np.triu_indices(n, 1)
+        return 1.0 - (Z @ Z.T)[i, j]
+    return pdist(X, RDM_METRICS[metric])
+
+
+def descriptor_rdm(y: np.ndarray) -> np.ndarray:
+    """Condensed RDM of one descriptor: ``|y_i - y_j|`` for every pair ``i < j`` (descriptor units)."""
+    y = np.asarray(y, dtype=np.float64).ravel()
+    i, j = np.triu_indices(len(y), 1)
+    return np.abs(y[i] - y[j])
+
+
+def kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-a, ``(concordant - discordant) / (m (m - 1) / 2)``, ties count as neither.
+
+    Computed from scipy's O(m log m) tau-b: ``C - D = tau_b sqrt((n0 - n_x)(n0 - n_y))``, where
+    n_x and n_y count the pairs tied in x and in y.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    m = len(x)
+    n0 = m * (m - 1) / 2
+    tied = [np.sum(c * (c - 1) / 2) for c in (np.unique(v, return_counts=True)[1].astype(float) for v in (x, y))]
+    if tied[0] == n0 or tied[1] == n0:
+        return 0.0
+    tau_b = kendalltau(x, y).statistic
+    return float(tau_b * np.sqrt((n0 - tied[0]) * (n0 - tied[1])) / n0)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = rankdata(a), rankdata(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    return float(ra @ rb / np.sqrt((ra @ ra) * (rb @ rb)))
+
+
+COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"spearman": _spearman, "tau-a": kendall_tau_a}
+
+
+def compare_rdms(a: np.ndarray, b: np.ndarray, *, method: str = "spearman") -> float:
+    """Similarity of two condensed RDMs over their pairs where both are finite.
+
+    Parameters
+    ----------
+    a, b : np.ndarray, shape (m,)
+    method : {"spearman", "tau-a"}
+
+    Returns
+    -------
+    float
+        NaN when fewer than 3 pairs are finite or one RDM is constant.
+    """
+    check_choice("method", method, COMPARISONS)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ParameterError(f"RDMs must have the same number of pairs, got {a.shape} and {b.shape}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+        return float("nan")
+    return COMPARISONS[method](a[ok], b[ok])
+
+
+def condensed_index(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """Position of pair ``(i, j)`` (i != j, any order) in a condensed RDM of ``n`` items."""
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    return n * lo - lo * (lo + 1) // 2 + hi - lo - 1
+
+
+def _normalised_ranks(v: np.ndarray) -> np.ndarray:
+    r = rankdata(v, axis=0)
+    r -= r.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return r / np.linalg.norm(r, axis=0)
+
+
+def permutation_null(rdm_layer: np.ndarray, rdm_targets: np.ndarray, *, method: str = "spearman",
+                     n_permutations: int = 1000, random_state=None, batch: int = 64) -> np.ndarray:
+    """Similarities after permuting the clip labels of the layer RDM.
+
+    Parameters
+    ----------
+    rdm_layer : np.ndarray, shape (m,)
+        Condensed, finite.
+    rdm_targets : np.ndarray, shape (m, n_targets)
+        Condensed descriptor RDMs, finite.
+    method : {"spearman", "tau-a"}
+    n_permutations : int
+    random_state : int, np.random.Generator or None
+    batch : int
+        Permutations evaluated together (memory ~ batch x m integers).
+
+    Returns
+    -------
+    np.ndarray, shape (n_permutations, n_targets)
+    """
+    check_choice("method", method, COMPARISONS)
+    rng = np.random.default_rng(random_state)
+    rdm_targets = np.asarray(rdm_targets, dtype=np.float64).reshape(len(rdm_layer), -1)
+    n = _n_items(len(rdm_layer))
+    I, J = np.triu_indices(n, 1)
+    null = np.empty((n_permutations, rdm_targets.shape[1]))
+    if method == "spearman":
+        rl, rt = _normalised_ranks(rdm_layer), _normalised_ranks(rdm_targets)
+        for start in range(0, n_permutations, batch):
+            stop = min(start + batch, n_permutations)
+            perms = rng.permuted(np.tile(np.arange(n), (stop - start, 1)), axis=1)
+            null[start:stop] = rl[condensed_index(perms[:, I], perms[:, J], n)] @ rt
+        return null
+    for b in range(n_permutations):
+        perm = rng.permutation(n)
+        shuffled = rdm_layer[condensed_index(perm[I], perm[J], n)]
+        null[b] = [COMPARISONS[method](shuffled, rdm_targets[:, t]) for t in range(rdm_targets.shape[1])]
+    return null
+
+
+def _n_items(m: int) -> int:
+    n = int(round((1 + np.sqrt(1 + 8 * m)) / 2))
+    if n * (n - 1) // 2 != m:
+        raise ParameterError(f"a condensed RDM has n(n-1)/2 entries; {m} is not such a number")
+    return n
+
+
+class _TieStructure:
+    """Presorted columns of condensed RDMs, for mid-ranks under integer pair weights."""
+
+    def __init__(self, V: np.ndarray):
+        V = V.reshape(V.shape[0], -1).T  # (t, m)
+        self.order = np.argsort(V, axis=1, kind="stable")
+        sorted_v = np.take_along_axis(V, self.order, axis=1)
+        new = np.ones(sorted_v.shape, dtype=bool)
+        new[:, 1:] = sorted_v[:, 1:] != sorted_v[:, :-1]
+        self.gid = np.cumsum(new.ravel()).reshape(new.shape) - 1  # tie groups, numbered across rows
+        self.n_groups = int(self.gid[-1, -1]) + 1
+        first_group = self.gid[:, 0]
+        self.row_of_group = np.repeat(np.arange(len(first_group)), np.diff(np.r_[first_group, self.n_groups]))
+
+    def midranks(self, w: np.ndarray) -> np.ndarray:
+        """Mid-ranks, shape (t, m), of each column expanded by pair weights ``w`` (ranks of weight-0 pairs unused)."""
+        ws = w[self.order]
+        gsum = np.bincount(self.gid.ravel(), weights=ws.ravel(), minlength=self.n_groups)
+        cum = np.cumsum(gsum)
+        row_start = np.r_[0.0, cum[np.flatnonzero(np.diff(self.row_of_group))]]
+        before = cum - gsum - row_start[self.row_of_group]
+        ranks = np.empty(ws.shape)
+        np.put_along_axis(ranks, self.order, before[self.gid] + (gsum[self.gid] + 1) / 2, axis=1)
+        return ranks
+
+
+def _weighted_corr(a: np.ndarray, B: np.ndarray, w: np.ndarray) -> np.ndarray:
+    total = w.sum()
+    a = a - (w @ a) / total
+    B = B - (B @ w)[:, None] / total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (B * w) @ a / np.sqrt((w @ (a * a)) * ((B * B) @ w))
+
+
+def bootstrap_distribution(rdm_layer: np.ndarray, rdm_targets: np.ndarray, groups, *, method: str = "spearman",
+                           n_bootstraps: int = 1000, random_state=None) -> np.ndarray:
+    """Similarities over bootstrap samples of groups.
+
+    Parameters
+    ----------
+    rdm_layer : np.ndarray, shape (m,)
+    rdm_targets : np.ndarray, shape (m, n_targets)
+    groups : array-like, shape (n_clips,)
+        Group of every clip (m = n_clips (n_clips - 1) / 2).
+    method : {"spearman", "tau-a"}
+    n_bootstraps : int
+    random_state : int, np.random.Generator or None
+
+    Returns
+    -------
+    np.ndarray, shape (n_bootstraps, n_targets)
+        NaN for a sample with a constant RDM (e.g. a single group drawn every time).
+    """
+    check_choice("method", method, COMPARISONS)
+    rng = np.random.default_rng(random_state)
+    rdm_targets = np.asarray(rdm_targets, dtype=np.float64).reshape(len(rdm_layer), -1)
+    n = _n_items(len(rdm_layer))
+    _, group_of = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    if len(group_of) != n:
+        raise ParameterError(f"groups has {len(group_of)} labels but the RDMs describe {n} clips")
+    n_groups = group_of.max() + 1
+    I, J = np.triu_indices(n, 1)
+    out = np.empty((n_bootstraps, rdm_targets.shape[1]))
+    if method == "spearman":
+        ties_layer, ties_targets = _TieStructure(rdm_layer), _TieStructure(rdm_targets)
+    for b in range(n_bootstraps):
+        drawn = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        count = drawn[group_of].astype(float)
+        w = count[I] * count[J]
+        if method == "spearman":
+            out[b] = _weighted_corr(ties_layer.midranks(w)[0], ties_targets.midranks(w), w)
+        else:
+            reps = w.astype(int)
+            layer = np.repeat(rdm_layer, reps)
+            out[b] = [compare_rdms(layer, np.repeat(rdm_targets[:, t], reps), method=method)
+                      for t in range(rdm_targets.shape[1])]
+    return out
+
+
+class RSAProbe:
+    """RSA of one layer against every descriptor, with permutation p-values and bootstrap CIs.
+
+    Parameters
+    ----------
+    metric : {"correlation", "euclidean"}, keyword-only
+        Distance between activation vectors.
+    method : {"spearman", "tau-a"}, keyword-only
+        RDM comparison.
+    n_permutations : int, keyword-only, default 1000
+        Clip-label permutations for the p-value (0: no p-value).
+    n_bootstraps : int, keyword-only, default 1000
+        Group bootstrap samples for the CI (0: no CI).
+    ci : float, keyword-only, default 0.95
+        Coverage of the percentile interval.
+    random_state : int, np.random.Generator or None, keyword-only
+
+    Attributes
+    ----------
+    results_ : pd.DataFrame
+        One row per descriptor: ``feature, metric, value, p_value, ci_low, ci_high, n_clips``.
+    """
+
+    def __init__(self, *, metric: str = "correlation", method: str = "spearman", n_permutations: int = 1000,
+                 n_bootstraps: int = 1000, ci: float = 0.95, random_state=None):
+        self.metric = metric
+        self.method = method
+        self.n_permutations = n_permutations
+        self.n_bootstraps = n_bootstraps
+        self.ci = ci
+        self.random_state = random_state
+
+    def fit(self, X, Y, groups) -> RSAProbe:
+        """Compare the layer RDM of ``X`` with the RDM of every column of ``Y``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_clips, n_units)
+        Y : DataFrame or array-like, shape (n_clips, n_targets)
+            NaN = missing: the clip is left out for that descriptor.
+        groups : array-like, shape (n_clips,)
+        """
+        check_choice("metric", self.metric, RDM_METRICS)
+        check_choice("method", self.method, COMPARISONS)
+        if not 0 < self.ci < 1:
+            raise ParameterError(f"ci must be in (0, 1), got {self.ci!r}")
+        Yv, names = as_targets(Y)
+        X = np.asarray(X, dtype=np.float64)
+        groups = np.asarray(groups)
+        rng = np.random.default_rng(self.random_state)
+        usable = np.all(np.isfinite(X), axis=1)
+        if self.metric == "correlation":
+            usable &= np.ptp(np.where(np.isfinite(X), X, 0.0), axis=1) > 0
+        if (~usable).any():
+            logger.warning("RSA: %d clip(s) with constant or non-finite activations left out", int((~usable).sum()))
+        rdm_full = layer_rdm(np.where(usable[:, None], X, 0.0), metric=self.metric)
+        n = len(X)
+        rows = []
+        finite = np.isfinite(Yv) & usable[:, None]
+        patterns, which = np.unique(finite.T, axis=0, return_inverse=True)
+        for k, keep in enumerate(patterns):
+            cols = np.flatnonzero(which.ravel() == k)
+            clips = np.flatnonzero(keep)
+            rows.extend(self._fit_pattern(rdm_full, n, clips, Yv[:, cols], [names[c] for c in cols],
+                                          groups[clips], rng))
+        order = {name: i for i, name in enumerate(names)}
+        self.results_ = (pd.DataFrame(rows, columns=["feature", "metric", "value", "p_value", "ci_low", "ci_high",
+                                                     "n_clips"])
+                         .sort_values("feature", key=lambda s: s.map(order), kind="stable").reset_index(drop=True))
+        return self
+
+    def _fit_pattern(self, rdm_full, n, clips, Ysub, names, groups, rng):
+        metric_name = self.method.replace("-", "_")
+        if len(clips) < 4:
+            return [(name, metric_name, np.nan, np.nan, np.nan, np.nan, len(clips)) for name in names]
+        I, J = np.triu_indices(len(clips), 1)
+        rdm_layer = rdm_full[condensed_index(clips[I], clips[J], n)]
+        rdm_targets = np.abs(Ysub[clips][I] - Ysub[clips][J])
+        value = np.array([compare_rdms(rdm_layer, rdm_targets[:, t], method=self.method) for t in range(len(names))])
+        p = np.full(len(names), np.nan)
+        if self.n_permutations:
+            null = permutation_null(rdm_layer, rdm_targets, method=self.method, n_permutations=self.n_permutations,
+                                    random_state=rng)
+            tol = 1e-12 * np.maximum(1.0, np.abs(value))
+            p = (1 + np.sum(null >= value - tol, axis=0)) / (1 + self.n_permutations)
+            p[~np.isfinite(value)] = np.nan
+        low = high = np.full(len(names), np.nan)
+        if self.n_bootstraps:
+            boot = bootstrap_distribution(rdm_layer, rdm_targets, groups, method=self.method,
+                                          n_bootstraps=self.n_bootstraps, random_state=rng)
+            tail = (1 - self.ci) / 2
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN bounds
+                low, high = np.nanquantile(boot, [tail, 1 - tail], axis=0)
+        return [(name, metric_name, value[t], p[t], low[t], high[t], len(clips)) for t, name in enumerate(names)]

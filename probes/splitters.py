@@ -1,0 +1,119 @@
+"""Cross-validation splitters that keep every group (speaker, recording, sound event) inside one fold.
+
+The unit that must not straddle folds is the manifest's ``group`` column (design.md section 3):
+two clips of one speaker in the training and the test fold would let a probe score by
+recognising the speaker. :class:`GroupFolds` wraps scikit-learn's ``GroupKFold`` and refuses a
+split that cannot keep that promise (fewer groups than folds).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from sklearn.model_selection import GroupKFold
+
+from ..errors import ParameterError
+
+__all__ = ["GroupFolds", "check_groups", "fold_labels"]
+
+
+def check_groups(groups, n_splits: int) -> np.ndarray:
+    """Validate a group vector for ``n_splits`` grouped folds.
+
+    Parameters
+    ----------
+    groups : array-like, shape (n_clips,)
+        One label per clip; clips sharing a label are kept in the same fold.
+    n_splits : int
+        Number of folds (>= 2).
+
+    Returns
+    -------
+    groups : np.ndarray, shape (n_clips,)
+
+    Raises
+    ------
+    ParameterError
+        When ``n_splits`` < 2, a group label is missing, or there are fewer groups than folds.
+    """
+    if not isinstance(n_splits, (int, np.integer)) or isinstance(n_splits, bool) or n_splits < 2:
+        raise ParameterError(f"cv (number of folds) must be an integer >= 2, got {n_splits!r}")
+    groups = np.asarray(groups)
+    if groups.ndim != 1:
+        raise ParameterError(f"groups must be one label per clip (1-D), got shape {groups.shape}")
+    missing = [i for i, g in enumerate(groups) if g is None or (isinstance(g, float) and np.isnan(g))]
+    if missing:
+        raise ParameterError(f"groups has {len(missing)} missing label(s) (first at row {missing[0]}); "
+                             "every clip needs a group")
+    n_groups = len(np.unique(groups.astype(str)))
+    if n_groups < n_splits:
+        raise ParameterError(f"cv={n_splits} folds need at least {n_splits} distinct groups, got {n_groups} "
+                             f"group(s) among {len(groups)} clips: lower cv or add groups")
+    return groups
+
+
+class GroupFolds:
+    """K folds over groups: no group has clips in both the training and the test part of a fold.
+
+    A scikit-learn splitter (``split(X, y, groups)``, ``get_n_splits``), usable as ``cv=`` in
+    scikit-learn's model-selection functions.
+
+    Parameters
+    ----------
+    n_splits : int, default 5
+        Number of folds; at least this many distinct groups are required.
+    shuffle : bool, keyword-only, default False
+        Shuffle the groups before assigning them to folds (scikit-learn's ``GroupKFold(shuffle=True)``);
+        the default assignment balances fold sizes deterministically.
+    random_state : int or None, keyword-only
+        Seed of the shuffle.
+    """
+
+    def __init__(self, n_splits: int = 5, *, shuffle: bool = False, random_state: int | None = None):
+        self.n_splits = n_splits
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def __repr__(self) -> str:
+        return f"GroupFolds(n_splits={self.n_splits}, shuffle={self.shuffle}, random_state={self.random_state})"
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        return self.n_splits
+
+    def split(self, X, y=None, groups=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(train_index, test_index)`` for each fold.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_clips, ...)
+        y : ignored
+        groups : array-like, shape (n_clips,)
+        """
+        if groups is None:
+            raise ParameterError("GroupFolds.split needs groups (one label per clip), got None")
+        groups = check_groups(groups, self.n_splits)
+        if len(groups) != len(X):
+            raise ParameterError(f"groups has {len(groups)} labels but X has {len(X)} rows")
+        splitter = GroupKFold(self.n_splits, shuffle=self.shuffle,
+                              random_state=self.random_state if self.shuffle else None)
+        yield from splitter.split(np.zeros((len(groups), 1)), groups=groups.astype(str))
+
+
+def fold_labels(splitter: GroupFolds, groups) -> np.ndarray:
+    """The test fold of every clip.
+
+    Parameters
+    ----------
+    splitter : GroupFolds
+    groups : array-like, shape (n_clips,)
+
+    Returns
+    -------
+    folds : np.ndarray of int, shape (n_clips,)
+        ``folds[i] == f`` when clip ``i`` is in the test part of fold ``f``.
+    """
+    groups = np.asarray(groups)
+    folds = np.full(len(groups), -1, dtype=int)
+    for f, (_, test) in enumerate(splitter.split(groups, groups=groups)):
+        folds[test] = f
+    return folds
