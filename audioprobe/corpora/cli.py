@@ -39,6 +39,13 @@ def _build_default(args: argparse.Namespace) -> int:
     return 0
 
 
+def _from_dataset(args: argparse.Namespace) -> int:
+    from .adapters import from_dataset
+
+    from_dataset(args.kind, args.root, args.output, n_jobs=args.jobs)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``corpus`` command group."""
     common = subparsers.common_parent
@@ -73,3 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pools.add_argument("--min-crop-seconds", type=float, default=0.5, help="shortest crop (s, default 0.5)")
     pools.add_argument("-j", "--jobs", type=int, default=None, help="decoding threads (default: all cores)")
     pools.set_defaults(func=_build_pools)
+
+    adapt = sub.add_parser(
+        "from-dataset", parents=[common], help="write a manifest for a dataset in its own layout",
+        description="Write a manifest for LibriSpeech, VCTK, ESC-50, UrbanSound8K, FSD50K or a folder-per-domain "
+                    "tree (ROOT/speech, ROOT/music, ROOT/environmental), with groups and splits as the dataset's "
+                    "authors intend. Paths are written relative to the manifest's folder.")
+    adapt.add_argument("kind", help="dataset layout: librispeech, vctk, esc50, urbansound8k, fsd50k or folders")
+    adapt.add_argument("root", help="the dataset's top folder")
+    adapt.add_argument("-o", "--output", required=True, help="manifest CSV to write")
+    adapt.add_argument("-j", "--jobs", type=int, default=None, help="threads for hashing (default: all cores)")
+    adapt.set_defaults(func=_from_dataset)
