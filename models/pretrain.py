@@ -1,0 +1,477 @@
+"""BYOL-A pretraining of a BYOL-A encoder on one pretraining domain (design.md section 6).
+
+BYOL (Grill et al. 2020) as BYOL-A uses it (Niizumi et al. 2021, 2023): an online network
+(encoder -> projector -> predictor) learns to predict, from one augmented view of a 0.95 s
+log-mel crop, the target network's (encoder -> projector) projection of another view; the
+target is an exponential moving average (EMA) of the online network and receives no gradient.
+The loss is ``2 - 2 cos(p, z)`` for both orderings of the views, summed, averaged over the
+batch (range 0 to 8). The two views are made by :class:`.augment.BYOLAugment` from crops
+standardised with the pool's statistics, then the pair is standardised by its own batch
+statistics (BYOL-A's post-normalisation).
+
+Outputs in ``out_dir``: ``seed<k>.pt``, the online encoder's plain ``state_dict`` (official
+parameter names), and ``seed<k>.json``, its sidecar (architecture, d, norm stats, domain,
+seed, epochs, pool hashes, loss per epoch, wall time, every training parameter). Training
+state (networks, optimiser, loss history, mixup memory) is written atomically after every
+epoch to ``state_dir`` (default ``out_dir/seed<k>.state``); a re-run with the same settings
+resumes from it, and a re-run with more epochs continues the loss curve.
+
+Run it with ``torchrun --nproc_per_node=N`` for data-parallel training (DDP: NCCL on CUDA,
+gloo on CPU): every process takes its share of each global batch, ``batch_size`` being the
+batch of one process. Random numbers are derived from ``(seed, epoch)`` (data order) and
+``(seed, rank, epoch)`` (augmentations, dropout), so a resumed run repeats the uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ParameterError, check_choice
+from ..log import logger, progress
+from ..manifest import sha256_file
+from ..provenance import git_hash
+from ..runstore import atomic_path
+from .augment import BYOLAugment, standardize_batch
+from .byola import AudioNTT2020, AudioNTT2022
+from .pretrain_data import PRETRAIN_DOMAINS, UNIT_S, LogMelPool, pool_sha256, read_manifests, select_pool
+
+__all__ = ["ARCHS", "PretrainConfig", "PretrainResult", "BYOL", "byol_loss", "pretrain", "resolve_device"]
+
+SIDECAR_FORMAT = "audioprobe-byola-pretrain/1"
+
+
+@dataclass(frozen=True)
+class _Arch:
+    factory: Callable[[int], nn.Module]
+    d: int
+    mixup_ratio: float
+    lr: float
+
+
+#: Pretrainable architectures: encoder factory and BYOL-A's defaults for each (d, mixup ratio, Adam lr).
+ARCHS = {
+    "byola-v1": _Arch(lambda d: AudioNTT2020(d=d), d=512, mixup_ratio=0.4, lr=3e-4),
+    "byola-v2": _Arch(lambda d: AudioNTT2022(d=d), d=3072, mixup_ratio=0.2, lr=1e-4),
+}
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that defines a pretraining run (recorded in the sidecar and checked on resume).
+
+    Attributes
+    ----------
+    domain : {'speech', 'nonspeech', 'mixed'}
+    arch : {'byola-v1', 'byola-v2'}
+    d : int
+        Encoder embedding width.
+    epochs : int
+        Passes over the pool (an epoch = one 0.95 s crop per 0.95 s of pool audio).
+    seed : int
+        Initialisation, data order, augmentations and dropout.
+    batch_size : int
+        Crops per process and step.
+    lr : float
+        Adam learning rate.
+    ema_decay : float
+        Target network decay per step.
+    proj_hidden, proj_dim : int
+        Hidden and output width of the projector and predictor MLPs (BYOL-A: 4096, 256).
+    mixup_ratio, n_memory, fader_gain : float, int, float
+        Augmentation parameters (:class:`.augment.BYOLAugment`).
+    total_s : float or None
+        Seconds of audio in the pool (None: the largest total matched across domains).
+    selection_seed : int
+        Seed of the pool's clip selection (kept fixed across model seeds).
+    unit_s : float
+        Crop duration (s).
+    """
+
+    domain: str
+    arch: str = "byola-v1"
+    d: int = 512
+    epochs: int = 100
+    seed: int = 0
+    batch_size: int = 64
+    lr: float = 3e-4
+    ema_decay: float = 0.99
+    proj_hidden: int = 4096
+    proj_dim: int = 256
+    mixup_ratio: float = 0.4
+    n_memory: int = 2048
+    fader_gain: float = 1.0
+    total_s: float | None = None
+    selection_seed: int = 0
+    unit_s: float = UNIT_S
+
+    def __post_init__(self) -> None:
+        check_choice("domain", self.domain, PRETRAIN_DOMAINS)
+        check_choice("arch", self.arch, list(ARCHS))
+        for name in ("d", "epochs", "batch_size", "proj_hidden", "proj_dim", "n_memory"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ParameterError(f"batch_size must be >= 2 (batch normalisation), got {self.batch_size!r}")
+        if not self.lr > 0:
+            raise ParameterError(f"lr must be > 0, got {self.lr!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ParameterError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+
+    def resumable_with(self, other: PretrainConfig) -> bool:
+        """Whether a run with ``other`` may continue this one's state (only ``epochs`` may differ)."""
+        return dataclasses.replace(self, epochs=other.epochs) == other
+
+
+def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_hidden), nn.BatchNorm1d(n_hidden), nn.ReLU(inplace=True),
+                         nn.Linear(n_hidden, n_out))
+
+
+def byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``2 - 2 cos(prediction, target)`` per row (0 when aligned, 4 when opposite), shape (B,)."""
+    return 2.0 - 2.0 * (F.normalize(prediction, dim=-1) * F.normalize(target, dim=-1)).sum(dim=-1)
+
+
+class _Online(nn.Module):
+    def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module):
+        super().__init__()
+        self.encoder, self.projector, self.predictor = encoder, projector, predictor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predictor(self.projector(self.encoder(x)))
+
+
+class BYOL(nn.Module):
+    """Online network, EMA target network and the symmetric BYOL loss.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        (B, 1, F, T) -> (B, d).
+    d : int
+        The encoder's output width.
+    proj_hidden, proj_dim : int, keyword-only
+        MLP widths of projector and predictor.
+    ema_decay : float, keyword-only
+
+    Attributes
+    ----------
+    online : nn.Module
+        ``encoder -> projector -> predictor`` (the part that is trained, and wrapped by DDP).
+    target : nn.Module
+        ``encoder -> projector`` copy updated by :meth:`update_target`; no gradients.
+    """
+
+    def __init__(self, encoder: nn.Module, d: int, *, proj_hidden: int = 4096, proj_dim: int = 256,
+                 ema_decay: float = 0.99):
+        super().__init__()
+        self.online = _Online(encoder, _mlp(d, proj_hidden, proj_dim), _mlp(proj_dim, proj_hidden, proj_dim))
+        self.ema_decay = float(ema_decay)
+        self.reset_target()
+
+    def reset_target(self) -> None:
+        """Make the target a fresh copy of the online encoder and projector."""
+        self.target = copy.deepcopy(nn.Sequential(self.online.encoder, self.online.projector))
+        self.target.requires_grad_(False)
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """``target <- decay * target + (1 - decay) * online`` for every parameter."""
+        online = nn.Sequential(self.online.encoder, self.online.projector)
+        for t, o in zip(self.target.parameters(), online.parameters()):
+            t.mul_(self.ema_decay).add_(o.detach(), alpha=1.0 - self.ema_decay)
+
+    def loss(self, view_one: torch.Tensor, view_two: torch.Tensor, *, online: nn.Module | None = None
+             ) -> torch.Tensor:
+        """The symmetric BYOL loss of two views (B, 1, F, T), averaged over the batch.
+
+        ``online`` replaces :attr:`online` in the forward pass (its DDP wrapper); both views go
+        through it in one batch.
+        """
+        batch = view_one.shape[0]
+        both = torch.cat([view_one, view_two])
+        predictions = (online or self.online)(both)
+        with torch.no_grad():
+            targets = self.target(both)
+        return (byol_loss(predictions[:batch], targets[batch:])
+                + byol_loss(predictions[batch:], targets[:batch])).mean()
+
+
+@dataclass
+class PretrainResult:
+    """What :func:`pretrain` returns.
+
+    Attributes
+    ----------
+    encoder : nn.Module
+        The trained online encoder (on the CPU).
+    sidecar : dict
+        The content of ``seed<k>.json``.
+    weights_path : Path
+        ``seed<k>.pt``.
+    """
+
+    encoder: nn.Module
+    sidecar: dict
+    weights_path: Path
+
+
+def resolve_device(device: str, *, local_rank: int = 0) -> torch.device:
+    """``'auto'`` -> this process's CUDA device when CUDA is present, else the CPU; else ``torch.device(device)``."""
+    if device == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
+    return resolved
+
+
+@dataclass(frozen=True)
+class _Distributed:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> _Distributed:
+        """Read torchrun's environment; start the process group when there are several processes."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world == 1:
+            return cls()
+        context = cls(rank=int(os.environ["RANK"]), world_size=world, local_rank=int(os.environ.get("LOCAL_RANK", 0)))
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        return context
+
+    def mean(self, value: float, device: torch.device) -> float:
+        if self.world_size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.all_reduce(tensor)
+        return float(tensor.item()) / self.world_size
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+
+def _sidecar(config: PretrainConfig, *, pool, data: LogMelPool, augment: BYOLAugment, manifests: Sequence[Path],
+             history: dict, world: _Distributed, device: torch.device, steps_per_epoch: int) -> dict[str, Any]:
+    hashes = [sha256_file(p) for p in manifests]
+    return {
+        "format": SIDECAR_FORMAT,
+        "arch": config.arch,
+        "d": int(config.d),
+        "norm_mean": data.mean_,
+        "norm_std": data.std_,
+        "domain": config.domain,
+        "seed": int(config.seed),
+        "epochs": len(history["loss_per_epoch"]),
+        "loss_per_epoch": history["loss_per_epoch"],
+        "wall_time_s": round(history["wall_time_s"], 3),
+        "pool_manifest_sha256": hashes[0] if len(hashes) == 1 else hashes,
+        "pool_selection_sha256": pool_sha256(pool),
+        "pool_manifests": [p.name for p in manifests],
+        "total_audio_s": float(pool["take_s"].sum()),
+        "total_audio_minutes": float(pool["take_s"].sum()) / 60.0,
+        "n_clips": int(len(pool)),
+        "clips_per_domain_label": {k: int(v) for k, v in pool["domain"].value_counts().sort_index().items()},
+        "seconds_per_domain_label": {k: float(v) for k, v in pool.groupby("domain")["take_s"].sum().items()},
+        "steps": int(steps_per_epoch * len(history["loss_per_epoch"])),
+        "steps_per_epoch": int(steps_per_epoch),
+        "global_batch_size": int(config.batch_size * world.world_size),
+        "world_size": world.world_size,
+        "device": device.type,
+        "config": dataclasses.asdict(config),
+        "augment": augment.config(),
+        "optimizer": "Adam",
+        "loss": "symmetric BYOL loss, 2 - 2 cos per ordering, summed (0..8)",
+        "torch": torch.__version__,
+        "audioprobe_git": git_hash(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, *, domain: str,
+             arch: str = "byola-v1", d: int | None = None, epochs: int = 100, seed: int = 0,
+             batch_size: int = 64, lr: float | None = None, ema_decay: float = 0.99, proj_hidden: int = 4096,
+             proj_dim: int = 256, mixup_ratio: float | None = None, n_memory: int = 2048,
+             fader_gain: float = 1.0, total_s: float | None = None, selection_seed: int = 0,
+             device: str = "auto", state_dir: str | Path | None = None) -> PretrainResult:
+    """Pretrain a BYOL-A encoder on one domain of a manifest; resume if a state is found.
+
+    Parameters
+    ----------
+    manifests : path or sequence of paths
+        Manifest CSV(s) of the pretraining pool(s); rows are selected by domain (see
+        :func:`.pretrain_data.select_pool`).
+    out_dir : str or Path
+        Receives ``seed<k>.pt`` and ``seed<k>.json``.
+    domain : {'speech', 'nonspeech', 'mixed'}, keyword-only
+    arch : {'byola-v1', 'byola-v2'}, keyword-only
+    d : int, optional, keyword-only
+        Embedding width; default the architecture's (512 for v1, 3072 for v2).
+    epochs : int, keyword-only
+        Total epochs (a resumed run trains the missing ones).
+    seed : int, keyword-only
+    batch_size : int, keyword-only
+        Crops per process and step.
+    lr : float, optional, keyword-only
+        Adam learning rate; default BYOL-A's for the architecture (3e-4 v1, 1e-4 v2).
+    ema_decay : float, keyword-only
+    proj_hidden, proj_dim : int, keyword-only
+        Projector / predictor MLP widths (BYOL-A: 4096, 256).
+    mixup_ratio : float, optional, keyword-only
+        Default BYOL-A's for the architecture (0.4 v1, 0.2 v2).
+    n_memory : int, keyword-only
+        Mixup memory size.
+    fader_gain : float, keyword-only
+        Random linear fader gain (0 = off, as in BYOL-A v1).
+    total_s : float, optional, keyword-only
+        Pool duration (s); default the largest duration matched across the three domains.
+    selection_seed : int, keyword-only
+        Seed of the pool's clip selection.
+    device : str, keyword-only
+        ``'auto'`` (CUDA when present), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
+    state_dir : str or Path, optional, keyword-only
+        Training state folder; default ``out_dir/seed<k>.state``.
+
+    Returns
+    -------
+    PretrainResult
+    """
+    spec = ARCHS[check_choice("arch", arch, list(ARCHS))]
+    config = PretrainConfig(domain=domain, arch=arch, d=spec.d if d is None else d, epochs=epochs, seed=seed,
+                            batch_size=batch_size, lr=spec.lr if lr is None else lr, ema_decay=ema_decay,
+                            proj_hidden=proj_hidden, proj_dim=proj_dim,
+                            mixup_ratio=spec.mixup_ratio if mixup_ratio is None else mixup_ratio,
+                            n_memory=n_memory, fader_gain=fader_gain, total_s=total_s,
+                            selection_seed=selection_seed)
+    world = _Distributed.from_env()
+    device = resolve_device(device, local_rank=world.local_rank)
+    out_dir = Path(out_dir)
+    state_dir = Path(state_dir) if state_dir is not None else out_dir / f"seed{seed}.state"
+    manifest_paths = [Path(manifests)] if isinstance(manifests, (str, Path)) else [Path(p) for p in manifests]
+
+    pool = select_pool(read_manifests(manifest_paths), domain, total_s=total_s, random_state=selection_seed)
+    data = LogMelPool(pool, unit_s=config.unit_s, quiet=world.rank != 0)
+    torch.manual_seed(seed)
+    learner = BYOL(spec.factory(config.d), config.d, proj_hidden=proj_hidden, proj_dim=proj_dim,
+                   ema_decay=ema_decay).to(device)
+    optimizer = torch.optim.Adam(learner.online.parameters(), lr=config.lr)
+    augment = BYOLAugment(mixup_ratio=config.mixup_ratio, n_memory=n_memory, fader_gain=fader_gain)
+    history = {"loss_per_epoch": [], "wall_time_s": 0.0}
+    _resume(state_dir, config, learner, optimizer, augment, history, world, device)
+
+    online = learner.online
+    if world.world_size > 1:
+        online = nn.parallel.DistributedDataParallel(
+            learner.online, device_ids=[device.index] if device.type == "cuda" else None)
+    learner.train()
+    steps_per_epoch = 0
+    for epoch in range(len(history["loss_per_epoch"]), config.epochs):
+        started = time.perf_counter()
+        augment.reseed(np.random.default_rng([seed, world.rank, epoch]))
+        torch.manual_seed(int(np.random.default_rng([seed, world.rank, epoch, 1]).integers(2 ** 62)))
+        clips, starts = data.epoch_plan([seed, epoch], batch_size=batch_size, world_size=world.world_size)
+        steps_per_epoch = len(clips)
+        losses = []
+        bar = progress(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
+                       disable=None if world.rank == 0 else True)
+        for step in bar:
+            crops = data.crops(clips[step, world.rank], starts[step, world.rank])
+            views = standardize_batch(torch.cat(augment.views(crops))).to(device)
+            loss = learner.loss(views[:batch_size], views[batch_size:], online=online)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            learner.update_target()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+        elapsed = time.perf_counter() - started
+        history["loss_per_epoch"].append(world.mean(float(np.mean(losses)), device))
+        history["wall_time_s"] += elapsed
+        _save_state(state_dir, config, learner, optimizer, augment, history, world)
+        logger.info("epoch %d/%d: loss %.4f, %.1f crops/s, %.1f s", epoch + 1, config.epochs,
+                    history["loss_per_epoch"][-1], steps_per_epoch * batch_size * world.world_size / elapsed,
+                    elapsed)
+
+    encoder = learner.online.encoder
+    if steps_per_epoch == 0:  # nothing left to train: the count is still recorded
+        steps_per_epoch = len(data.epoch_plan([seed, 0], batch_size=batch_size, world_size=world.world_size)[0])
+    sidecar = _sidecar(config, pool=pool, data=data, augment=augment, manifests=manifest_paths, history=history,
+                       world=world, device=device, steps_per_epoch=steps_per_epoch)
+    weights_path = out_dir / f"seed{seed}.pt"
+    if world.rank == 0:
+        state = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
+        with atomic_path(weights_path) as tmp:
+            torch.save(state, tmp)
+        sidecar["weights_sha256"] = sha256_file(weights_path)
+        with atomic_path(out_dir / f"seed{seed}.json") as tmp:
+            tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+        logger.info("wrote %s (%d epochs, final loss %.4f, %.0f s)", weights_path, sidecar["epochs"],
+                    history["loss_per_epoch"][-1] if history["loss_per_epoch"] else float("nan"),
+                    history["wall_time_s"])
+    world.barrier()
+    return PretrainResult(encoder=encoder.cpu(), sidecar=sidecar, weights_path=weights_path)
+
+
+def _save_state(state_dir: Path, config: PretrainConfig, learner: BYOL, optimizer: torch.optim.Optimizer,
+                augment: BYOLAugment, history: dict, world: _Distributed) -> None:
+    """Each process writes its mixup memory, then process 0 writes networks, optimiser and history."""
+    epochs_done = len(history["loss_per_epoch"])
+    with atomic_path(state_dir / f"augment.rank{world.rank}.pt") as tmp:
+        torch.save({"epochs_done": epochs_done, **augment.mixup.state_dict()}, tmp)
+    world.barrier()
+    if world.rank == 0:
+        with atomic_path(state_dir / "checkpoint.pt") as tmp:
+            torch.save({"config": dataclasses.asdict(config), "world_size": world.world_size,
+                        "online": learner.online.state_dict(), "target": learner.target.state_dict(),
+                        "optimizer": optimizer.state_dict(), "loss_per_epoch": list(history["loss_per_epoch"]),
+                        "wall_time_s": history["wall_time_s"]}, tmp)
+    world.barrier()
+
+
+def _resume(state_dir: Path, config: PretrainConfig, learner: BYOL, optimizer: torch.optim.Optimizer,
+            augment: BYOLAugment, history: dict, world: _Distributed, device: torch.device) -> None:
+    path = state_dir / "checkpoint.pt"
+    if not path.is_file():
+        return
+    state = torch.load(path, map_location=device, weights_only=True)
+    saved = PretrainConfig(**state["config"])
+    if not saved.resumable_with(config):
+        changed = {k: (v, getattr(config, k)) for k, v in dataclasses.asdict(saved).items()
+                   if k != "epochs" and getattr(config, k) != v}
+        raise ParameterError(f"the training state in {str(state_dir)!r} was made with other settings "
+                             f"(saved, asked): {changed}; remove that folder or pass another state_dir")
+    learner.online.load_state_dict(state["online"])
+    learner.target.load_state_dict(state["target"])
+    optimizer.load_state_dict(state["optimizer"])
+    history["loss_per_epoch"] = [float(v) for v in state["loss_per_epoch"]]
+    history["wall_time_s"] = float(state["wall_time_s"])
+    aux_path = state_dir / f"augment.rank{world.rank}.pt"
+    aux = torch.load(aux_path, weights_only=True) if aux_path.is_file() else None
+    if aux is not None and aux["epochs_done"] == len(history["loss_per_epoch"]) \
+            and state["world_size"] == world.world_size:
+        augment.mixup.load_state_dict(aux)
+    else:
+        logger.warning("no matching mixup memory for process %d in %s: it restarts empty", world.rank, state_dir)
+    logger.info("resuming from %s after %d epoch(s)", path, len(history["loss_per_epoch"]))
