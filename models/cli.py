@@ -73,7 +73,8 @@ def _extract(args: argparse.Namespace) -> int:
     loaded = _load(args)
     extract_activations(loaded, args.manifest, run=args.out, layers=args.layers,
                         pooling=_parse_pooling(args.pooling), device=args.device, batch_size=args.batch_size,
-                        n_jobs=args.jobs, random_state=0 if args.seed is None else args.seed)
+                        n_jobs=args.jobs, chunk_clips=args.chunk_clips,
+                        random_state=0 if args.seed is None else args.seed)
     return 0
 
 
@@ -110,5 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                          help="auto (default): CUDA when present")
     extract.add_argument("--batch-size", type=int, default=None, help="clips per batch (default 32 CPU, 128 CUDA)")
+    extract.add_argument("--chunk-clips", type=int, default=64,
+                         help="rows per zarr chunk and per completed-chunk record (default 64)")
     extract.add_argument("-j", "--jobs", type=int, default=None, help="decoding processes (default: all cores)")
     extract.set_defaults(func=_extract)
