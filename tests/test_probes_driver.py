@@ -63,3 +63,103 @@ def make_run(path, *, n_clips=N_CLIPS, n_groups=12, models=("m-speech", "m-rando
                          "receptive_field_hz": np.nan, "file": f"{layer}.zarr"})
         pd.DataFrame(rows).to_csv(folder / "layers.csv", index=False)
     return run
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    run = make_run(tmp_path_factory.mktemp("run") / "run")
+    table = run_probes(run, probes=("ridge", "rsa", "cka", "partition", "transfer"), cv=4, n_permutations=99,
+                       n_bootstraps=50, random_state=1)
+    return run, table
+
+
+def test_round_trip_follows_the_contract(probed):
+    run, table = probed
+    assert list(table.columns) == COLUMNS
+    stored = run.read_table("probes.parquet")
+    pd.testing.assert_frame_equal(stored, table)
+    assert str(stored["fold"].dtype) == "Int64" and str(stored["seed"].dtype) == "Int64"
+    assert set(stored["probe"]) == {"ridge", "rsa", "cka", "partition", "transfer"}
+    keys = ["model", "layer", "feature", "probe", "metric", "fold", "train_domain", "eval_domain", "model_b",
+            "layer_b"]
+    assert not stored.duplicated(keys).any()
+    record = run.info["stages"]["probe"]
+    assert record["status"] == "complete" and record["config"]["cv"] == 4
+    assert record["summary"]["n_layers"] == 6
+    speech = stored[stored["model"] == "m-speech"]
+    assert set(speech["pretrain_domain"]) == {"speech"} and set(speech["seed"].dropna()) == {0}
+
+
+def _one(table, **where):
+    """The single row of ``table`` matching ``column=value`` conditions (``fold=None``: pooled)."""
+    mask = np.ones(len(table), dtype=bool)
+    for col, value in where.items():
+        mask &= table[col].isna().to_numpy() if value is None else (table[col] == value).fillna(False).to_numpy()
+    assert mask.sum() == 1, where
+    return table[mask].iloc[0]
+
+
+def test_planted_layer_is_found_by_every_probe(probed):
+    _, table = probed
+    for model in ("m-speech", "m-random"):
+        ridge = dict(model=model, feature="centroid_median", probe="ridge", metric="r2_pooled", eval_domain="all")
+        assert _one(table, layer="enc", **ridge)["value"] > 0.9
+        assert _one(table, layer="logmel", **ridge)["value"] < 0.2
+        rsa = _one(table, model=model, layer="enc", feature="centroid_median", probe="rsa")
+        assert rsa["p_value"] == pytest.approx(0.01) and rsa["ci_low"] < rsa["value"] < rsa["ci_high"]
+        unique = _one(table, model=model, layer="enc", feature="spectral_shape", metric="unique_r2", fold=None)
+        assert unique["value"] > 0.5
+        cka = _one(table, model=model, layer="enc", feature="descriptors", metric="debiased_linear_cka")
+        assert cka["value"] > _one(table, model=model, layer="logmel", feature="descriptors",
+                                   metric="debiased_linear_cka")["value"]
+    pairs = table[table["layer_b"].notna()]
+    assert len(pairs) == 15 * 2  # 6 layers -> 15 pairs, plain and debiased
+    assert _one(pairs, model="m-speech", layer="enc", model_b="m-speech", layer_b="fc",
+                metric="linear_cka")["value"] > 0.5
+    assert set(table.query("probe == 'transfer'")["train_domain"]) == {"speech", "music", "environmental"}
+
+
+def test_missing_values_and_out_of_fold_predictions(probed):
+    run, table = probed
+    ridge = table.query("probe == 'ridge' and eval_domain == 'all'").set_index(["model", "layer", "feature", "metric"])
+    # f0 is NaN on the 16 environmental clips and clip c000 has no features; m-speech enc lost clip c005 (NaN row)
+    assert ridge.loc[("m-random", "enc", "f0_median", "n_dropped"), "value"] == 17
+    assert ridge.loc[("m-speech", "enc", "f0_median", "n_dropped"), "value"] == 16
+    assert ridge.loc[("m-speech", "enc", "centroid_median", "r2_pooled"), "n_clips"] == 46
+    oof = run.read_table("oof.parquet")
+    assert list(oof.columns) == ["model", "layer", "feature", "clip_id", "group", "domain", "fold", "y_true",
+                                 "y_pred"]
+    one = oof.query("model == 'm-random' and layer == 'fc' and feature == 'centroid_median'")
+    r2 = 1 - ((one.y_true - one.y_pred) ** 2).sum() / ((one.y_true - one.y_true.mean()) ** 2).sum()
+    assert r2 == pytest.approx(ridge.loc[("m-random", "fc", "centroid_median", "r2_pooled"), "value"], abs=1e-12)
+    features = run.read_table("features.parquet").set_index("clip_id")
+    np.testing.assert_allclose(one.y_true, np.log(features.loc[one.clip_id, "centroid_median"]))  # log probe scale
+    assert one.groupby("group")["fold"].nunique().max() == 1
+
+
+def test_complete_stage_is_skipped_and_layers_are_streamed(tmp_path, monkeypatch):
+    from audioprobe.probes import driver
+
+    run = make_run(tmp_path / "run")
+    reads = []
+    real = driver.read_layer
+    monkeypatch.setattr(driver, "read_layer", lambda *a: reads.append(a[1]["layer"]) or real(*a))
+    first = run_probes(run, probes=("ridge",), cv=3, layers=["enc", "fc"], n_jobs=2)
+    assert sorted(reads) == ["enc", "enc", "fc", "fc"]  # each layer of each model read once
+    assert set(first["layer"]) == {"enc", "fc"}
+    again = run_probes(run, probes=("ridge",), cv=3, layers=["enc", "fc"], n_jobs=2)
+    assert len(reads) == 4
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_cli_and_refusals(tmp_path):
+    run = make_run(tmp_path / "run", models=("solo",), n_groups=3)
+    assert main(["probe", str(run.path), "--probes", "ridge", "--cv", "3", "-q"]) == 0
+    assert run.exists("probes.parquet") and run.exists("oof.parquet")
+    assert main(["probe", str(run.path), "--probes", "ridge", "rsa", "--cv", "4", "--permutations", "9", "-q"]) == 2
+    with pytest.raises(ParameterError, match="cv=4 folds need at least 4 distinct groups, got 3"):
+        run_probes(run, probes=("ridge",), cv=4)
+    with pytest.raises(ParameterError, match="probes must be a non-empty selection"):
+        run_probes(run, probes=("lasso",))
+    with pytest.raises(ParameterError, match="have no activations"):
+        run_probes(run, models=["other"])

@@ -1,0 +1,148 @@
+"""Ridge probes and grouped splitters: oracles (scikit-learn), planted effects, null, leakage, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.model_selection import cross_val_predict, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from audioprobe.errors import ParameterError
+from audioprobe.probes.ridge import RidgeProbe, cross_validate_ridge, fit_predict_ridge
+from audioprobe.probes.splitters import GroupFolds, fold_labels
+
+ALPHAS = np.logspace(-2, 4, 13)
+
+
+def planted(n=120, p=10, n_targets=3, n_groups=30, r2=0.6, seed=0):
+    """y_j = X w_j + noise with population R^2 = r2 for every target; groups of n / n_groups clips."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    W = rng.normal(size=(p, n_targets))
+    W /= np.linalg.norm(W, axis=0)
+    noise = np.sqrt((1 - r2) / r2)
+    Y = X @ W + noise * rng.normal(size=(n, n_targets))
+    groups = np.repeat(np.arange(n_groups), n // n_groups)
+    return X, Y, rng.permutation(groups)
+
+
+@pytest.mark.parametrize("p", [8, 70])  # n_units < n_train (SVD) and n_units > n_train (Gram eigendecomposition)
+def test_predictions_and_alphas_equal_sklearn(p):
+    X, Y, groups = planted(n=80, p=p, n_groups=16)
+    X = X * np.linspace(0.2, 5, p) + 3.0  # unequal unit scales and an offset: centring must be per training fold
+    folds = fold_labels(GroupFolds(4), groups)
+    res = cross_validate_ridge(X, Y, folds, alphas=ALPHAS)
+    for f in range(4):
+        train, test = folds != f, folds == f
+        oracle = RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(X[train], Y[train])
+        np.testing.assert_array_equal(res.alpha[f], oracle.alpha_)
+        for j in range(Y.shape[1]):
+            pred = Ridge(alpha=res.alpha[f, j]).fit(X[train], Y[train, j]).predict(X[test])
+            np.testing.assert_allclose(res.y_pred[test, j], pred, rtol=0, atol=1e-6)
+            ss = ((Y[test, j] - Y[test, j].mean()) ** 2).sum()
+            assert res.r2[f, j] == pytest.approx(1 - ((Y[test, j] - pred) ** 2).sum() / ss, abs=1e-6)
+
+
+@pytest.mark.parametrize("scaling, make", [("center", lambda a: Ridge(alpha=a)),
+                                           ("standard", lambda a: make_pipeline(StandardScaler(), Ridge(alpha=a)))])
+def test_scores_equal_cross_val_score(scaling, make):
+    X, Y, groups = planted(n=90, p=12, n_targets=2, n_groups=18, seed=1)
+    X[:, 0] *= 100
+    cv = GroupFolds(5)
+    probe = RidgeProbe(5, alphas=[3.0], scaling=scaling).fit(X, pd.DataFrame(Y, columns=["a", "b"]), groups)
+    for j in range(2):
+        scores = cross_val_score(make(3.0), X, Y[:, j], groups=groups, cv=cv, scoring="r2")
+        np.testing.assert_allclose(probe.result_.r2[:, j], scores, rtol=0, atol=1e-6)
+        oof = cross_val_predict(make(3.0), X, Y[:, j], groups=groups, cv=cv)
+        np.testing.assert_allclose(probe.result_.y_pred[:, j], oof, rtol=0, atol=1e-6)
+        pooled = 1 - ((Y[:, j] - oof) ** 2).sum() / ((Y[:, j] - Y[:, j].mean()) ** 2).sum()
+        assert probe.result_.r2_pooled[j] == pytest.approx(pooled, abs=1e-6)
+        assert probe.result_.pearson_r_pooled[j] == pytest.approx(np.corrcoef(Y[:, j], oof)[0, 1], abs=1e-6)
+
+
+def test_planted_effect_recovered_at_known_strength():
+    X, Y, groups = planted(n=600, p=10, n_targets=3, n_groups=100, r2=0.6, seed=2)
+    res = RidgeProbe(5).fit(X, Y, groups).result_
+    np.testing.assert_allclose(res.r2_pooled, 0.6, atol=0.06)
+    np.testing.assert_allclose(res.pearson_r_pooled, np.sqrt(0.6), atol=0.05)
+
+
+def test_no_relation_gives_no_positive_r2():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(150, 20))
+    Y = rng.normal(size=(150, 40))
+    res = RidgeProbe(5).fit(X, Y, np.arange(150) // 3).result_
+    assert res.r2.mean() <= 0
+    assert res.r2_pooled.mean() <= 0
+
+
+def test_missing_targets_dropped_per_target():
+    X, Y, groups = planted(n=90, p=6, n_targets=3, n_groups=30, seed=4)
+    Y[::4, 1] = np.nan
+    Y[::9, 2] = np.nan
+    probe = RidgeProbe(3, alphas=ALPHAS).fit(X, Y, groups)
+    res = probe.result_
+    np.testing.assert_array_equal(res.n_dropped, [0, int(np.isnan(Y[:, 1]).sum()), int(np.isnan(Y[:, 2]).sum())])
+    assert np.all(np.isnan(res.y_pred[::4, 1])) and np.all(np.isfinite(res.y_pred[:, 0]))
+    for j in (1, 2):
+        keep = np.isfinite(Y[:, j])
+        alone = cross_validate_ridge(X[keep], Y[keep, j], probe.folds_[keep], alphas=ALPHAS)
+        np.testing.assert_allclose(res.y_pred[keep, j], alone.y_pred[:, 0], atol=1e-10)
+        np.testing.assert_allclose(res.r2[:, j], alone.r2[:, 0], atol=1e-10)
+    table = probe.to_frame()
+    assert table.query("metric == 'n_dropped'")["value"].tolist() == res.n_dropped.tolist()
+    assert table["fold"].dtype == "Int64"
+    assert set(table["metric"]) == {"r2", "pearson_r", "alpha", "r2_pooled", "pearson_r_pooled", "n_dropped"}
+
+
+def test_centring_only_keeps_sparse_relu_units_from_exploding():
+    rng = np.random.default_rng(5)
+    n = 100
+    z = rng.normal(size=n)
+    X = np.maximum(np.outer(z, rng.normal(size=30)) + rng.normal(size=(n, 30)), 0)
+    groups = np.arange(n) // 4
+    test_fold = fold_labels(GroupFolds(5), groups) == 0
+    X[:, :5] = 0.0
+    X[np.flatnonzero(~test_fold)[:2], :5] = 0.01  # units almost always silent in training...
+    X[test_fold, :5] = rng.uniform(5, 10, size=(test_fold.sum(), 5))  # ...and active in the test fold
+    centred = RidgeProbe(5).fit(X, z, groups).result_
+    scaled = RidgeProbe(5, scaling="standard").fit(X, z, groups).result_
+    assert centred.r2[0, 0] > 0.5 > 0 > scaled.r2[0, 0]
+
+
+def test_group_folds_never_leak_a_group():
+    rng = np.random.default_rng(6)
+    groups = rng.choice([f"speaker{k}" for k in range(23)], size=200)
+    seen = []
+    for train, test in GroupFolds(5).split(np.zeros((200, 1)), groups=groups):
+        assert not set(groups[train]) & set(groups[test])
+        seen.extend(test)
+    assert sorted(seen) == list(range(200))
+    probe = RidgeProbe(5).fit(rng.normal(size=(200, 4)), rng.normal(size=200), groups)
+    for g in np.unique(groups):
+        assert len(np.unique(probe.folds_[groups == g])) == 1
+
+
+def test_splitter_refuses_too_few_groups_and_bad_cv():
+    X = np.zeros((12, 2))
+    with pytest.raises(ParameterError, match=r"cv=5 folds need at least 5 distinct groups, got 3"):
+        list(GroupFolds(5).split(X, groups=np.arange(12) % 3))
+    with pytest.raises(ParameterError, match="integer >= 2"):
+        list(GroupFolds(1).split(X, groups=np.arange(12)))
+    with pytest.raises(ParameterError, match="needs groups"):
+        list(GroupFolds(2).split(X))
+    with pytest.raises(ParameterError, match="missing label"):
+        list(GroupFolds(2).split(X[:3], groups=np.array(["a", None, "b"], dtype=object)))
+
+
+def test_bad_input_is_named():
+    X, Y, _ = planted(n=30, p=3, n_groups=10)
+    with pytest.raises(ParameterError, match="alphas must be"):
+        fit_predict_ridge(X, Y, X, alphas=[1.0, -2.0])
+    with pytest.raises(ParameterError, match="scaling must be one of"):
+        fit_predict_ridge(X, Y, X, scaling="minmax")
+    X[0, 0] = np.nan
+    with pytest.raises(ParameterError, match="non-finite"):
+        cross_validate_ridge(X, Y, np.arange(30) % 3)

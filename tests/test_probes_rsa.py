@@ -1,0 +1,120 @@
+"""RSA: RDMs against scipy, comparisons against rsatoolbox, permutation null and bootstrap against brute force."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import pdist
+from scipy.stats import kstest, rankdata
+
+from audioprobe.errors import ParameterError
+from audioprobe.probes.rsa import (RSAProbe, _TieStructure, bootstrap_distribution, compare_rdms, descriptor_rdm,
+                                   layer_rdm, permutation_null)
+
+rsatoolbox = pytest.importorskip("rsatoolbox")
+
+
+def _rdms(values):
+    return rsatoolbox.rdm.RDMs(np.atleast_2d(values), pattern_descriptors={"index": np.arange(_n(len(values)))})
+
+
+def _n(m):
+    return int(round((1 + np.sqrt(1 + 8 * m)) / 2))
+
+
+def test_rdms_equal_scipy():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(15, 9)), rng.normal(size=15)
+    np.testing.assert_allclose(layer_rdm(X), pdist(X, "correlation"), atol=1e-12)
+    np.testing.assert_allclose(layer_rdm(X, metric="euclidean"), pdist(X), atol=1e-12)
+    np.testing.assert_allclose(descriptor_rdm(y), pdist(y[:, None], "cityblock"), atol=1e-12)
+    with pytest.raises(ParameterError, match="metric must be one of"):
+        layer_rdm(X, metric="cosine")
+
+
+@pytest.mark.parametrize("method", ["spearman", "tau-a"])
+def test_compare_equals_rsatoolbox(method):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(14, 6))
+    rdm = layer_rdm(X)
+    for y in (rng.normal(size=14), rng.integers(0, 3, size=14).astype(float)):  # continuous, and many ties
+        d = descriptor_rdm(y)
+        oracle = rsatoolbox.rdm.compare(_rdms(rdm), _rdms(d), method=method)[0, 0]
+        assert compare_rdms(rdm, d, method=method) == pytest.approx(oracle, abs=1e-6)
+
+
+def test_permutation_null_equals_recomputed_permutations():
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(11, 5)), rng.normal(size=(11, 3))
+    rdm = layer_rdm(X)
+    targets = np.stack([descriptor_rdm(Y[:, j]) for j in range(3)], axis=1)
+    for method in ("spearman", "tau-a"):
+        null = permutation_null(rdm, targets, method=method, n_permutations=6, random_state=7, batch=4)
+        draw = np.random.default_rng(7)
+        perms = (draw.permuted(np.tile(np.arange(11), (6, 1)), axis=1) if method == "spearman"
+                 else np.array([draw.permutation(11) for _ in range(6)]))
+        for b, perm in enumerate(perms):
+            shuffled = pdist(X[perm], "correlation")  # the layer's clip labels permuted
+            expected = [rsatoolbox.rdm.compare(_rdms(shuffled), _rdms(targets[:, j]), method=method)[0, 0]
+                        for j in range(3)]
+            np.testing.assert_allclose(null[b], expected, atol=1e-6)
+
+
+def test_bootstrap_replicates_equal_rsatoolbox_subsampling():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(12, 4)), rng.integers(0, 5, size=12).astype(float)
+    rdm, d = layer_rdm(X), descriptor_rdm(y)
+    groups = np.arange(12) // 2
+    boot = bootstrap_distribution(rdm, d[:, None], groups, n_bootstraps=4, random_state=11)
+    draw = np.random.default_rng(11)
+    for b in range(4):
+        drawn = np.bincount(draw.integers(0, 6, 6), minlength=6)
+        sample = np.concatenate([np.flatnonzero(groups == g) for g in range(6) for _ in range(drawn[g])])
+        a = _rdms(rdm).subsample_pattern("index", sample)
+        c = _rdms(d).subsample_pattern("index", sample)
+        assert boot[b, 0] == pytest.approx(rsatoolbox.rdm.compare(a, c, method="spearman")[0, 0], abs=1e-6)
+
+
+def test_weighted_midranks_equal_ranks_of_expanded_vector():
+    rng = np.random.default_rng(4)
+    V = rng.integers(0, 6, size=(40, 3)).astype(float)
+    w = rng.integers(0, 4, size=40).astype(float)
+    ranks = _TieStructure(V).midranks(w)
+    for j in range(3):
+        expanded = rankdata(np.repeat(V[:, j], w.astype(int)))
+        np.testing.assert_allclose(np.repeat(ranks[j], w.astype(int)), expanded)
+
+
+def test_planted_similarity_is_detected_and_null_p_values_are_uniform():
+    rng = np.random.default_rng(5)
+    n = 20
+    p_values = []
+    for _ in range(150):
+        X, y = rng.normal(size=(n, 6)), rng.normal(size=(n, 2))
+        probe = RSAProbe(n_permutations=99, n_bootstraps=0, random_state=rng).fit(X, y, np.arange(n))
+        p_values.extend(probe.results_["p_value"])
+    p_values = np.array(p_values)
+    assert kstest(p_values, "uniform").pvalue > 0.01
+    assert 0.02 <= np.mean(p_values <= 0.05) <= 0.09
+    y = rng.normal(size=n)
+    X = np.column_stack([y, y**2]) + 0.3 * rng.normal(size=(n, 2))
+    res = RSAProbe(metric="euclidean", n_permutations=199, n_bootstraps=200, random_state=0).fit(
+        X, pd.DataFrame({"f": y}), np.arange(n) // 2).results_
+    assert res.loc[0, "p_value"] == pytest.approx(1 / 200)
+    assert 0.3 < res.loc[0, "ci_low"] < res.loc[0, "value"] < res.loc[0, "ci_high"] <= 1
+
+
+def test_missing_values_random_state_and_bad_input():
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(16, 5)), rng.normal(size=(16, 2))
+    Y[:4, 1] = np.nan
+    groups = np.arange(16) // 2
+    first = RSAProbe(n_permutations=50, n_bootstraps=50, random_state=3).fit(X, Y, groups).results_
+    again = RSAProbe(n_permutations=50, n_bootstraps=50, random_state=3).fit(X, Y, groups).results_
+    pd.testing.assert_frame_equal(first, again)
+    assert first["n_clips"].tolist() == [16, 12]
+    assert first.loc[1, "value"] == pytest.approx(compare_rdms(layer_rdm(X[4:]), descriptor_rdm(Y[4:, 1])))
+    with pytest.raises(ParameterError, match="method must be one of"):
+        RSAProbe(method="pearson").fit(X, Y, groups)
+    with pytest.raises(ParameterError, match="same number of pairs"):
+        compare_rdms(np.ones(3), np.ones(6))
