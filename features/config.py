@@ -1,0 +1,170 @@
+"""Analysis settings shared by every descriptor, and the descriptor specification.
+
+One :class:`AnalysisConfig` fixes the analysis rate, the frame grid, the silence rule and
+the pitch range; every descriptor records the settings it depends on (``features_meta.csv``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import ParameterError, check_choice
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import ClipAnalysis
+
+__all__ = ["AnalysisConfig", "Descriptor", "PITCH_TRACKERS", "FAMILIES", "PROBE_SCALES"]
+
+PITCH_TRACKERS = ("praat", "pyin")
+FAMILIES = ("pitch", "spectral_shape", "spectral_variability", "amplitude", "modulation", "onsets_roughness")
+PROBE_SCALES = ("log", "linear")
+
+DC_REMOVAL = ("clip mean subtracted before every descriptor; STFT bins below lowcut_hz zeroed before every "
+              "spectral descriptor; frame levels taken about each frame's mean")
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Settings of the per-clip analysis.
+
+    Parameters
+    ----------
+    sr : int
+        Analysis rate in Hz; every clip is resampled to it (soxr HQ) so that descriptors do not
+        depend on the file's rate. Default 16000.
+    n_fft : int
+        STFT frame and window length in samples (Hann, centred frames). Default 1024 (64 ms).
+    hop_length : int
+        Frame step in samples; also the pitch tracker's time step. Default 160 (10 ms).
+    lowcut_hz : float
+        STFT bins below this (DC and sub-audio drift) are excluded from every spectral
+        descriptor, Hz. Default 20. (The clip mean is always subtracted first.)
+    silence_rel_db : float
+        A frame is non-silent when its level exceeds both ``loudest frame - silence_rel_db``
+        and ``silence_abs_dbfs``. Default 60 dB.
+    silence_abs_dbfs : float
+        Absolute non-silence threshold, dBFS. Default -70.
+    level_floor_dbfs : float
+        Floor of frame levels, dBFS (digital silence reads as this). Default -100.
+    pitch : {"praat", "pyin"}
+        Pitch tracker: Praat autocorrelation (parselmouth ``to_pitch_ac``) or librosa ``pyin``.
+    f0_floor, f0_ceiling : float
+        Pitch search range in Hz. Default 50-2000 Hz, which covers voices and instruments
+        (Praat's own 600 Hz ceiling halves notes above it).
+    hnr_time_step : float
+        Frame step of Praat's harmonicity (cc) analysis, s. Default 0.02.
+    n_mels : int
+        Mel bands (Slaney) for log-mel variability, MFCCs and onsets. Default 64.
+    n_mfcc : int
+        Cepstral coefficients computed (c0 .. c{n_mfcc-1}); c1..c12 are reported. Default 13.
+    env_rate : int
+        Rate of the band envelopes used for modulation and roughness, Hz. Default 1000.
+    smod_bins_per_octave : int
+        Resolution of the log-frequency spectrogram for spectral modulation. Default 12.
+    """
+
+    sr: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 160
+    lowcut_hz: float = 20.0
+    silence_rel_db: float = 60.0
+    silence_abs_dbfs: float = -70.0
+    level_floor_dbfs: float = -100.0
+    pitch: str = "praat"
+    f0_floor: float = 50.0
+    f0_ceiling: float = 2000.0
+    hnr_time_step: float = 0.02
+    n_mels: int = 64
+    n_mfcc: int = 13
+    env_rate: int = 1000
+    smod_bins_per_octave: int = 12
+
+    def __post_init__(self) -> None:
+        check_choice("pitch", self.pitch, PITCH_TRACKERS)
+        for name in ("sr", "n_fft", "hop_length", "n_mels", "n_mfcc", "env_rate", "smod_bins_per_octave"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        if self.sr < 8000:
+            raise ParameterError(f"sr must be at least 8000 Hz (the modulation and slope bands need it), "
+                                 f"got {self.sr!r}")
+        if self.n_mfcc < 13:
+            raise ParameterError(f"n_mfcc must be at least 13 (c1..c12 are reported), got {self.n_mfcc!r}")
+        if not 0 < self.f0_floor < self.f0_ceiling < self.sr / 2:
+            raise ParameterError(f"need 0 < f0_floor < f0_ceiling < sr/2 = {self.sr / 2} Hz, got f0_floor="
+                                 f"{self.f0_floor!r}, f0_ceiling={self.f0_ceiling!r}")
+        if not 0 <= self.lowcut_hz < self.f0_floor:
+            raise ParameterError(f"lowcut_hz must be in [0, f0_floor={self.f0_floor}) Hz, got {self.lowcut_hz!r}")
+        if self.env_rate < 400:
+            raise ParameterError(f"env_rate must be at least 400 Hz (roughness reaches 150 Hz), got {self.env_rate!r}")
+        if self.smod_bins_per_octave < 12:
+            raise ParameterError("smod_bins_per_octave must be at least 12 (spectral modulation reaches 5.7 cyc/oct), "
+                                 f"got {self.smod_bins_per_octave!r}")
+        if self.hop_length > self.n_fft:
+            raise ParameterError(f"hop_length must not exceed n_fft={self.n_fft}, got {self.hop_length!r}")
+        if not self.hnr_time_step > 0:
+            raise ParameterError(f"hnr_time_step must be positive (s), got {self.hnr_time_step!r}")
+        if not self.silence_rel_db > 0 or not self.level_floor_dbfs < self.silence_abs_dbfs < 0:
+            raise ParameterError("need silence_rel_db > 0 and level_floor_dbfs < silence_abs_dbfs < 0, got "
+                                 f"silence_rel_db={self.silence_rel_db!r}, silence_abs_dbfs="
+                                 f"{self.silence_abs_dbfs!r}, level_floor_dbfs={self.level_floor_dbfs!r}")
+
+    def as_dict(self) -> dict:
+        """The settings as a plain dict (for run.json and features_meta.csv)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> AnalysisConfig:
+        """A copy with some settings changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """One descriptor column: what it is, its unit, and the function that computes it.
+
+    Attributes
+    ----------
+    name : str
+        Column name in ``features.parquet`` (snake_case, no unit suffix unless it disambiguates).
+    unit : str
+        Unit of the values (``Hz``, ``st``, ``dB``, ``dBFS``, ``fraction``, ...).
+    family : str
+        One of :data:`FAMILIES`.
+    extractor : str
+        The reference implementation that computes the frame values.
+    probe_scale : {"log", "linear"}
+        ``log`` for skewed positive descriptors (F0, centroid...), probed on a log scale.
+    settings : tuple of str
+        Names of the :class:`AnalysisConfig` fields the values depend on.
+    computed : str
+        How frames are summarised (over which frames), in words.
+    compute : callable(ClipAnalysis) -> dict
+        Computes this descriptor and its siblings (all columns of one group at once);
+        descriptors sharing a ``compute`` function are computed by one call.
+    extra : dict
+        Fixed parameters of the computation (recorded in ``features_meta.csv``).
+    """
+
+    name: str
+    unit: str
+    family: str
+    extractor: str
+    probe_scale: str
+    settings: tuple[str, ...]
+    computed: str
+    compute: Callable[[ClipAnalysis], dict[str, float]]
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice("family", self.family, FAMILIES)
+        check_choice("probe_scale", self.probe_scale, PROBE_SCALES)
+
+    def parameters(self, config: AnalysisConfig) -> dict:
+        """Every parameter the values depend on, for ``features_meta.csv``."""
+        params = {"sr": config.sr, "lowcut_hz": config.lowcut_hz, "dc_removal": DC_REMOVAL,
+                  "computed": self.computed}
+        params.update({key: getattr(config, key) for key in self.settings})
+        params.update(self.extra)
+        return params

@@ -1,0 +1,203 @@
+"""Modulation: temporal modulation (spectrum of octave-band envelopes) and spectral modulation.
+
+Temporal modulation: the signal is split into octave bands (4th-order Butterworth, centres
+125 Hz .. 4 kHz), each band's Hilbert envelope is resampled to ``env_rate`` Hz, and the
+envelopes' periodograms (Hann window, mean removed) are summed over bands. Band energies are
+fractions of the total envelope power (DC included), so they measure modulation depth per
+modulation band and do not depend on gain. Modulation frequencies below 1 / duration are not
+resolved: bands starting below it are NaN.
+
+Spectral modulation: each non-silent frame's log-frequency power spectrum (dB on a log2 axis,
+``smod_bins_per_octave`` per octave, 125 Hz .. 0.475 sr) is linearly detrended and its
+periodogram taken along frequency (cycles per octave); the mean over frames is the
+spectral-modulation marginal of the 2-D modulation spectrum (Parseval over the time axis).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from math import gcd
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from .config import Descriptor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import ClipAnalysis
+
+__all__ = ["DESCRIPTORS", "band_envelopes", "logfreq_filterbank", "octave_bands", "modulation_spectrum",
+           "band_power", "ENVELOPE_PARAMETERS", "TMOD_BANDS_HZ", "SMOD_BANDS", "TMOD_PEAK_RANGE_HZ", "ENVELOPE_BAND_CENTRES_HZ", "LOGFREQ_FMIN_HZ"]
+
+ENVELOPE_BAND_CENTRES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0)
+LOGFREQ_FMIN_HZ = 125.0
+# Octave-wide modulation bands named by their centre (edges at centre / sqrt 2 and centre * sqrt 2).
+TMOD_BANDS_HZ = {f"tmod_band_{c}": (c / np.sqrt(2), c * np.sqrt(2)) for c in (1, 2, 4, 8, 16, 32)}
+TMOD_PEAK_RANGE_HZ = (1 / np.sqrt(2), 32 * np.sqrt(2))
+SMOD_BANDS = {name: (c / np.sqrt(2), c * np.sqrt(2)) for name, c in
+              (("smod_band_0p5", 0.5), ("smod_band_1", 1.0), ("smod_band_2", 2.0), ("smod_band_4", 4.0))}
+SMOD_PEAK_RANGE = (0.5 / np.sqrt(2), 4 * np.sqrt(2))
+# Envelope modulation power below this fraction of the envelope power (a modulation depth under
+# ~0.14 %) is no modulation: the peak is then NaN rather than the peak of numerical residue.
+NO_MODULATION = 1e-6
+# A detrended log spectrum with less spectral-modulation power than this (dB^2) is flat.
+_FLAT_DB2 = 1e-10
+
+
+def octave_bands(sr: int) -> list[tuple[float, float]]:
+    """(low, high) edges in Hz of the envelope octave bands that fit below 0.45 ``sr``."""
+    edges = [(c / np.sqrt(2), c * np.sqrt(2)) for c in ENVELOPE_BAND_CENTRES_HZ]
+    return [(lo, hi) for lo, hi in edges if hi < 0.45 * sr]
+
+
+@lru_cache(maxsize=8)
+def _band_filters(sr: int) -> tuple[np.ndarray, ...]:
+    return tuple(scipy.signal.butter(4, band, btype="bandpass", fs=sr, output="sos") for band in octave_bands(sr))
+
+
+def band_envelopes(y: np.ndarray, *, sr: int, env_rate: int) -> np.ndarray:
+    """Hilbert envelopes of octave bands, resampled to ``env_rate``.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,)
+    sr : int
+        Hz.
+    env_rate : int
+        Envelope sample rate, Hz (polyphase resampling with its anti-alias filter).
+
+    Returns
+    -------
+    np.ndarray, shape (n_bands, ceil(n_samples * env_rate / sr))
+        Non-negative envelopes, in signal units.
+    """
+    bands = np.stack([scipy.signal.sosfilt(sos, y) for sos in _band_filters(sr)])
+    n_fast = scipy.fft.next_fast_len(y.size)
+    envelope = np.abs(scipy.signal.hilbert(bands, N=n_fast, axis=-1))[:, : y.size]
+    common = gcd(env_rate, sr)
+    envelope = scipy.signal.resample_poly(envelope, env_rate // common, sr // common, axis=-1)
+    return np.maximum(envelope, 0.0)
+
+
+def modulation_spectrum(x: np.ndarray, *, fs: float, detrend: str, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Periodogram (Hann window, zero-padded to at least 4x the length, density scaling).
+
+    Returns
+    -------
+    freqs : np.ndarray, shape (n_freqs,)
+    power : np.ndarray
+        ``x``'s shape with ``axis`` replaced by n_freqs; ``power.sum(axis) * df`` is the
+        variance of the detrended signal.
+    """
+    n = x.shape[axis]
+    nfft = 1 << int(np.ceil(np.log2(4 * n)))
+    return scipy.signal.periodogram(x, fs=fs, window="hann", nfft=nfft, detrend=detrend, scaling="density",
+                                    axis=axis)
+
+
+def band_power(freqs: np.ndarray, power: np.ndarray, lo: float, hi: float) -> float:
+    df = freqs[1] - freqs[0]
+    return float(power[(freqs >= lo) & (freqs < hi)].sum() * df)
+
+
+def _peak(freqs: np.ndarray, power: np.ndarray, lo: float, hi: float, floor: float) -> float:
+    """Frequency of the largest power in [lo, hi); NaN when the band's power is at most ``floor``."""
+    inside = (freqs >= lo) & (freqs < hi)
+    if not inside.any() or band_power(freqs, power, lo, hi) <= floor:
+        return float("nan")
+    return float(freqs[inside][np.argmax(power[inside])])
+
+
+def _temporal(an: ClipAnalysis) -> dict[str, float]:
+    out = dict.fromkeys(["tmod_peak_hz", *TMOD_BANDS_HZ], float("nan"))
+    if an.n_nonsilent == 0:
+        return out
+    freqs, power, total = an.envelope_spectrum
+    lowest = 1.0 / an.duration_s
+    for name, (lo, hi) in TMOD_BANDS_HZ.items():
+        if lo >= lowest:
+            out[name] = band_power(freqs, power, lo, hi) / total
+    out["tmod_peak_hz"] = _peak(freqs, power, max(TMOD_PEAK_RANGE_HZ[0], lowest), TMOD_PEAK_RANGE_HZ[1],
+                                NO_MODULATION * total)
+    return out
+
+
+@lru_cache(maxsize=8)
+def logfreq_filterbank(*, sr: int, n_fft: int, bins_per_octave: int) -> np.ndarray:
+    """Triangular filters on a log2 frequency axis, applied to STFT power.
+
+    Centres at ``125 Hz * 2 ** (k / bins_per_octave)`` up to 0.475 ``sr``; each triangle spans the
+    neighbouring centres, widened to at least one STFT bin each side, and sums to 1.
+
+    Returns
+    -------
+    np.ndarray, shape (n_logbins, 1 + n_fft // 2)
+    """
+    n_octaves = np.log2(0.475 * sr / LOGFREQ_FMIN_HZ)
+    n_bins = int(np.floor(n_octaves * bins_per_octave)) + 1
+    centres = LOGFREQ_FMIN_HZ * 2.0 ** (np.arange(-1, n_bins + 1) / bins_per_octave)
+    fft_freqs = np.arange(1 + n_fft // 2) * sr / n_fft
+    spacing = sr / n_fft
+    weights = np.zeros((n_bins, fft_freqs.size))
+    for k in range(n_bins):
+        lower, centre, upper = centres[k], centres[k + 1], centres[k + 2]
+        lower, upper = min(lower, centre - spacing), max(upper, centre + spacing)
+        rising = (fft_freqs - lower) / (centre - lower)
+        falling = (upper - fft_freqs) / (upper - centre)
+        weights[k] = np.maximum(0.0, np.minimum(rising, falling))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def _spectral(an: ClipAnalysis) -> dict[str, float]:
+    out = dict.fromkeys(["smod_peak_cyc_per_oct", *SMOD_BANDS], float("nan"))
+    if an.n_nonsilent == 0:
+        return out
+    freqs, power = modulation_spectrum(an.logfreq_db, fs=an.config.smod_bins_per_octave, detrend="linear", axis=0)
+    power = power.mean(axis=1)
+    total = band_power(freqs, power, *SMOD_PEAK_RANGE)
+    if total <= _FLAT_DB2:
+        return out
+    for name, (lo, hi) in SMOD_BANDS.items():
+        out[name] = band_power(freqs, power, lo, hi) / total
+    out["smod_peak_cyc_per_oct"] = _peak(freqs, power, *SMOD_PEAK_RANGE, 0.0)
+    return out
+
+
+_TMOD_SETTINGS = ("env_rate", "silence_rel_db", "silence_abs_dbfs")
+ENVELOPE_PARAMETERS = {"envelope_bands": "octave, 4th-order Butterworth, centres " + str(list(ENVELOPE_BAND_CENTRES_HZ)) +
+               " Hz below 0.45 sr", "envelope": "abs(scipy.signal.hilbert), scipy.signal.resample_poly",
+               "periodogram": "Hann, mean removed, summed over bands"}
+_SMOD_SETTINGS = ("n_fft", "hop_length", "smod_bins_per_octave", "silence_rel_db", "silence_abs_dbfs")
+_SMOD_EXTRA = {"logfreq": f"triangular log2 filters from {LOGFREQ_FMIN_HZ} Hz to 0.475 sr on STFT power, dB",
+               "periodogram": "Hann along frequency, linear detrend, mean over non-silent frames"}
+
+
+def _tmod_band(name: str, lo: float, hi: float) -> Descriptor:
+    return Descriptor(name=name, unit="fraction", family="modulation", extractor="scipy.signal.periodogram",
+                      probe_scale="linear", settings=_TMOD_SETTINGS,
+                      computed=f"envelope modulation power in {lo:.3g}-{hi:.3g} Hz / total envelope power",
+                      compute=_temporal, extra={**ENVELOPE_PARAMETERS, "band_hz": [lo, hi]})
+
+
+def _smod_band(name: str, lo: float, hi: float) -> Descriptor:
+    return Descriptor(name=name, unit="fraction", family="modulation", extractor="scipy.signal.periodogram",
+                      probe_scale="linear", settings=_SMOD_SETTINGS,
+                      computed=f"spectral modulation power in {lo:.3g}-{hi:.3g} cyc/oct / power in "
+                               f"{SMOD_PEAK_RANGE[0]:.3g}-{SMOD_PEAK_RANGE[1]:.3g} cyc/oct",
+                      compute=_spectral, extra={**_SMOD_EXTRA, "band_cyc_per_oct": [lo, hi]})
+
+
+DESCRIPTORS = (
+    Descriptor(name="tmod_peak_hz", unit="Hz", family="modulation", extractor="scipy.signal.periodogram",
+               probe_scale="log", settings=_TMOD_SETTINGS,
+               computed=f"frequency of the largest envelope modulation power in {TMOD_PEAK_RANGE_HZ[0]:.3g}-"
+                        f"{TMOD_PEAK_RANGE_HZ[1]:.3g} Hz (and above 1/duration); NaN without modulation",
+               compute=_temporal, extra=ENVELOPE_PARAMETERS),
+    *(_tmod_band(name, lo, hi) for name, (lo, hi) in TMOD_BANDS_HZ.items()),
+    Descriptor(name="smod_peak_cyc_per_oct", unit="cyc/oct", family="modulation",
+               extractor="scipy.signal.periodogram", probe_scale="linear", settings=_SMOD_SETTINGS,
+               computed=f"spectral modulation frequency of the largest power in {SMOD_PEAK_RANGE[0]:.3g}-"
+                        f"{SMOD_PEAK_RANGE[1]:.3g} cyc/oct", compute=_spectral, extra=_SMOD_EXTRA),
+    *(_smod_band(name, lo, hi) for name, (lo, hi) in SMOD_BANDS.items()),
+)

@@ -1,0 +1,62 @@
+"""Onsets and roughness: onset rate, and fast (30-150 Hz) envelope modulation.
+
+Onsets: librosa's spectral-flux onset strength on the shared log-mel spectrogram, peak-picked by
+``librosa.onset.onset_detect`` with an absolute threshold; onsets on silent frames are dropped. The rate of a clip without
+any onset (silence included) is 0 onsets per second.
+
+Roughness: the share of the octave-band envelopes' power (DC included, summed over bands) that
+lies at modulation frequencies of 30-150 Hz, where amplitude fluctuations are heard as rough.
+A steady tone gives ~0 and a tone fully modulated at 70 Hz gives 1/3.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import librosa
+import numpy as np
+
+from .config import Descriptor
+from .modulation import ENVELOPE_PARAMETERS, band_power
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import ClipAnalysis
+
+__all__ = ["DESCRIPTORS", "ROUGHNESS_BAND_HZ", "ONSET_DELTA_DB"]
+
+ROUGHNESS_BAND_HZ = (30.0, 150.0)
+# Peak-picking threshold on the (unnormalised) onset strength, in dB of mean log-mel increase. librosa's
+# default normalises the strength to [0, 1] first, which turns the numerical residue of a steady tone into
+# ~20 onsets per second; an absolute threshold does not.
+ONSET_DELTA_DB = 2.0
+
+
+def _onset_rate(an: ClipAnalysis) -> dict[str, float]:
+    c = an.config
+    strength = librosa.onset.onset_strength(S=an.mel_db, sr=an.sr, hop_length=c.hop_length, center=False)
+    onsets = librosa.onset.onset_detect(onset_envelope=strength, sr=an.sr, hop_length=c.hop_length,
+                                        units="frames", normalize=False, delta=ONSET_DELTA_DB)
+    onsets = onsets[onsets < an.n_frames]
+    return {"onset_rate": float(np.count_nonzero(an.nonsilent[onsets])) / an.duration_s}
+
+
+def _roughness(an: ClipAnalysis) -> dict[str, float]:
+    if an.n_nonsilent == 0 or 1.0 / an.duration_s > ROUGHNESS_BAND_HZ[0]:
+        return {"roughness": float("nan")}
+    freqs, power, total = an.envelope_spectrum
+    return {"roughness": band_power(freqs, power, *ROUGHNESS_BAND_HZ) / total}
+
+
+DESCRIPTORS = (
+    Descriptor(name="onset_rate", unit="1/s", family="onsets_roughness",
+               extractor="librosa.onset.onset_strength + librosa.onset.onset_detect", probe_scale="linear",
+               settings=("n_fft", "hop_length", "n_mels", "silence_rel_db", "silence_abs_dbfs"),
+               computed="onsets on non-silent frames / clip duration",
+               compute=_onset_rate, extra={"onset_strength": "log-mel (power_to_db, top_db 80), librosa defaults",
+                                           "onset_detect": {"normalize": False, "delta_db": ONSET_DELTA_DB,
+                                                            "others": "librosa defaults"}}),
+    Descriptor(name="roughness", unit="fraction", family="onsets_roughness", extractor="scipy.signal.periodogram",
+               probe_scale="linear", settings=("env_rate", "silence_rel_db", "silence_abs_dbfs"),
+               computed=f"envelope modulation power in {ROUGHNESS_BAND_HZ[0]:g}-{ROUGHNESS_BAND_HZ[1]:g} Hz / total "
+                        "envelope power (NaN for clips shorter than 1/30 s)",
+               compute=_roughness, extra={**ENVELOPE_PARAMETERS, "band_hz": list(ROUGHNESS_BAND_HZ)}),
+)

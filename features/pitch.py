@@ -1,0 +1,200 @@
+"""Pitch and periodicity: F0 statistics, F0 range and change, voiced fraction, HNR.
+
+The pitch track is Praat's autocorrelation method (parselmouth ``Sound.to_pitch_ac``) by
+default, or librosa's probabilistic YIN (``pyin``); HNR is Praat's cross-correlation
+harmonicity (``to_harmonicity_cc``; parselmouth's ``to_harmonicity_ac`` default of 1 period per
+window is biased, the cc method with its 1-period window is not). Every tool marks "undefined"
+its own way (Praat 0 Hz and -200 dB, pyin NaN): here unvoiced or silent frames are NaN and the
+summaries use voiced, non-silent frames only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import librosa
+import numpy as np
+import parselmouth
+
+from ..errors import check_choice
+from .config import PITCH_TRACKERS, Descriptor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import ClipAnalysis
+
+__all__ = ["PitchTrack", "track_pitch", "harmonicity_track", "DESCRIPTORS", "PRAAT_PITCH_PARAMETERS",
+           "PRAAT_HARMONICITY_PARAMETERS", "PRAAT_PERIODS_PER_WINDOW"]
+
+# Praat's defaults for the ac pitch method (besides floor, ceiling and time step), recorded in the metadata.
+PRAAT_PITCH_PARAMETERS = {"max_number_of_candidates": 15, "very_accurate": False, "silence_threshold": 0.03,
+                          "voicing_threshold": 0.45, "octave_cost": 0.01, "octave_jump_cost": 0.35,
+                          "voiced_unvoiced_cost": 0.14}
+PRAAT_HARMONICITY_PARAMETERS = {"method": "cc", "silence_threshold": 0.1, "periods_per_window": 1.0}
+# Praat's ac pitch analysis window is 3 periods of the pitch floor; shorter clips have no pitch track.
+PRAAT_PERIODS_PER_WINDOW = 3.0
+
+
+@dataclass(frozen=True)
+class PitchTrack:
+    """A pitch track aligned to the analysis frames.
+
+    Attributes
+    ----------
+    f0 : np.ndarray, shape (n_pitch_frames,)
+        F0 in Hz; NaN in unvoiced and in silent frames.
+    considered : np.ndarray of bool, shape (n_pitch_frames,)
+        Frames that are non-silent (the denominator of the voiced fraction).
+    time_step : float
+        Seconds between pitch frames.
+    defined : bool
+        False when the clip is too short for the tracker (every pitch descriptor is NaN).
+    """
+
+    f0: np.ndarray
+    considered: np.ndarray
+    time_step: float
+    defined: bool
+
+    @property
+    def voiced(self) -> np.ndarray:
+        """Boolean mask of voiced (non-silent) frames."""
+        return np.isfinite(self.f0)
+
+    @property
+    def n_voiced(self) -> int:
+        return int(self.voiced.sum())
+
+
+def _frame_index(times: np.ndarray, *, sr: int, hop_length: int, n_fft: int, n_frames: int) -> np.ndarray:
+    """Index of the analysis frame (frame k centred at k hop + n_fft / 2 samples) nearest to each time in s."""
+    return np.clip(np.round((times * sr - n_fft / 2) / hop_length).astype(int), 0, n_frames - 1)
+
+
+def _too_short(y: np.ndarray, sr: int, f0_floor: float) -> bool:
+    return y.size / sr < PRAAT_PERIODS_PER_WINDOW / f0_floor
+
+
+def track_pitch(y: np.ndarray, *, sr: int, tracker: str = "praat", f0_floor: float, f0_ceiling: float,
+                hop_length: int, n_fft: int, nonsilent: np.ndarray) -> PitchTrack:
+    """Track F0 with Praat ac or pyin, on the analysis frame grid.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,)
+        The analysis signal (DC removed).
+    sr : int
+        Hz.
+    tracker : {"praat", "pyin"}
+    f0_floor, f0_ceiling : float
+        Search range, Hz.
+    hop_length : int
+        Time step in samples (Praat's ``time_step`` = ``hop_length / sr``).
+    n_fft : int
+        Analysis frame length, samples (also pyin's frame length; pyin needs a clip of at least one frame).
+    nonsilent : np.ndarray of bool, shape (n_frames,)
+        Non-silent analysis frames; pitch frames falling on silent frames are unvoiced.
+
+    Returns
+    -------
+    PitchTrack
+    """
+    check_choice("tracker", tracker, PITCH_TRACKERS)
+    time_step = hop_length / sr
+    if _too_short(y, sr, f0_floor) or (tracker == "pyin" and y.size < n_fft):
+        empty = np.zeros(0)
+        return PitchTrack(f0=empty, considered=empty.astype(bool), time_step=time_step, defined=False)
+    if tracker == "pyin":
+        f0, voiced, _ = librosa.pyin(y, fmin=f0_floor, fmax=f0_ceiling, sr=sr, frame_length=n_fft,
+                                     hop_length=hop_length, center=False)
+        considered = nonsilent[: f0.size]
+        f0 = np.where(voiced & considered, f0, np.nan)
+        return PitchTrack(f0=f0, considered=considered, time_step=time_step, defined=True)
+    pitch = parselmouth.Sound(y, sampling_frequency=sr).to_pitch_ac(
+        time_step=time_step, pitch_floor=f0_floor, pitch_ceiling=f0_ceiling, **PRAAT_PITCH_PARAMETERS)
+    position = (pitch.xs() * sr - n_fft / 2) / hop_length  # in analysis frames
+    on_grid = (position > -0.5) & (position < nonsilent.size - 0.5)  # Praat frames beyond the grid are dropped
+    frequency = pitch.selected_array["frequency"][on_grid]
+    considered = nonsilent[np.round(position[on_grid]).astype(int)]
+    f0 = np.where((frequency > 0) & considered, frequency, np.nan)
+    return PitchTrack(f0=f0, considered=considered, time_step=time_step, defined=True)
+
+
+def harmonicity_track(y: np.ndarray, *, sr: int, f0_floor: float, time_step: float, hop_length: int, n_fft: int,
+                      nonsilent: np.ndarray) -> np.ndarray:
+    """Praat harmonicity (cc) values, dB, of periodic frames on non-silent analysis frames.
+
+    Praat marks aperiodic or silent frames with -200 dB; they are dropped here.
+
+    Returns
+    -------
+    hnr : np.ndarray, shape (n_defined,)
+        dB; empty when the clip is shorter than the pitch analysis window or nothing is periodic.
+    """
+    if _too_short(y, sr, f0_floor):
+        return np.zeros(0)
+    harmonicity = parselmouth.Sound(y, sampling_frequency=sr).to_harmonicity_cc(
+        time_step=time_step, minimum_pitch=f0_floor,
+        silence_threshold=PRAAT_HARMONICITY_PARAMETERS["silence_threshold"],
+        periods_per_window=PRAAT_HARMONICITY_PARAMETERS["periods_per_window"])
+    values = harmonicity.values[0]
+    keep = (values > -199.0) & nonsilent[_frame_index(harmonicity.xs(), sr=sr, hop_length=hop_length,
+                                                      n_fft=n_fft, n_frames=nonsilent.size)]
+    return values[keep]
+
+
+def _pitch_statistics(an: ClipAnalysis) -> dict[str, float]:
+    track = an.pitch
+    nan = float("nan")
+    out = dict.fromkeys(("f0_median", "f0_p10", "f0_p90", "f0_range_st", "f0_change_st_per_s",
+                         "voiced_fraction"), nan)
+    if not track.defined:
+        return out
+    n_considered = int(track.considered.sum())
+    # Nothing non-silent means nothing is voiced: the voiced fraction of silence is 0 (design table).
+    out["voiced_fraction"] = track.n_voiced / n_considered if n_considered else 0.0
+    f0 = track.f0[track.voiced]
+    if f0.size == 0:
+        return out
+    p10, median, p90 = np.percentile(f0, [10, 50, 90])
+    out.update(f0_median=float(median), f0_p10=float(p10), f0_p90=float(p90),
+               f0_range_st=float(12.0 * np.log2(p90 / p10)))
+    semitones = 12.0 * np.log2(track.f0)
+    rate = np.diff(semitones) / track.time_step  # NaN wherever either frame is unvoiced: runs only
+    rate = rate[np.isfinite(rate)]
+    if rate.size:
+        out["f0_change_st_per_s"] = float(np.median(np.abs(rate)))
+    return out
+
+
+def _hnr(an: ClipAnalysis) -> dict[str, float]:
+    values = an.harmonicity
+    return {"hnr_db": float(np.mean(values)) if values.size else float("nan")}
+
+
+_PITCH_SETTINGS = ("pitch", "f0_floor", "f0_ceiling", "hop_length", "n_fft", "silence_rel_db", "silence_abs_dbfs")
+_PITCH_EXTRA = {"praat_pitch": PRAAT_PITCH_PARAMETERS, "pyin_frame_length": "n_fft",
+                "time_step_s": "hop_length / sr", "min_duration_s": f"{PRAAT_PERIODS_PER_WINDOW} / f0_floor (and n_fft / sr for pyin)"}
+_VOICED = "voiced non-silent pitch frames"
+_TRACKER = "parselmouth Sound.to_pitch_ac (Praat ac) or librosa.pyin, per the 'pitch' setting"
+
+
+def _pitch_descriptor(name: str, unit: str, scale: str, computed: str) -> Descriptor:
+    return Descriptor(name=name, unit=unit, family="pitch", extractor=_TRACKER, probe_scale=scale,
+                      settings=_PITCH_SETTINGS, computed=computed, compute=_pitch_statistics, extra=_PITCH_EXTRA)
+
+
+DESCRIPTORS = (
+    _pitch_descriptor("f0_median", "Hz", "log", f"median F0 over {_VOICED}"),
+    _pitch_descriptor("f0_p10", "Hz", "log", f"10th percentile of F0 over {_VOICED}"),
+    _pitch_descriptor("f0_p90", "Hz", "log", f"90th percentile of F0 over {_VOICED}"),
+    _pitch_descriptor("f0_range_st", "st", "linear", "12 log2(f0_p90 / f0_p10)"),
+    _pitch_descriptor("f0_change_st_per_s", "st/s", "linear",
+                      "median |dF0/dt| in semitones per second over pairs of consecutive voiced frames"),
+    _pitch_descriptor("voiced_fraction", "fraction", "linear",
+                      "voiced pitch frames / non-silent pitch frames (0 when no frame is non-silent)"),
+    Descriptor(name="hnr_db", unit="dB", family="pitch", extractor="parselmouth Sound.to_harmonicity_cc (Praat)",
+               probe_scale="linear", settings=("f0_floor", "hnr_time_step", "silence_rel_db", "silence_abs_dbfs"),
+               computed="mean harmonicity over periodic (not -200 dB) non-silent Praat frames",
+               compute=_hnr, extra={"praat_harmonicity": PRAAT_HARMONICITY_PARAMETERS,
+                                    "minimum_pitch": "f0_floor"}),
+)
