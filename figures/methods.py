@@ -131,7 +131,7 @@ def methods_paragraph(tables: RunTables) -> str:
             by_domain.setdefault(str(model.get("pretrain_domain", "none")), []).append(
                 f"{name} ({model.get('spec', '?')}, seed {seed if seed is not None else 'none'}{control})")
         parts.append(f"Models ({len(tables.models)}), by pretraining domain: "
-                     + "; ".join(f"{d}: {', '.join(v)}" for d, v in sorted(by_domain.items())) + ".")
+                     + "; ".join(f"{d}: {', '.join(v)}" for d, v in by_domain.items()) + ".")
         poolings = sorted({p for name in tables.models for p in _unique(tables.layers(name), "pooling")})
         parts.append(_sentence("Pooling", poolings or find_parameter(info, _KEYS["pooling"])) + ".")
     probes = tables.get("probes")

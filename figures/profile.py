@@ -49,7 +49,7 @@ def domain_profile(scores: pd.DataFrame, *, confidence: float = 0.95) -> pd.Data
         if n >= 2:
             half = stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(ddof=1) / np.sqrt(n)
             low, high, kind = mean - half, mean + half, "seeds (t)"
-        elif n == 1 and {"ci_low", "ci_high"} <= set(group) and group[["ci_low", "ci_high"]].notna().all(None):
+        elif n == 1 and {"ci_low", "ci_high"} <= set(group) and group[["ci_low", "ci_high"]].notna().to_numpy().all():
             low, high, kind = float(group["ci_low"].iloc[0]), float(group["ci_high"].iloc[0]), "model"
         else:
             low, high, kind = np.nan, np.nan, "none"

@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 
 from ..errors import ParameterError
 from .style import CLIP_DOMAIN_COLORS, panel_grid, styled
-from .tables import MissingInput, RunTables, descriptor_columns, model_order
+from .tables import MissingInput, RunTables, descriptor_columns
 
 __all__ = ["NAME", "select_clips", "correlation_rdm", "descriptor_rdm", "rank_percentiles", "rdm_panels",
            "from_run"]
@@ -169,10 +169,8 @@ def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_
         raise MissingInput("activations/ is absent")
     clips = tables.require("clips")
     features = tables.get("features")
-    models = pd.DataFrame([{"model": name, "pretrain_domain": info.get("pretrain_domain", "none"),
-                            "seed": info.get("seed")} for name, info in tables.models.items()])
-    trained = [m for m in model_order(models) if tables.models[m].get("pretrain_domain", "none") != "none"]
-    model = (trained or model_order(models))[0]
+    trained = [m for m, info in tables.models.items() if info.get("pretrain_domain", "none") != "none"]
+    model = (trained or list(tables.models))[0]
     layers = tables.layers(model)
     chosen = _spread(list(layers["layer"]), n_layers)
     failures = tables.get("failures")

@@ -82,14 +82,16 @@ class RunTables:
     # ---- activations -----------------------------------------------------------------------
     @functools.cached_property
     def models(self) -> dict[str, dict]:
-        """``model.json`` of every extracted model, keyed by model folder name (sorted)."""
+        """``model.json`` of every extracted model, keyed by model folder name, in :func:`model_order`."""
         root = self.run.file("activations")
         if not root.is_dir():
             return {}
-        found = {}
-        for path in sorted(root.glob("*/model.json")):
-            found[path.parent.name] = json.loads(path.read_text())
-        return found
+        found = {path.parent.name: json.loads(path.read_text()) for path in root.glob("*/model.json")}
+        if not found:
+            return {}
+        listing = pd.DataFrame([{"model": name, "pretrain_domain": info.get("pretrain_domain", "none"),
+                                 "seed": info.get("seed")} for name, info in found.items()])
+        return {name: found[name] for name in model_order(listing)}
 
     def layers(self, model: str) -> pd.DataFrame:
         """``layers.csv`` of ``model``, sorted by ``layer_index``."""

@@ -1,0 +1,272 @@
+"""Figures: each drawn from the tables of a synthetic run folder with planted effects, checked
+against known answers, byte-stable on a re-run, and skipped (not failed) when their input is absent."""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import stats
+from scipy.spatial.distance import pdist, squareform
+from synthetic_run import DESCRIPTORS, FAILED_CLIP, LAYERS, MODELS, make_run
+
+from audioprobe.errors import ParameterError
+from audioprobe.figures import FIGURES, make_all
+from audioprobe.figures.cka import cka_matrix
+from audioprobe.figures.contrast import significance_marks
+from audioprobe.figures.descriptors import descriptor_correlations
+from audioprobe.figures.heatmap import layer_heatmap
+from audioprobe.figures.partition import partition_summary
+from audioprobe.figures.profile import domain_profile
+from audioprobe.figures.rdm import (correlation_rdm, descriptor_rdm, rank_percentiles, rdm_panels,
+                                    select_clips)
+from audioprobe.figures.style import figure_bytes
+from audioprobe.figures.tables import MissingInput, RunTables, headline_scores
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("run") / "run")
+
+
+@pytest.fixture(scope="module")
+def tables(run):
+    return RunTables(run)
+
+
+@pytest.fixture(scope="module")
+def figures(tables):
+    return {name: spec.build(tables) for name, spec in FIGURES.items()}
+
+
+def _data_axes(fig):
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+# ---- every figure: axes, labels, titles; byte-stable files ----------------------------------
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_figure_has_axes_labels_and_title(figures, name):
+    fig = figures[name]
+    axes = _data_axes(fig)
+    assert axes, f"{name} has no axes"
+    assert fig.get_suptitle() or all(ax.get_title() for ax in axes)
+    for ax in axes:
+        assert ax.get_title(), f"{name}: a panel has no title"
+        assert ax.get_xlabel() and ax.get_ylabel(), f"{name}: panel {ax.get_title()!r} lacks axis labels"
+        labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        assert any(labels), f"{name}: panel {ax.get_title()!r} has no tick labels"
+        assert ax.has_data(), f"{name}: panel {ax.get_title()!r} is empty"
+    colorbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    for colorbar in colorbars:
+        assert colorbar.get_ylabel() or colorbar.get_xlabel(), f"{name}: colour bar without a label"
+
+
+def test_figures_are_byte_identical_on_a_rerun_in_another_process(run):
+    """First through the CLI in a separate process (its own hash seed), then again in this one."""
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run([sys.executable, "-m", "audioprobe", "-q", "figures", str(run.path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = sorted(f"{n}.{f}" for n in FIGURES for f in ("png", "pdf"))
+    first = {p.name: p.read_bytes() for p in run.file("figures").iterdir()}
+    assert sorted(first) == expected
+    shutil.rmtree(run.file("figures"))
+    paths = make_all(run)
+    assert sorted(p.name for p in paths) == expected
+    second = {p.name: p.read_bytes() for p in paths}
+    assert [name for name in expected if first[name] != second[name]] == []
+
+
+def test_only_the_named_figures_are_made(run):
+    paths = make_all(run, names=["descriptor_correlations"], formats=("png",))
+    assert [p.name for p in paths] == ["descriptor_correlations.png"]
+
+
+def test_saved_files_carry_no_time_stamp_or_software(figures):
+    fig = figures["descriptor_correlations"]
+    png = figure_bytes(fig, "png")
+    image = Image.open(io.BytesIO(png))
+    assert "Software" not in image.info and not any("date" in k.lower() for k in image.info)
+    assert image.size[0] > 300 and image.size[1] > 300
+    pdf = figure_bytes(fig, "pdf")
+    assert pdf.startswith(b"%PDF") and b"/CreationDate" not in pdf and b"/Producer" not in pdf
+    with pytest.raises(ParameterError, match="fmt"):
+        figure_bytes(fig, "jpg")
+
+
+def test_absent_inputs_are_skipped_with_a_note(tmp_path, caplog):
+    run = make_run(tmp_path / "partial", omit=("stats", "activations", "cka", "partition"), n_per_domain=5)
+    caplog.set_level(logging.INFO, logger="audioprobe")
+    written = {p.name for p in make_all(run, formats=("png",))}
+    assert written == {f"{n}.png" for n in ("layer_heatmap", "layer_profiles", "descriptor_correlations")}
+    notes = " ".join(r.getMessage() for r in caplog.records)
+    for name in ("domain_contrast", "rdm_panels", "cka_matrix", "variance_partition"):
+        assert f"figure {name} skipped" in notes
+    bare = make_run(tmp_path / "bare", omit=("probes", "stats", "features", "activations", "failures",
+                                             "run_json"), n_per_domain=3)
+    assert make_all(bare) == []
+
+
+def test_unknown_figure_name_is_refused(run):
+    with pytest.raises(ParameterError, match="names must be one of"):
+        make_all(run, names=["no_such_figure"])
+
+
+# ---- known answers, figure by figure --------------------------------------------------------
+
+def test_headline_scores_keep_pooled_rows_over_all_clips_only(tables):
+    scores = headline_scores(tables.require("probes"))
+    assert len(scores) == len(MODELS) * len(LAYERS) * len(DESCRIPTORS)
+    assert scores["fold"].isna().all() and (scores["eval_domain"] == "all").all()
+    with pytest.raises(MissingInput, match="no ridge rows with metric 'r3'"):
+        headline_scores(tables.require("probes"), metric="r3")
+
+
+def test_heatmap_cells_are_the_pooled_scores(tables, figures):
+    scores = headline_scores(tables.require("probes"))
+    ax = _data_axes(figures["layer_heatmap"])[0]
+    assert ax.get_title().startswith("speech-s0")
+    expected = (scores[scores["model"] == "speech-s0"]
+                .pivot(index="layer_index", columns="feature", values="value")[list(DESCRIPTORS)])
+    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(expected.shape), expected)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(LAYERS)
+    assert len(_data_axes(figures["layer_heatmap"])) == len(MODELS)
+    with pytest.raises(ParameterError, match="scores must have at least one row"):
+        layer_heatmap(scores.iloc[:0])
+
+
+def test_domain_profile_interval_is_t_over_seeds_or_the_models_own():
+    scores = pd.DataFrame({
+        "model": ["a", "b", "c", "r"], "pretrain_domain": ["speech", "speech", "speech", "none"],
+        "layer_index": [1, 1, 1, 1], "feature": ["f0"] * 4, "value": [0.2, 0.4, 0.9, 0.1],
+        "ci_low": [np.nan, np.nan, np.nan, 0.05], "ci_high": [np.nan, np.nan, np.nan, 0.2]})
+    profile = domain_profile(scores).set_index("pretrain_domain")
+    values = np.array([0.2, 0.4, 0.9])
+    low, high = stats.t.interval(0.95, 2, loc=values.mean(), scale=stats.sem(values))
+    np.testing.assert_allclose(profile.loc["speech", ["mean", "ci_low", "ci_high"]].astype(float),
+                               [values.mean(), low, high])
+    assert profile.loc["speech", "interval"] == "seeds (t)" and profile.loc["speech", "n_models"] == 3
+    np.testing.assert_allclose(profile.loc["none", ["mean", "ci_low", "ci_high"]].astype(float), [0.1, 0.05, 0.2])
+    with pytest.raises(ParameterError, match="confidence"):
+        domain_profile(scores, confidence=95)
+
+
+def test_profile_draws_one_line_per_domain_with_a_dashed_control(figures):
+    ax = _data_axes(figures["layer_profiles"])[0]
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) == len(LAYERS)]
+    assert len(lines) == 4
+    dashed = [line for line in lines if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_label().startswith("random weights")
+    assert [t.get_text() for t in ax.get_xticklabels()][0] == "logmel"
+
+
+def test_significance_marks():
+    marks = significance_marks(np.array([0.0005, 0.005, 0.03, 0.05, 0.7, np.nan]))
+    assert list(marks) == ["***", "**", "*", "", "", ""]
+
+
+def test_contrast_map_stars_the_planted_cell(tables, figures):
+    stats_table = tables.require("stats")
+    significant = stats_table[stats_table["p_fdr"] < 0.05]
+    assert len(significant) == 1  # speech-nonspeech, fc1, f0_mean
+    axes = _data_axes(figures["domain_contrast"])
+    assert len(axes) == stats_table["contrast"].nunique()
+    starred = [(ax.get_title().split("\n")[0], t.get_text(), t.get_position()) for ax in axes for t in ax.texts
+               if t.get_text()]
+    assert len(starred) == 1
+    contrast, mark, (x, y) = starred[0]
+    assert (contrast, mark) == ("speech-nonspeech", "**")
+    assert (int(x), int(y)) == (DESCRIPTORS.index("f0_mean"), LAYERS.index("fc1"))
+    assert "fdr_bh" in figures["domain_contrast"].get_suptitle()
+
+
+def test_rdms_match_rsatoolbox_and_pdist():
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    data = np.random.default_rng(1).standard_normal((7, 12))
+    oracle = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(data), method="correlation").get_matrices()[0]
+    np.testing.assert_allclose(correlation_rdm(data), oracle, atol=1e-12)
+    values = np.array([1.0, 4.0, np.nan, 2.5])
+    rdm = descriptor_rdm(values)
+    np.testing.assert_allclose(rdm[[0, 0, 1], [1, 3, 3]], [3.0, 1.5, 1.5])
+    assert np.isnan(rdm[2]).all()
+    np.testing.assert_allclose(descriptor_rdm(values[[0, 1, 3]]), squareform(pdist(values[[0, 1, 3], None],
+                                                                                  "cityblock")))
+    with pytest.raises(ParameterError, match="activations must have shape"):
+        correlation_rdm(np.ones(5))
+
+
+def test_rank_percentiles():
+    rdm = np.array([[0, 3, 1], [3, 0, 2], [1, 2, 0]], dtype=float)
+    out = rank_percentiles(rdm)
+    np.testing.assert_allclose(out, [[0, 100, 0], [100, 0, 50], [0, 50, 0]])
+    rdm[2, 0] = rdm[0, 2] = np.nan
+    assert np.isnan(rank_percentiles(rdm)[0, 2]) and rank_percentiles(rdm)[0, 1] == 100
+
+
+def test_select_clips_sorts_by_domain_and_drops_failures(tables):
+    clips = tables.require("clips")
+    subset = select_clips(clips, n_per_domain=3, exclude=[FAILED_CLIP])
+    assert list(subset["domain"]) == ["speech"] * 3 + ["music"] * 3 + ["environmental"] * 3
+    assert FAILED_CLIP not in set(subset["clip_id"])
+    assert (clips["clip_id"].iloc[subset["row"]].to_numpy() == subset["clip_id"].to_numpy()).all()
+    with pytest.raises(ParameterError, match="n_per_domain"):
+        select_clips(clips, n_per_domain=1)
+
+
+def test_rdm_panels_show_layers_and_descriptors_without_failed_clips(tables, figures):
+    axes = _data_axes(figures["rdm_panels"])
+    titles = [ax.get_title() for ax in axes]
+    assert titles[0] == "logmel (layer 0)" and titles[-1].endswith("(descriptor)")
+    n = 3 * 8 - 1  # eight clips per domain, one failed
+    assert axes[0].images[0].get_array().shape == (n, n)
+    layer = np.asarray(axes[0].images[0].get_array(), dtype=float)
+    assert np.isfinite(layer).all() and np.allclose(layer, layer.T)
+    with pytest.raises(ParameterError, match="must have shape"):
+        rdm_panels({"x": np.zeros((3, 3))}, ["a", "b"])
+
+
+def test_cka_matrix_is_symmetric_and_ordered_by_domain(tables):
+    probes = tables.require("probes")
+    pairs = probes[probes["probe"] == "cka"]
+    matrix = cka_matrix(pairs)
+    assert matrix.shape == (len(MODELS) * len(LAYERS),) * 2
+    np.testing.assert_allclose(matrix.to_numpy(), matrix.to_numpy().T)
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    assert list(dict.fromkeys(matrix.index.get_level_values("model"))) == [m[0] for m in MODELS]
+    assert list(matrix.index.get_level_values("layer")[:len(LAYERS)]) == list(LAYERS)
+    row = pairs[(pairs["model"] == "speech-s0") & (pairs["layer"] == "conv1") & (pairs["model_b"] == "mixed-s1")
+                & (pairs["layer_b"] == "fc1")]
+    assert matrix.loc[("mixed-s1", "fc1"), ("speech-s0", "conv1")] == pytest.approx(row["value"].iloc[0])
+
+
+def test_descriptor_correlations_match_scipy_spearman(tables):
+    features = tables.require("features")
+    rho, n = descriptor_correlations(features)
+    assert list(rho.index) == list(DESCRIPTORS)
+    both = features[["f0_mean", "hnr"]].dropna()
+    assert rho.loc["f0_mean", "hnr"] == pytest.approx(stats.spearmanr(both["f0_mean"], both["hnr"])[0])
+    assert n.loc["f0_mean", "hnr"] == len(both) and n.loc["hnr", "hnr"] == len(features)
+    assert rho.loc["f0_mean", "spectral_centroid"] > 0.7  # planted
+    with pytest.raises(ParameterError, match="at least two descriptor columns"):
+        descriptor_correlations(features[["clip_id", "hnr"]])
+
+
+def test_partition_summary_derives_shared_variance(tables):
+    probes = tables.require("probes")
+    rows = probes[(probes["probe"] == "partition") & (probes["model"] == "speech-s0")]
+    summary = partition_summary(rows).set_index(["layer_index", "part"])
+    unique = rows[(rows["metric"] == "unique_r2") & (rows["layer_index"] == 2)]["value"].sum()
+    full = rows[(rows["metric"] == "r2_full") & (rows["layer_index"] == 2)]["value"].iloc[0]
+    assert summary.loc[(2, "shared"), "value"] == pytest.approx(full - unique)
+    assert summary.loc[(2, "f0_mean"), "kind"] == "unique"
+    odd = rows.assign(metric=rows["metric"].replace({"unique_r2": "banded_weight"}))
+    kinds = set(partition_summary(odd)["kind"])
+    assert kinds == {"full", "other"}  # unknown metrics kept as lines, no shared part invented
