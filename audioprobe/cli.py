@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "audioprobe.probes.cli",
     "audioprobe.analysis.cli",
     "audioprobe.figures.cli",
+    "audioprobe.study_cli",
 )
 
 
