@@ -30,7 +30,7 @@ __all__ = ["describe_layers", "layouts_of", "LAYER_COLUMNS"]
 
 LAYER_COLUMNS = ["layer", "layer_index", "kind", "output_shape", "time_axis", "freq_axis",
                  "receptive_field_ms", "receptive_field_hz", "pooling", "pooled_width"]
-_N_PROBES = 4
+_N_PROBES = 3
 
 
 def _input(pipeline: Pipeline, n_samples: int, generator: torch.Generator) -> torch.Tensor:
