@@ -1,1 +1,36 @@
-"""audioprobe.analysis"""
+"""audioprobe.analysis: does the pretraining domain change what each layer encodes?
+
+:func:`compare_domains` picks the tests valid for the design and labels its output with the test,
+the correction and the unit of inference: with several seeds per domain, permutation of domain
+labels across seeds (:mod:`.seed_unit`) and mixed-effects models (:mod:`.mixed`); with one model
+per domain, sign-flip permutation and paired wild bootstrap over groups of clips (:mod:`.clip_unit`).
+Benjamini-Hochberg FDR (:func:`fdr_bh`) within each contrast; :func:`summarize` writes the text
+summary; :func:`calibrate` measures every test's false-positive rate and power on simulated designs
+(:mod:`.simulate`).
+
+Names are imported on first use, so that ``audioprobe --help`` (which imports ``analysis.cli``)
+does not load statsmodels and scipy.
+"""
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "compare_domains": "compare", "choose_unit": "compare", "STATS_COLUMNS": "compare",
+    "fdr_bh": "fdr", "summarize": "summary", "calibrate": "calibration", "CALIBRATION_TESTS": "calibration",
+    "model_scores": "design", "model_table": "design", "parse_contrasts": "design",
+    "label_permutation_test": "permutation", "sign_flip_test": "permutation",
+    "wild_r2_difference_ci": "bootstrap", "fit_domain_model": "mixed", "domain_contrast": "mixed",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,8 +1,75 @@
-"""``audioprobe`` commands of audioprobe.analysis."""
+"""``audioprobe compare RUN``: the domain-comparison stage (writes stats.parquet and stats_summary.txt)."""
 from __future__ import annotations
 
 import argparse
 
+STAGE = "compare"
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ..log import logger
+    from ..manifest import sha256_file
+    from ..runstore import Run, atomic_path
+    from .compare import compare_domains
+    from .design import model_scores, model_table
+    from .summary import summarize
+
+    run = Run(args.run, create=False)
+    use_oof = args.unit != "seed" and run.exists("oof.parquet")
+    inputs = {name: sha256_file(run.file(name)) for name in ("probes.parquet", "oof.parquet")
+              if name == "probes.parquet" or use_oof}
+    config = {"unit": args.unit, "contrasts": args.contrast, "alpha": args.alpha, "n_permutations": args.permutations,
+              "n_bootstrap": args.bootstrap, "metric": args.metric, "probe": args.probe, "mixed": not args.no_mixed,
+              "random_state": args.seed}
+    record = run.info.get("stages", {}).get(STAGE, {})
+    if (not args.force and run.is_complete(STAGE, config=config) and record.get("inputs") == inputs
+            and run.exists("stats.parquet") and run.exists("stats_summary.txt")):
+        logger.info("compare: already complete for these inputs and options (use --force to redo)")
+        return 0
+    run.start_stage(STAGE, config=config, seeds={"random_state": args.seed}, inputs=inputs)
+    probes = run.read_table("probes.parquet")
+    stats = compare_domains(probes, unit=args.unit, contrasts=args.contrast, alpha=args.alpha,
+                            n_permutations=args.permutations, n_bootstrap=args.bootstrap, random_state=args.seed,
+                            oof=run.read_table("oof.parquet") if use_oof else None, metric=args.metric,
+                            probe=args.probe, mixed=not args.no_mixed)
+    run.write_table("stats.parquet", stats)
+    text = summarize(stats, alpha=args.alpha, models=model_table(model_scores(probes, probe=args.probe,
+                                                                              metric=args.metric)))
+    with atomic_path(run.file("stats_summary.txt")) as tmp:
+        tmp.write_text(text)
+    tested = stats["p_value"].notna()
+    run.mark_complete(STAGE, n_rows=len(stats), n_tested=int(tested.sum()),
+                      n_significant=int((stats.loc[tested, "p_fdr"] <= args.alpha).sum()),
+                      units=sorted(stats["unit"].unique()))
+    logger.info("%s", text.rstrip())
+    return 0
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this stage's commands."""
+    """Add the ``compare`` command."""
+    parser = subparsers.add_parser(
+        "compare", parents=[subparsers.common_parent],
+        help="compare layers' encoding between pretraining domains (calibrated tests, FDR)",
+        description="Test whether models pretrained on speech, nonspeech and mixed audio differ in how well each "
+                    "layer encodes each descriptor. Several seeds per domain: permutation of domain labels across "
+                    "seeds and mixed-effects models (seed as unit). One model per domain: sign-flip permutation "
+                    "and paired bootstrap over groups of clips (inference limited to those models). "
+                    "Benjamini-Hochberg FDR within each contrast. Writes stats.parquet and stats_summary.txt.")
+    parser.add_argument("run", metavar="RUN", help="run folder with probes.parquet (and oof.parquet for --unit clip)")
+    parser.add_argument("--unit", choices=("seed", "clip", "auto"), default="auto",
+                        help="unit of inference: seed, clip, or auto = seed with 2+ models per domain, else clip "
+                             "(default auto)")
+    parser.add_argument("--contrast", action="append", default=None, metavar="A-B",
+                        help="domain contrast such as speech-nonspeech (repeatable; default: every pair present)")
+    parser.add_argument("--permutations", type=int, default=10000, metavar="N",
+                        help="maximum permutations per test; exact enumeration when fewer exist (default 10000)")
+    parser.add_argument("--bootstrap", type=int, default=9999, metavar="N",
+                        help="bootstrap resamples for --unit clip intervals (default 9999)")
+    parser.add_argument("--alpha", type=float, default=0.05, metavar="A",
+                        help="interval level 1-A and FDR level for the summary (default 0.05)")
+    parser.add_argument("--metric", default="r2_pooled", help="probe metric compared (default r2_pooled)")
+    parser.add_argument("--probe", default="ridge", help="probe compared (default ridge)")
+    parser.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects models (--unit seed)")
+    parser.add_argument("--seed", type=int, default=0, help="random_state of permutations and bootstraps")
+    parser.add_argument("--force", action="store_true", help="recompute even if the stage is complete")
+    parser.set_defaults(func=_compare)

@@ -1,0 +1,130 @@
+"""Calibration of every test of the domain comparison under a simulated null (and power under a planted effect).
+
+Each test runs on ``n_sims`` independent simulated designs (:mod:`.simulate`) through the same
+functions :func:`~.compare.compare_domains` uses; the rejection rate at ``alpha`` estimates the
+false-positive rate (no effect planted) or the power (effect planted).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import check_choice
+from ..log import progress
+from .bootstrap import GroupSums, wild_r2_difference_ci
+from .mixed import domain_contrast, fit_domain_model
+from .permutation import label_permutation_test, sign_flip_test
+from .seed_unit import welch_interval
+from .simulate import SeedDesign, seed_scores_table, simulate_group_errors, simulate_seed_scores
+
+__all__ = ["calibrate", "CALIBRATION_TESTS"]
+
+_PAIRS = [("speech", "nonspeech"), ("speech", "mixed"), ("nonspeech", "mixed")]
+
+
+def _grid_rejections(scores: np.ndarray, test: Callable, alpha: float) -> np.ndarray:
+    """Per-sim fraction of rejected layer cells for a two-domain grid test (first feature, domains 0 and 1)."""
+    n_sims, _, n_seeds, _, n_layers = scores.shape
+    a = scores[:, 0, :, 0, :].transpose(1, 0, 2).reshape(n_seeds, -1)
+    b = scores[:, 1, :, 0, :].transpose(1, 0, 2).reshape(n_seeds, -1)
+    return test(a, b, alpha).reshape(n_sims, n_layers).mean(axis=1)
+
+
+def _permutation(n_permutations: int, rng: np.random.Generator) -> Callable:
+    def test(a, b, alpha):
+        return label_permutation_test(a, b, n_permutations=n_permutations, random_state=rng).pvalue <= alpha
+    return test
+
+
+def _welch(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    low, high = welch_interval(a, b, alpha=alpha)
+    return (low > 0) | (high < 0)
+
+
+def _mixed(scores: np.ndarray, alpha: float, *, across: bool, desc: str) -> np.ndarray:
+    """Per-sim fraction of the three domain contrasts rejected by one mixed-model fit."""
+    out = np.zeros(len(scores))
+    for i, one in enumerate(progress(scores, desc=desc, unit="sim", leave=False)):
+        fit = fit_domain_model(seed_scores_table(one), across_features=across)
+        out[i] = np.mean([domain_contrast(fit, pair, alpha=alpha)["p_value"] <= alpha for pair in _PAIRS])
+    return out
+
+
+def _sign_flip(sums: GroupSums, alpha: float, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
+    return sign_flip_test(sums.sse_b - sums.sse_a, n_permutations=n_permutations, random_state=rng).pvalue <= alpha
+
+
+def _bootstrap(sums: GroupSums, alpha: float, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    low, high = wild_r2_difference_ci(sums, confidence_level=1 - alpha, n_resamples=n_bootstrap, random_state=rng)
+    return (low > 0) | (high < 0)
+
+
+CALIBRATION_TESTS = {
+    "permutation-exact": "seed label permutation, exact (5 vs 5 seeds, 6 correlated layers)",
+    "permutation-monte-carlo": "seed label permutation, Monte Carlo (10 vs 10 seeds, 6 correlated layers)",
+    "welch-interval": "Welch t interval excludes 0 (5 vs 5 seeds, 6 correlated layers)",
+    "mixed-per-descriptor": "mixed model per descriptor (3 domains x 5 seeds x 6 layers; 3 contrasts per design)",
+    "mixed-across-descriptors": "mixed model across descriptors (3 domains x 5 seeds x 3 descriptors x 4 layers; 3 contrasts per design)",
+    "sign-flip": "sign-flip permutation over groups (clip unit)",
+    "bootstrap": "paired wild cluster bootstrap interval over groups excludes 0 (clip unit)",
+}
+
+
+def calibrate(n_sims: int = 500, *, tests: Iterable[str] | None = None, seed_effect: float = 0.0,
+              clip_effect: float = 0.0, alpha: float = 0.05, n_permutations: int = 999, n_bootstrap: int = 999,
+              n_groups: int = 24, random_state: int | None = 0) -> pd.DataFrame:
+    """Rejection rate of each test over ``n_sims`` simulated designs.
+
+    Parameters
+    ----------
+    n_sims : int
+        Simulated designs per test.
+    tests : iterable of str, optional
+        Keys of :data:`CALIBRATION_TESTS` (default: all).
+    seed_effect : float
+        Shift of every speech score (R^2 units) in the seed-unit designs; 0 = null.
+    clip_effect : float
+        Relative reduction of the speech model's errors in the clip-unit designs; 0 = null.
+    alpha : float
+        Level of every test.
+    n_permutations, n_bootstrap : int
+        Resamples per test (exact enumeration where the design has fewer rearrangements).
+    n_groups : int
+        Groups of clips in the clip-unit designs.
+    random_state : int or None
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per test: ``test``, ``description``, ``n_sims``, ``rate`` (rejections / tests),
+        ``mc_se`` (its Monte-Carlo standard error, from the per-design rejection fractions).
+    """
+    tests = list(CALIBRATION_TESTS) if tests is None else [check_choice("tests", t, CALIBRATION_TESTS) for t in tests]
+    rng = np.random.default_rng(random_state)
+
+    def seed_design(**sizes) -> np.ndarray:
+        return simulate_seed_scores(SeedDesign(**sizes), n_sims, effect=seed_effect, random_state=rng)
+
+    def group_sums() -> GroupSums:
+        return GroupSums(*simulate_group_errors(n_sims, n_groups, effect=clip_effect, random_state=rng))
+
+    runners = {
+        "permutation-exact": lambda: _grid_rejections(seed_design(n_domains=2), _permutation(n_permutations, rng),
+                                                      alpha),
+        "permutation-monte-carlo": lambda: _grid_rejections(seed_design(n_domains=2, n_seeds=10),
+                                                            _permutation(n_permutations, rng), alpha),
+        "welch-interval": lambda: _grid_rejections(seed_design(n_domains=2), _welch, alpha),
+        "mixed-per-descriptor": lambda: _mixed(seed_design(), alpha, across=False, desc="mixed per descriptor"),
+        "mixed-across-descriptors": lambda: _mixed(seed_design(n_features=3, n_layers=4), alpha, across=True,
+                                                   desc="mixed across descriptors"),
+        "sign-flip": lambda: _sign_flip(group_sums(), alpha, n_permutations, rng),
+        "bootstrap": lambda: _bootstrap(group_sums(), alpha, n_bootstrap, rng),
+    }
+    rows = []
+    for name in tests:
+        rejected = np.asarray(runners[name](), dtype=float)
+        rows.append(dict(test=name, description=CALIBRATION_TESTS[name], n_sims=n_sims, rate=rejected.mean(),
+                         mc_se=rejected.std(ddof=1) / np.sqrt(n_sims)))
+    return pd.DataFrame(rows)
