@@ -11,6 +11,7 @@ from functools import cached_property, lru_cache
 
 import librosa
 import numpy as np
+import scipy.signal
 
 from ..audio import validate_samples
 from ..errors import ParameterError
@@ -24,6 +25,13 @@ __all__ = ["ClipAnalysis"]
 @lru_cache(maxsize=8)
 def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+
+
+@lru_cache(maxsize=8)
+def _trend_basis(length: int) -> np.ndarray:
+    """Orthonormal basis (length, 3) of constant, linear and quadratic trends over a frame."""
+    x = np.linspace(-1.0, 1.0, length)
+    return np.linalg.qr(np.vander(x, 3))[0]
 
 
 class ClipAnalysis:
@@ -106,14 +114,22 @@ class ClipAnalysis:
     # ---- spectra -----------------------------------------------------------------------------
     @cached_property
     def magnitude(self) -> np.ndarray:
-        """|STFT| of the analysis signal (Hann window), shape (1 + n_fft/2, n_frames).
+        """|STFT| of the analysis signal, shape (1 + n_fft/2, n_frames).
 
-        Bins below ``lowcut_hz`` (DC and sub-audio drift) are set to 0, so no spectral descriptor
-        sees them. A clip shorter than ``n_fft`` is zero-padded at its end to one frame.
+        Each frame's least-squares quadratic trend is removed (its DC and most sub-audio drift, whose
+        window leakage would otherwise reach far up the spectrum), Hann-windowed
+        (``scipy.signal.get_window("hann")``, periodic, as librosa) and transformed with
+        ``numpy.fft.rfft``; bins below ``lowcut_hz`` are then set to 0, so no spectral descriptor
+        sees DC or drift. A clip shorter than ``n_fft`` is one frame windowed over its own length
+        and zero-padded to ``n_fft``.
         """
         c = self.config
-        y = self.y if self.y.size >= c.n_fft else np.pad(self.y, (0, c.n_fft - self.y.size))
-        magnitude = np.abs(librosa.stft(y, n_fft=c.n_fft, hop_length=c.hop_length, center=False))
+        length = min(c.n_fft, self.y.size)
+        frames = librosa.util.frame(self.y, frame_length=length, hop_length=c.hop_length)
+        basis = _trend_basis(length)
+        frames = frames - basis @ (basis.T @ frames)
+        window = scipy.signal.get_window("hann", length)
+        magnitude = np.abs(np.fft.rfft(frames * window[:, None], n=c.n_fft, axis=0))
         magnitude[self.frequencies < c.lowcut_hz] = 0.0
         return magnitude
 

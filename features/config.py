@@ -21,8 +21,8 @@ PITCH_TRACKERS = ("praat", "pyin")
 FAMILIES = ("pitch", "spectral_shape", "spectral_variability", "amplitude", "modulation", "onsets_roughness")
 PROBE_SCALES = ("log", "linear")
 
-DC_REMOVAL = ("clip mean subtracted before every descriptor; STFT bins below lowcut_hz zeroed before every "
-              "spectral descriptor; frame levels taken about each frame's mean")
+DC_REMOVAL = ("clip mean subtracted before every descriptor; each STFT frame's quadratic trend removed and its bins below "
+              "lowcut_hz zeroed before every spectral descriptor; frame levels taken about each frame's mean")
 
 
 @dataclass(frozen=True)

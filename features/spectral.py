@@ -40,7 +40,9 @@ def _shape_statistics(an: ClipAnalysis) -> dict[str, float]:
     centroid = an.centroid
     bandwidth = librosa.feature.spectral_bandwidth(S=S, sr=an.sr, n_fft=n_fft, centroid=centroid[None, :], p=2)[0]
     rolloff = librosa.feature.spectral_rolloff(S=S, sr=an.sr, n_fft=n_fft, roll_percent=ROLL_PERCENT)[0]
-    flatness = librosa.feature.spectral_flatness(S=S, power=2.0, amin=FLATNESS_AMIN)[0]
+    # over the bins that are kept (the excluded sub-lowcut bins are zeros, which a geometric mean would see)
+    flatness = librosa.feature.spectral_flatness(S=S[an.frequencies >= an.config.lowcut_hz], power=2.0,
+                                                 amin=FLATNESS_AMIN)[0]
     return {"centroid_median": float(np.median(centroid)), "centroid_iqr": _iqr(centroid),
             "bandwidth_median": float(np.median(bandwidth)), "bandwidth_iqr": _iqr(bandwidth),
             "rolloff_median": float(np.median(rolloff)), "rolloff_iqr": _iqr(rolloff),
@@ -115,7 +117,7 @@ DESCRIPTORS = (
            {"roll_percent": ROLL_PERCENT}),
     Descriptor(name="flatness_median", unit="fraction", family="spectral_shape",
                extractor="librosa.feature.spectral_flatness", probe_scale="linear", settings=STFT_SETTINGS,
-               computed=f"median over {_NONSILENT} of the power flatness", compute=_shape_statistics,
+               computed=f"median over {_NONSILENT} of the power flatness of the bins at or above lowcut_hz", compute=_shape_statistics,
                extra={"power": 2.0, "amin": FLATNESS_AMIN}),
     Descriptor(name="slope_db_per_oct", unit="dB/oct", family="spectral_shape",
                extractor="numpy.polyfit on the mean STFT power", probe_scale="linear", settings=STFT_SETTINGS,

@@ -1,0 +1,355 @@
+"""Descriptors: known answers on synthesized signals, oracles (Praat, librosa, scipy), invariances, edge cases.
+
+Tolerances are stated next to each check. Signals are 2 s at 16 kHz unless said otherwise.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import librosa
+import numpy as np
+import parselmouth
+import pytest
+import scipy.signal
+
+from audioprobe.errors import ClipError, ParameterError
+from audioprobe.features import (COUNT_COLUMNS, FAMILIES, REGISTRY, AnalysisConfig, ClipAnalysis,
+                                 compute_clip_features, descriptor_table, resolve_descriptors)
+
+SR = 16000
+DUR = 2.0
+T = np.arange(int(DUR * SR)) / SR
+LEVEL = ("rms_median_dbfs", "rms_p10_dbfs", "rms_p90_dbfs")
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def harmonic(f0, *, vibrato_cents=0.0, n_harmonics=10, t=T, sr=SR):
+    """Harmonic complex (1/k amplitudes) with optional 5 Hz vibrato; f0 may be an array (glide)."""
+    inst = f0 * 2.0 ** (vibrato_cents / 1200 * np.sin(2 * np.pi * 5 * t))
+    phase = 2 * np.pi * np.cumsum(inst) / sr
+    top = np.max(inst)
+    y = sum(np.sin(k * phase) / k for k in range(1, n_harmonics + 1) if k * top < 0.45 * sr)
+    return 0.3 * y / np.max(np.abs(y))
+
+
+def white(seed=0, scale=0.1, n=T.size):
+    return scale * rng(seed).standard_normal(n)
+
+
+def pink(seed=0):
+    spectrum = np.fft.rfft(rng(seed).standard_normal(T.size))
+    f = np.fft.rfftfreq(T.size, 1 / SR)
+    spectrum[1:] /= np.sqrt(f[1:])
+    spectrum[0] = 0
+    y = np.fft.irfft(spectrum, T.size)
+    return 0.1 * y / np.std(y)
+
+
+@lru_cache(maxsize=None)
+def feats(name: str) -> dict:
+    return compute_clip_features(SIGNALS[name](), SR)
+
+
+SIGNALS = {
+    "sine440": lambda: 0.5 * np.sin(2 * np.pi * 440 * T),
+    "white": white,
+    "pink": pink,
+    "silence": lambda: np.zeros(T.size),
+    "rich": lambda: harmonic(220.0, vibrato_cents=30) * (1 + 0.5 * np.sin(2 * np.pi * 3 * T)) + white(1, 0.01),
+}
+
+
+# ---- registry ------------------------------------------------------------------------------------
+def test_registry_metadata_is_complete_and_serialisable():
+    meta = descriptor_table()
+    assert list(meta["name"]) == list(REGISTRY)
+    assert set(meta["family"]) == set(FAMILIES)
+    assert set(meta["probe_scale"]) <= {"log", "linear"}
+    for params in meta["parameters"]:
+        decoded = json.loads(params)
+        assert decoded["sr"] == 16000 and "dc_removal" in decoded and "computed" in decoded
+    assert meta.set_index("name").loc["f0_median", "probe_scale"] == "log"
+    assert meta.set_index("name").loc["centroid_median", "probe_scale"] == "log"
+    row = feats("sine440")
+    assert list(row) == list(REGISTRY) + list(COUNT_COLUMNS)
+
+
+def test_resolve_descriptors_accepts_families_and_rejects_unknown_names():
+    assert resolve_descriptors(["amplitude"]) == ["rms_median_dbfs", "rms_p10_dbfs", "rms_p90_dbfs", "dynamic_range_db"]
+    with pytest.raises(ParameterError, match="unknown name 'f0_mean'.*valid families"):
+        resolve_descriptors(["f0_mean"])
+    with pytest.raises(ParameterError, match="pitch must be one of"):
+        AnalysisConfig(pitch="yin")
+    with pytest.raises(ParameterError, match="f0_floor"):
+        AnalysisConfig(f0_floor=3000.0)
+
+
+# ---- pitch and periodicity -----------------------------------------------------------------------
+@pytest.mark.parametrize("f0", [110.0, 220.0, 440.0])
+def test_f0_of_harmonic_complex_with_vibrato(f0):
+    """Median within 5 cents of the nominal F0; p10/p90 inside the +-30 cent vibrato (+-20 cents): no octave errors."""
+    r = compute_clip_features(harmonic(f0, vibrato_cents=30), SR, descriptors=["pitch"])
+    assert abs(1200 * np.log2(r["f0_median"] / f0)) < 5
+    assert abs(1200 * np.log2(r["f0_p10"] / f0)) < 50 and abs(1200 * np.log2(r["f0_p90"] / f0)) < 50
+    assert r["voiced_fraction"] > 0.95
+
+
+def test_high_note_is_not_halved():
+    """Praat's default 600 Hz ceiling halves a 1500 Hz note; the default 2000 Hz ceiling does not (5 cents)."""
+    r = compute_clip_features(harmonic(1500.0, n_harmonics=3), SR, descriptors=["f0_median"])
+    assert abs(1200 * np.log2(r["f0_median"] / 1500.0)) < 5
+
+
+def test_f0_glide_change_rate():
+    """Glide at 2 st/s -> f0_change_st_per_s 2.0 +- 0.1; range over 2 s about 4 st * 0.8 (p10..p90) +- 0.2."""
+    f0 = 200.0 * 2.0 ** (2.0 * T / 12)
+    r = compute_clip_features(harmonic(f0), SR, descriptors=["pitch"])
+    assert r["f0_change_st_per_s"] == pytest.approx(2.0, abs=0.1)
+    assert r["f0_range_st"] == pytest.approx(0.8 * 4.0, abs=0.2)
+
+
+def test_voiced_fraction_known_answers():
+    """Silence 0 (nothing is voiced), sine 1, white noise <= 0.1."""
+    assert feats("silence")["voiced_fraction"] == 0.0
+    assert feats("sine440")["voiced_fraction"] == pytest.approx(1.0, abs=0.01)
+    assert feats("white")["voiced_fraction"] <= 0.1
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0, 30.0])
+def test_hnr_of_harmonic_plus_noise(snr_db):
+    """Harmonic complex + white noise at a given power SNR -> hnr_db within 1.5 dB of the SNR."""
+    h = harmonic(220.0)
+    h /= np.std(h)
+    n = rng(3).standard_normal(T.size)
+    y = 0.1 * (h + n / np.std(n) * 10 ** (-snr_db / 20))
+    assert compute_clip_features(y, SR, descriptors=["hnr_db"])["hnr_db"] == pytest.approx(snr_db, abs=1.5)
+
+
+def test_pitch_oracle_praat_and_pyin():
+    """f0_median / hnr_db equal a direct parselmouth call (1e-9 relative); pyin agrees with librosa.pyin (1e-9)."""
+    y = harmonic(220.0, vibrato_cents=30)
+    r = compute_clip_features(y, SR, descriptors=["pitch"])
+    sound = parselmouth.Sound(y - y.mean(), SR)
+    f = sound.to_pitch_ac(time_step=0.01, pitch_floor=50, pitch_ceiling=2000).selected_array["frequency"]
+    # all frames voiced and non-silent; the first and last Praat frames fall outside the frame grid
+    assert r["f0_median"] == pytest.approx(np.median(f[f > 0][1:-1]), rel=1e-3)
+    h = sound.to_harmonicity_cc(time_step=0.02, minimum_pitch=50).values[0]
+    assert r["hnr_db"] == pytest.approx(np.mean(h[h > -200]), abs=0.3)
+    y_short = y[: SR // 2]
+    r_pyin = compute_clip_features(y_short, SR, descriptors=["f0_median"], config=AnalysisConfig(pitch="pyin"))
+    f0, voiced, _ = librosa.pyin(y_short - y_short.mean(), fmin=50, fmax=2000, sr=SR, frame_length=1024,
+                                 hop_length=160, center=False)
+    assert r_pyin["f0_median"] == pytest.approx(np.median(f0[voiced]), rel=1e-9)
+
+
+def test_pyin_runs_and_agrees_with_praat_within_10_cents():
+    y = harmonic(330.0)[: SR // 2]
+    r_praat = compute_clip_features(y, SR, descriptors=["f0_median"])
+    r_pyin = compute_clip_features(y, SR, descriptors=["f0_median"], config=AnalysisConfig(pitch="pyin"))
+    assert abs(1200 * np.log2(r_pyin["f0_median"] / r_praat["f0_median"])) < 10
+
+
+# ---- spectral shape ------------------------------------------------------------------------------
+def test_spectral_shape_of_sine_and_white_noise():
+    """Sine f -> centroid f (0.5 %), flatness < 0.01. White noise -> centroid sr/4, bandwidth sr/(4 sqrt 3),
+    roll-off 0.85 sr/2 (3 %), flatness e^-gamma = 0.561 (0.02), slope 0 dB/oct (0.3)."""
+    s = feats("sine440")
+    assert s["centroid_median"] == pytest.approx(440.0, rel=0.005)
+    assert s["flatness_median"] < 0.01
+    w = feats("white")
+    assert w["centroid_median"] == pytest.approx(SR / 4, rel=0.03)
+    assert w["bandwidth_median"] == pytest.approx(SR / (4 * np.sqrt(3)), rel=0.03)
+    assert w["rolloff_median"] == pytest.approx(0.85 * SR / 2, rel=0.03)
+    assert w["flatness_median"] == pytest.approx(np.exp(-np.euler_gamma), abs=0.02)
+    assert w["slope_db_per_oct"] == pytest.approx(0.0, abs=0.3)
+
+
+def test_slope_of_pink_noise():
+    """Pink noise (power ~ 1/f) -> -3.01 dB/oct +- 0.3."""
+    assert feats("pink")["slope_db_per_oct"] == pytest.approx(-10 * np.log10(2), abs=0.3)
+
+
+def test_spectral_oracle_librosa():
+    """Median centroid, bandwidth, roll-off, flatness and mean MFCCs equal librosa on the same frames (1e-6)."""
+    y = SIGNALS["rich"]()
+    r = feats("rich")
+    frames = librosa.util.frame(y - y.mean(), frame_length=1024, hop_length=160)
+    x = np.linspace(-1, 1, 1024)
+    frames = frames - np.stack([np.polyval(np.polyfit(x, f, 2), x) for f in frames.T], axis=1)  # quadratic trend
+    S = np.abs(librosa.stft(frames.T.ravel(), n_fft=1024, hop_length=1024, center=False))  # detrended frames
+    S[:2] = 0  # bins below 20 Hz are excluded
+    kw = dict(sr=SR, n_fft=1024, hop_length=160)
+    assert r["centroid_median"] == pytest.approx(np.median(librosa.feature.spectral_centroid(S=S, **kw)), rel=1e-6)
+    assert r["bandwidth_median"] == pytest.approx(np.median(librosa.feature.spectral_bandwidth(S=S, **kw)),
+                                                  rel=1e-6)
+    assert r["rolloff_median"] == pytest.approx(np.median(librosa.feature.spectral_rolloff(S=S, **kw)), rel=1e-6)
+    assert r["flatness_median"] == pytest.approx(np.median(librosa.feature.spectral_flatness(S=S[2:])),
+                                                 rel=1e-6)
+    mel = librosa.feature.melspectrogram(S=S ** 2, sr=SR, n_fft=1024, n_mels=64)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=80.0), sr=SR, n_mfcc=13)
+    assert r["mfcc03_mean"] == pytest.approx(mfcc[3].mean(), rel=1e-6)
+    assert r["mfcc05_std"] == pytest.approx(mfcc[5].std(), rel=1e-6)
+    assert r["centroid_std"] == pytest.approx(np.std(librosa.feature.spectral_centroid(S=S, **kw)), rel=1e-6)
+
+
+def test_dc_offset_and_drift_do_not_move_the_centroid():
+    """A DC offset 10x the tone and a 5 Hz drift as large as the tone leave the 1 kHz centroid within 1 %.
+
+    (Without DC removal the centroid of this clip is near 0 Hz. Sub-audio drift much stronger than the sound
+    still leaks through the per-frame quadratic detrend.)"""
+    y = 0.05 * np.sin(2 * np.pi * 1000 * T) + 0.5 + 0.05 * np.sin(2 * np.pi * 5 * T)
+    assert compute_clip_features(y, SR, descriptors=["centroid_median"])["centroid_median"] == pytest.approx(
+        1000.0, rel=0.01)
+
+
+# ---- spectral variability ------------------------------------------------------------------------
+def test_variability_known_answers():
+    """Steady tone: flux < 0.01, centroid_std < 1 Hz, logmel_std < 0.5 dB. Gated noise (8 Hz, 20 dB steps)
+    has a logmel_std > 3x stationary noise; noise switching between low and high bands has a centroid_std
+    > 3x and a flux > 1.05x stationary noise."""
+    s = feats("sine440")
+    assert s["flux_mean"] < 0.01 and s["centroid_std"] < 1.0 and s["logmel_std"] < 0.5
+    w = feats("white")
+    gate = np.where(np.sin(2 * np.pi * 8 * T) > 0, 1.0, 0.1)
+    g = compute_clip_features(white() * gate, SR, descriptors=["spectral_variability"])
+    assert g["logmel_std"] > 3 * w["logmel_std"]
+    lo = scipy.signal.sosfilt(scipy.signal.butter(6, 1000, "lowpass", fs=SR, output="sos"), white(5))
+    hi = scipy.signal.sosfilt(scipy.signal.butter(6, 3000, "highpass", fs=SR, output="sos"), white(6))
+    switch = np.where(np.sin(2 * np.pi * 4 * T) > 0, lo, hi)
+    sw = compute_clip_features(switch, SR, descriptors=["spectral_variability"])
+    assert sw["centroid_std"] > 3 * w["centroid_std"]
+    # the flux of stationary noise is already large (periodogram fluctuations): switching adds to it
+    assert sw["flux_mean"] > 1.05 * w["flux_mean"]
+
+
+# ---- amplitude -----------------------------------------------------------------------------------
+def test_level_known_answer_and_praat_oracle():
+    """Sine amplitude 0.5 (1 kHz: whole periods per frame) -> -9.03 dBFS (0.01 dB), dynamic range ~0;
+    Praat intensity = dBFS + 93.98 (0.1 dB); librosa frame RMS on the same frames (0.05 dB)."""
+    s = compute_clip_features(0.5 * np.sin(2 * np.pi * 1000 * T), SR, descriptors=["amplitude"])
+    for name in LEVEL:
+        assert s[name] == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.01)
+    assert s["dynamic_range_db"] < 0.1
+    intensity = parselmouth.Sound(SIGNALS["sine440"](), SR).to_intensity(minimum_pitch=100.0).values[0]
+    assert np.median(intensity) - 20 * np.log10(1 / 2e-5) == pytest.approx(s["rms_median_dbfs"], abs=0.1)
+    rms = librosa.feature.rms(y=SIGNALS["rich"](), frame_length=1024, hop_length=160, center=False)[0]
+    assert feats("rich")["rms_p90_dbfs"] == pytest.approx(np.percentile(20 * np.log10(rms), 90), abs=0.05)
+
+
+# ---- modulation ----------------------------------------------------------------------------------
+def test_temporal_modulation_of_am_noise():
+    """White noise fully AM at 4 Hz -> tmod_peak_hz 4 +- 0.5 and tmod_band_4 the largest band."""
+    y = white(7) * (1 + np.sin(2 * np.pi * 4 * T))
+    r = compute_clip_features(y, SR, descriptors=["modulation"])
+    assert r["tmod_peak_hz"] == pytest.approx(4.0, abs=0.5)
+    bands = {k: v for k, v in r.items() if k.startswith("tmod_band_")}
+    assert max(bands, key=bands.get) == "tmod_band_4"
+    # oracle: the peak of the broadband Hilbert envelope's periodogram (scipy) is at the same place (0.25 Hz)
+    env = np.abs(scipy.signal.hilbert(y))
+    f, p = scipy.signal.periodogram(env, fs=SR, nfft=16 * T.size, detrend="constant")
+    keep = (f > 0.7) & (f < 45)
+    assert r["tmod_peak_hz"] == pytest.approx(f[keep][np.argmax(p[keep])], abs=0.25)
+
+
+@pytest.mark.parametrize("ripple", [1.0, 2.0])
+def test_spectral_modulation_of_ripple_noise(ripple):
+    """Noise with a +-10 dB spectral ripple of 1 (2) cyc/oct -> smod_peak 1 (2) +- 0.15 cyc/oct."""
+    spectrum = np.fft.rfft(rng(8).standard_normal(T.size))
+    f = np.fft.rfftfreq(T.size, 1 / SR)
+    gain_db = np.zeros_like(f)
+    gain_db[1:] = 10 * np.sin(2 * np.pi * ripple * np.log2(f[1:] / 125.0))
+    y = np.fft.irfft(spectrum * 10 ** (gain_db / 20), T.size)
+    r = compute_clip_features(0.1 * y / np.std(y), SR, descriptors=["modulation"])
+    assert r["smod_peak_cyc_per_oct"] == pytest.approx(ripple, abs=0.15)
+    assert r["smod_band_1" if ripple == 1.0 else "smod_band_2"] > 0.5
+
+
+# ---- onsets and roughness ------------------------------------------------------------------------
+def test_onset_rate_of_click_train_and_librosa_oracle():
+    """4 Hz click train over 4 s -> 4.0 +- 0.25 onsets/s; a steady tone has none; librosa's own
+    onset_detect on the same audio finds the same 16 clicks."""
+    t = np.arange(4 * SR) / SR
+    y = np.zeros(t.size)
+    y[((0.125 + 0.25 * np.arange(16)) * SR).astype(int)] = 0.9
+    y += 1e-3 * rng(9).standard_normal(t.size)
+    r = compute_clip_features(y, SR, descriptors=["onset_rate"])
+    assert r["onset_rate"] == pytest.approx(4.0, abs=0.25)
+    assert len(librosa.onset.onset_detect(y=y, sr=SR, hop_length=160)) == 16
+    assert feats("sine440")["onset_rate"] == 0.0
+
+
+def test_roughness_of_am_tones():
+    """1 kHz tone fully AM at 70 Hz -> roughness 1/3 (+- 0.05), > 10x the same tone AM at 4 Hz."""
+    carrier = np.sin(2 * np.pi * 1000 * T)
+    fast = compute_clip_features(0.3 * carrier * (1 + np.cos(2 * np.pi * 70 * T)), SR, descriptors=["roughness"])
+    slow = compute_clip_features(0.3 * carrier * (1 + np.cos(2 * np.pi * 4 * T)), SR, descriptors=["roughness"])
+    assert fast["roughness"] == pytest.approx(1 / 3, abs=0.05)
+    assert fast["roughness"] > 10 * slow["roughness"]
+
+
+# ---- invariances ---------------------------------------------------------------------------------
+def test_gain_shifts_levels_by_6_02_db_and_nothing_else():
+    """+6.02 dB (x2): level descriptors shift by 20 log10 2 (1e-6 dB), the MFCC c0 track shifts, every other
+    descriptor is unchanged (relative 1e-6, absolute 1e-6)."""
+    y = SIGNALS["rich"]()
+    base, loud = feats("rich"), compute_clip_features(2 * y, SR)
+    for name in LEVEL:
+        assert loud[name] - base[name] == pytest.approx(20 * np.log10(2), abs=1e-6)
+    for name in REGISTRY:
+        if name not in LEVEL:
+            assert loud[name] == pytest.approx(base[name], rel=1e-6, abs=1e-6), name
+    c0_shift = ClipAnalysis(2 * y, SR).mfcc[0] - ClipAnalysis(y, SR).mfcc[0]
+    assert np.median(c0_shift) > 1.0
+
+
+# ---- edge cases ----------------------------------------------------------------------------------
+def _spectral_names():
+    return [n for n, d in REGISTRY.items() if d.family in ("spectral_shape", "spectral_variability", "modulation")]
+
+
+@pytest.mark.parametrize("signal", ["silence", "dc", "near_silence"])
+def test_silent_clips_give_nan_not_numbers(signal):
+    """Digital silence, a pure DC offset and a -90 dBFS sine have no non-silent frame: spectral, pitch,
+    modulation and roughness are NaN, voiced fraction and onset rate 0, levels are the floor or the level."""
+    y = {"silence": np.zeros(T.size), "dc": np.full(T.size, 0.5),
+         "near_silence": 10 ** (-90 / 20) * np.sqrt(2) * np.sin(2 * np.pi * 440 * T)}[signal]
+    r = compute_clip_features(y, SR)
+    assert r["n_nonsilent_frames"] == 0 and r["n_voiced_frames"] == 0 and r["n_frames"] == 194
+    for name in _spectral_names() + ["f0_median", "f0_change_st_per_s", "hnr_db", "roughness"]:
+        assert np.isnan(r[name]), name
+    assert r["voiced_fraction"] == 0.0 and r["onset_rate"] == 0.0
+    expected = -90.0 if signal == "near_silence" else -100.0
+    assert r["rms_median_dbfs"] == pytest.approx(expected, abs=0.05)
+
+
+def test_white_noise_has_no_pitch():
+    r = feats("white")
+    assert r["n_voiced_frames"] <= 0.1 * r["n_nonsilent_frames"]
+    assert np.isfinite(r["centroid_median"]) and np.isfinite(r["tmod_band_4"])
+
+
+def test_50ms_clip_gives_nan_where_undefined():
+    """50 ms: shorter than Praat's 60 ms pitch window (pitch NaN) and than 1/duration for modulation below
+    20 Hz (NaN); one spectral frame (centroid of the 1 kHz tone within 2 %)."""
+    y = 0.3 * np.sin(2 * np.pi * 1000 * T[: SR // 20])
+    r = compute_clip_features(y, SR)
+    assert r["n_frames"] == 1
+    for name in ("f0_median", "voiced_fraction", "hnr_db", "tmod_band_1", "tmod_band_16", "centroid_std"):
+        assert np.isnan(r[name]), name
+    assert r["centroid_median"] == pytest.approx(1000.0, rel=0.02)
+    assert r["rms_median_dbfs"] == pytest.approx(20 * np.log10(0.3 / np.sqrt(2)), abs=0.05)
+
+
+def test_nan_and_empty_samples_raise_clip_error():
+    y = SIGNALS["sine440"]()
+    y[100] = np.nan
+    with pytest.raises(ClipError, match="NaN or Inf"):
+        compute_clip_features(y, SR)
+    with pytest.raises(ClipError, match="zero-length"):
+        compute_clip_features(np.zeros(0), SR)
+    with pytest.raises(ParameterError, match="config.sr=16000"):
+        compute_clip_features(np.zeros(100), 22050)
