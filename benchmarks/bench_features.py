@@ -1,0 +1,137 @@
+"""Benchmark: the full descriptor set on the default corpus (or synthesized 2 s clips when it is absent).
+
+Prints
+  * audioprobe's real-time factor (audio seconds per wall second) on all cores and on one process;
+  * the ratio against the naive loop a researcher would write (librosa.load + pyin C2-C7 + librosa
+    spectral features and MFCCs + Praat HNR cc, per clip, one process), on a subset of clips;
+  * the ratio against openSMILE eGeMAPS (functionals) on the same subset, when ``opensmile`` is importable.
+
+Usage: python benchmarks/bench_features.py [--manifest PATH] [--limit N] [--naive-clips N] [--jobs N]
+The machine may be shared: the load average before and after is printed with the numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from audioprobe.features import extract_features
+from audioprobe.log import set_verbosity
+from audioprobe.manifest import as_clip_table
+
+
+def _synthesize(folder: Path, n: int, *, seed: int = 0) -> list[Path]:
+    """n 2 s clips at 16 kHz: harmonic tones with vibrato, AM noise and clicks, with some noise."""
+    rng = np.random.default_rng(seed)
+    sr, t = 16000, np.arange(32000) / 16000
+    paths = []
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            f0 = rng.uniform(100, 800)
+            phase = 2 * np.pi * np.cumsum(f0 * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5 * t))) / sr
+            y = sum(np.sin(k * phase) / k for k in range(1, 8))
+        elif kind == 1:
+            y = rng.standard_normal(t.size) * (1 + np.sin(2 * np.pi * rng.uniform(2, 10) * t))
+        else:
+            y = np.zeros(t.size)
+            y[rng.integers(0, t.size, 12)] = 1.0
+        y = 0.3 * y / np.max(np.abs(y)) + 0.003 * rng.standard_normal(t.size)
+        path = folder / f"synth{i:04d}.wav"
+        sf.write(path, y.astype(np.float32), sr)
+        paths.append(path)
+    return paths
+
+
+def _naive(path: str) -> dict:
+    import librosa
+    import parselmouth
+
+    y, sr = librosa.load(path, sr=16000)
+    f0, voiced, _ = librosa.pyin(y, fmin=librosa.note_to_hz("C2"), fmax=librosa.note_to_hz("C7"), sr=sr)
+    out = {"f0": np.nanmedian(f0) if voiced.any() else np.nan,
+           "centroid": np.median(librosa.feature.spectral_centroid(y=y, sr=sr)),
+           "bandwidth": np.median(librosa.feature.spectral_bandwidth(y=y, sr=sr)),
+           "rolloff": np.median(librosa.feature.spectral_rolloff(y=y, sr=sr)),
+           "flatness": np.median(librosa.feature.spectral_flatness(y=y)),
+           "rms": np.median(librosa.feature.rms(y=y)),
+           "mfcc": librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13).mean(axis=1)}
+    hnr = parselmouth.Sound(y.astype(np.float64), sr).to_harmonicity_cc().values[0]
+    out["hnr"] = hnr[hnr > -200].mean() if (hnr > -200).any() else np.nan
+    return out
+
+
+def _timed(func) -> float:
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", default=str(Path(__file__).resolve().parent.parent / "data_manifest.csv"))
+    parser.add_argument("--limit", type=int, default=None, help="use the first N clips (default all)")
+    parser.add_argument("--naive-clips", type=int, default=20, help="clips for the naive and openSMILE loops")
+    parser.add_argument("--jobs", type=int, default=None, help="processes for audioprobe (default all cores)")
+    parser.add_argument("--synthetic", type=int, default=60, help="clips to synthesize when no manifest")
+    args = parser.parse_args()
+    set_verbosity(quiet=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if Path(args.manifest).is_file():
+            clips = as_clip_table(args.manifest)
+            source = args.manifest
+        else:
+            clips = as_clip_table(_synthesize(Path(tmp), args.synthetic))
+            source = f"{args.synthetic} synthesized 2 s clips (no manifest at {args.manifest})"
+        if args.limit:
+            clips = clips.iloc[: args.limit].reset_index(drop=True)
+        durations = np.array([sf.info(p).duration for p in clips["audio_path"]])
+        subset = clips.iloc[: args.naive_clips].reset_index(drop=True)
+        sub_seconds = durations[: len(subset)].sum()
+        cores = os.cpu_count()
+        print(f"corpus: {source}: {len(clips)} clips, {durations.sum():.1f} s of audio; "
+              f"{cores} cores; load average before: {os.getloadavg()[0]:.2f}")
+
+        extract_features(subset.iloc[:2], n_jobs=1)  # warm-up (imports, filterbanks)
+        wall_all = _timed(lambda: extract_features(clips, n_jobs=args.jobs))
+        rtf_all = durations.sum() / wall_all
+        print(f"audioprobe, all {args.jobs or cores} processes: {wall_all:.2f} s wall -> {rtf_all:.1f}x real time "
+              f"({1000 * wall_all / len(clips):.1f} ms per clip)")
+        wall_one = _timed(lambda: extract_features(subset, n_jobs=1))
+        rtf_one = sub_seconds / wall_one
+        print(f"audioprobe, 1 process, {len(subset)} clips: {1000 * wall_one / len(subset):.1f} ms per clip -> "
+              f"{rtf_one:.1f}x real time")
+
+        wall_naive = _timed(lambda: [_naive(p) for p in subset["audio_path"]])
+        rtf_naive = sub_seconds / wall_naive
+        print(f"naive loop (librosa.load + pyin C2-C7 + spectral + MFCC + Praat HNR cc), 1 process: "
+              f"{1000 * wall_naive / len(subset):.1f} ms per clip -> {rtf_naive:.1f}x real time")
+        print(f"  ratio audioprobe all cores / naive: {rtf_all / rtf_naive:.1f}x (target >= 5x); "
+              f"1 process / naive: {rtf_one / rtf_naive:.1f}x")
+        try:
+            import opensmile
+        except ImportError:
+            print("openSMILE: not installed (pip install opensmile to compare)")
+        else:
+            smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                    feature_level=opensmile.FeatureLevel.Functionals)
+            smile.process_file(subset["audio_path"].iloc[0])
+            wall_smile = _timed(lambda: pd.concat([smile.process_file(p) for p in subset["audio_path"]]))
+            rtf_smile = sub_seconds / wall_smile
+            print(f"openSMILE eGeMAPSv02 functionals, 1 process: {1000 * wall_smile / len(subset):.1f} ms per clip "
+                  f"-> {rtf_smile:.1f}x real time")
+            print(f"  ratio audioprobe all cores / openSMILE 1 process: {rtf_all / rtf_smile:.2f}x (target >= 1.5x); "
+                  f"1 process / openSMILE: {rtf_one / rtf_smile:.2f}x")
+        print(f"target >= 100x real time on 2 cores: {'met' if rtf_all >= 100 else 'NOT met'} ({rtf_all:.1f}x); "
+              f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
