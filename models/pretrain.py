@@ -11,7 +11,7 @@ statistics (BYOL-A's post-normalisation).
 
 Outputs in ``out_dir``: ``seed<k>.pt``, the online encoder's plain ``state_dict`` (official
 parameter names), and ``seed<k>.json``, its sidecar (architecture, d, norm stats, domain,
-seed, epochs, pool hashes, loss per epoch, wall time, every training parameter). Training
+seed, epochs, pool hashes, loss per epoch and per step, wall time, every training parameter). Training
 state (networks, optimiser, loss history, mixup memory) is written atomically after every
 epoch to ``state_dir`` (default ``out_dir/seed<k>.state``); a re-run with the same settings
 resumes from it, and a re-run with more epochs continues the loss curve.
@@ -261,12 +261,13 @@ class _Distributed:
             dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
         return context
 
-    def mean(self, value: float, device: torch.device) -> float:
+    def mean(self, values: list[float], device: torch.device) -> list[float]:
+        """Element-wise mean of ``values`` over the processes."""
         if self.world_size == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=device)
+            return list(values)
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
         dist.all_reduce(tensor)
-        return float(tensor.item()) / self.world_size
+        return (tensor / self.world_size).tolist()
 
     def barrier(self) -> None:
         if self.world_size > 1:
@@ -286,6 +287,7 @@ def _sidecar(config: PretrainConfig, *, pool, data: LogMelPool, augment: BYOLAug
         "seed": int(config.seed),
         "epochs": len(history["loss_per_epoch"]),
         "loss_per_epoch": history["loss_per_epoch"],
+        "loss_per_step": [round(v, 5) for v in history["loss_per_step"]],
         "wall_time_s": round(history["wall_time_s"], 3),
         "pool_manifest_sha256": hashes[0] if len(hashes) == 1 else hashes,
         "pool_selection_sha256": pool_sha256(pool),
@@ -378,7 +380,7 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
                    ema_decay=ema_decay).to(device)
     optimizer = torch.optim.Adam(learner.online.parameters(), lr=config.lr)
     augment = BYOLAugment(mixup_ratio=config.mixup_ratio, n_memory=n_memory, fader_gain=fader_gain)
-    history = {"loss_per_epoch": [], "wall_time_s": 0.0}
+    history = {"loss_per_epoch": [], "loss_per_step": [], "wall_time_s": 0.0}
     _resume(state_dir, config, learner, optimizer, augment, history, world, device)
 
     online = learner.online
@@ -407,7 +409,9 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         elapsed = time.perf_counter() - started
-        history["loss_per_epoch"].append(world.mean(float(np.mean(losses)), device))
+        losses = world.mean(losses, device)
+        history["loss_per_step"] += losses
+        history["loss_per_epoch"].append(float(np.mean(losses)))
         history["wall_time_s"] += elapsed
         _save_state(state_dir, config, learner, optimizer, augment, history, world)
         logger.info("epoch %d/%d: loss %.4f, %.1f crops/s, %.1f s", epoch + 1, config.epochs,
@@ -446,6 +450,7 @@ def _save_state(state_dir: Path, config: PretrainConfig, learner: BYOL, optimize
             torch.save({"config": dataclasses.asdict(config), "world_size": world.world_size,
                         "online": learner.online.state_dict(), "target": learner.target.state_dict(),
                         "optimizer": optimizer.state_dict(), "loss_per_epoch": list(history["loss_per_epoch"]),
+                        "loss_per_step": list(history["loss_per_step"]),
                         "wall_time_s": history["wall_time_s"]}, tmp)
     world.barrier()
 
@@ -466,6 +471,7 @@ def _resume(state_dir: Path, config: PretrainConfig, learner: BYOL, optimizer: t
     learner.target.load_state_dict(state["target"])
     optimizer.load_state_dict(state["optimizer"])
     history["loss_per_epoch"] = [float(v) for v in state["loss_per_epoch"]]
+    history["loss_per_step"] = [float(v) for v in state["loss_per_step"]]
     history["wall_time_s"] = float(state["wall_time_s"])
     aux_path = state_dir / f"augment.rank{world.rank}.pt"
     aux = torch.load(aux_path, weights_only=True) if aux_path.is_file() else None

@@ -5,11 +5,12 @@ each clip. :func:`select_pool` picks the rows of one pretraining domain so that 
 domains get the same total duration:
 
 - ``speech``: clips whose ``domain`` is ``speech``;
-- ``nonspeech``: half of the duration from ``music``, half from ``environmental``;
-- ``mixed``: half from ``speech``, a quarter each from ``music`` and ``environmental``.
+- ``nonspeech``: clips whose ``domain`` is ``music`` or ``environmental``, each in proportion
+  to its duration in the manifest;
+- ``mixed``: half of the duration from speech, half from non-speech (same make-up).
 
-The total defaults to the largest one all three domains can reach, ``min(speech, 2 music,
-2 environmental)``. Clips are taken in a seeded random order; the last clip of each domain
+The total defaults to the largest one all three domains can reach, ``min(speech,
+non-speech)``. Clips are taken in a seeded random order; the last clip of each domain
 label is trimmed so that the totals match to the sample. The selection's seed is separate from
 the model's seed, so all seeds of a domain train on the same audio.
 
@@ -31,11 +32,11 @@ import torch
 from ..audio import load_audio
 from ..errors import ParameterError, check_choice
 from ..log import logger, progress
-from ..manifest import read_manifest
+from ..manifest import DOMAINS, read_manifest
 from .frontend import SAMPLE_RATE, LogMelFrontend, frames_for_samples
-from .pretrain_recipe import DOMAIN_MIX, PRETRAIN_DOMAINS
+from .pretrain_recipe import DOMAIN_MIX, PART_LABELS, PRETRAIN_DOMAINS
 
-__all__ = ["PRETRAIN_DOMAINS", "DOMAIN_MIX", "UNIT_S", "read_manifests", "matched_total_s",
+__all__ = ["PRETRAIN_DOMAINS", "DOMAIN_MIX", "UNIT_S", "read_manifests", "matched_total_s", "label_shares",
            "select_pool", "pool_sha256", "LogMelPool"]
 
 UNIT_S = 0.95
@@ -56,13 +57,30 @@ def read_manifests(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
 
 def _durations(manifest: pd.DataFrame) -> dict[str, float]:
     totals = manifest.groupby("domain")["duration_s"].sum()
-    return {label: float(totals.get(label, 0.0)) for label in ("speech", "music", "environmental")}
+    return {label: float(totals.get(label, 0.0)) for label in DOMAINS}
+
+
+def _part_durations(manifest: pd.DataFrame) -> dict[str, float]:
+    available = _durations(manifest)
+    return {part: sum(available[label] for label in labels) for part, labels in PART_LABELS.items()}
 
 
 def matched_total_s(manifest: pd.DataFrame) -> float:
-    """The largest total duration (s) every pretraining domain can get from ``manifest``."""
-    available = _durations(manifest)
-    return min(available[label] / share for mix in DOMAIN_MIX.values() for label, share in mix.items())
+    """The largest total duration (s) every pretraining domain can get from ``manifest``: min(speech, non-speech)."""
+    available = _part_durations(manifest)
+    return min(available[part] / share for mix in DOMAIN_MIX.values() for part, share in mix.items())
+
+
+def label_shares(manifest: pd.DataFrame, domain: str) -> dict[str, float]:
+    """Share of a pretraining domain's duration taken from each manifest domain.
+
+    Non-speech is split between ``music`` and ``environmental`` in proportion to their durations
+    in ``manifest``, so ``nonspeech`` and the non-speech half of ``mixed`` have the same make-up.
+    """
+    check_choice("domain", domain, PRETRAIN_DOMAINS)
+    available, parts = _durations(manifest), _part_durations(manifest)
+    return {label: share * available[label] / parts[part]
+            for part, share in DOMAIN_MIX[domain].items() for label in PART_LABELS[part] if available[label] > 0}
 
 
 def select_pool(manifest: pd.DataFrame, domain: str, *, total_s: float | None = None,
@@ -89,18 +107,24 @@ def select_pool(manifest: pd.DataFrame, domain: str, *, total_s: float | None = 
     ------
     ParameterError
         Unknown domain, or ``total_s`` larger than the manifest can give the domain.
+
+    Notes
+    -----
+    Each manifest domain's clips are taken in one seeded order that does not depend on the
+    pretraining domain, so the halves of ``mixed`` are the first halves of ``speech`` and
+    ``nonspeech``.
     """
-    check_choice("domain", domain, PRETRAIN_DOMAINS)
+    shares = label_shares(manifest, domain)
     limit = matched_total_s(manifest)
     total_s = limit if total_s is None else float(total_s)
     if not 0 < total_s <= limit * (1 + 1e-9):
         raise ParameterError(f"total_s must be in (0, {limit:.2f}] s for this manifest (durations "
                              f"{_durations(manifest)} s; shares {DOMAIN_MIX}), got {total_s!r}")
-    rng = np.random.default_rng(random_state)
     parts = []
-    for label, share in DOMAIN_MIX[domain].items():
+    for label, share in shares.items():
         rows = manifest[manifest["domain"] == label].sort_values("clip_id", kind="stable")
-        rows = rows.iloc[rng.permutation(len(rows))].copy()
+        order = np.random.default_rng([random_state, DOMAINS.index(label)]).permutation(len(rows))
+        rows = rows.iloc[order]
         target = share * total_s
         before = rows["duration_s"].cumsum().shift(fill_value=0.0)
         rows = rows[before < target - 1e-9].copy()

@@ -63,8 +63,8 @@ def pretrain_shipped(manifests: str | Path | Sequence[str | Path], *, work_dir: 
     """
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
     work_dir = Path(work_dir)
-    for domain in domains:
-        for seed in seeds:
+    for seed in seeds:  # seed-major: an interrupted run has whole seeds of every domain
+        for domain in domains:
             logger.info("shipped model %s/seed%d", domain, seed)
             pretrain(manifests, out_dir / domain, domain=domain, seed=seed, device=device,
                      state_dir=work_dir / domain / f"seed{seed}", **SHIPPED_RECIPE)

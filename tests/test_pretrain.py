@@ -66,15 +66,19 @@ def pool_manifest(tmp_path_factory) -> Path:
 def test_pools_have_matched_durations_and_shares(pool_manifest):
     manifest = read_manifests(pool_manifest)
     total = matched_total_s(manifest)
-    assert total == pytest.approx(min(12.0, 2 * 11.5, 2 * 11.6))
-    for domain, shares in {"speech": {"speech": 1.0}, "nonspeech": {"music": 0.5, "environmental": 0.5},
-                           "mixed": {"speech": 0.5, "music": 0.25, "environmental": 0.25}}.items():
-        pool = select_pool(manifest, domain)
+    assert total == pytest.approx(min(12.0, 11.5 + 11.6))
+    music = 11.5 / 23.1  # non-speech keeps the manifest's music / environmental proportions
+    pools = {}
+    for domain, shares in {"speech": {"speech": 1.0}, "nonspeech": {"music": music, "environmental": 1 - music},
+                           "mixed": {"speech": 0.5, "music": music / 2, "environmental": (1 - music) / 2}}.items():
+        pool = pools[domain] = select_pool(manifest, domain)
         assert pool["take_s"].sum() == pytest.approx(total)
         by_label = pool.groupby("domain")["take_s"].sum()
         assert by_label.to_dict() == pytest.approx({k: v * total for k, v in shares.items()})
         assert (pool["take_s"] <= pool["duration_s"] + 1e-12).all() and (pool["take_s"] > 0).all()
         assert pool["clip_id"].equals(select_pool(manifest, domain)["clip_id"])  # seeded
+    # the halves of mixed come from the start of the same clip order as the single-domain pools
+    assert set(pools["mixed"]["clip_id"]) <= set(pools["speech"]["clip_id"]) | set(pools["nonspeech"]["clip_id"])
     assert not select_pool(manifest, "mixed", random_state=0)["clip_id"].equals(
         select_pool(manifest, "mixed", random_state=1)["clip_id"])
 
@@ -92,11 +96,12 @@ def test_log_mel_pool_crops_and_epoch_plan(pool_manifest):
     data = LogMelPool(pool, quiet=True)
     assert data.n_frames_ == 96
     # a crop is the normalised slice of the front end's log-mel of the (trimmed) clip
-    row = pool.iloc[0]
+    index = int(np.flatnonzero(pool["take_s"] > 1.2)[0])
+    row = pool.iloc[index]
     y, _ = sf.read(row["audio_path"], dtype="float32")
     y = y[:int(round(row["take_s"] * SR))]
     reference = LogMelFrontend()(torch.from_numpy(y)[None])[0, 0, :, 5:101]
-    torch.testing.assert_close(data.crops(np.array([0]), np.array([5]))[0, 0],
+    torch.testing.assert_close(data.crops(np.array([index]), np.array([5]))[0, 0],
                                (reference - data.mean_) / data.std_)
     values = torch.cat([lm.reshape(-1) for lm in data.log_mels_]).double()
     assert data.mean_ == pytest.approx(float(values.mean())) and data.std_ == pytest.approx(float(values.std()))
