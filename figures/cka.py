@@ -28,7 +28,8 @@ def cka_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
     -------
     pd.DataFrame
         Index and columns are a MultiIndex (model, layer), models ordered by pretraining
-        domain and seed, layers by ``layer_index``; NaN where a pair was not computed.
+        domain and seed, layers by ``layer_index``; the diagonal is 1 (CKA of a layer with itself,
+        linear or debiased) unless stored; NaN where a pair was not computed.
     """
     if pairs.empty:
         raise ParameterError("pairs must have at least one row, got an empty table")
@@ -47,6 +48,8 @@ def cka_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
         matrix[i, j] = value
         if np.isnan(matrix[j, i]):
             matrix[j, i] = value
+    diagonal = np.diag(matrix).copy()
+    np.fill_diagonal(matrix, np.where(np.isnan(diagonal), 1.0, diagonal))  # CKA of a layer with itself is 1
     index = pd.MultiIndex.from_tuples(order, names=["model", "layer"])
     return pd.DataFrame(matrix, index=index, columns=index)
 
@@ -97,7 +100,8 @@ def cka_plot(pairs: pd.DataFrame, *, ncols: int = 2) -> Figure:
         ax.set_title(metric)
         ax.set_xlabel("model · layer" if labelled else "model (layers input to last within each block)")
         ax.set_ylabel("model · layer" if labelled else "model (layers input to last within each block)")
-    colorbar = fig.colorbar(image, ax=axes, shrink=0.7, aspect=30)
+    negative = bool((pairs["value"].to_numpy(dtype=float) < 0).any())  # debiased CKA can dip below 0
+    colorbar = fig.colorbar(image, ax=axes, shrink=0.7, aspect=30, extend="min" if negative else "neither")
     colorbar.set_label("CKA")
     fig.suptitle(TITLE + " (label colour: pretraining domain)")
     return fig

@@ -23,7 +23,7 @@ _KEYS = {
     "folds": ("n_splits", "n_folds", "cv_folds", "folds", "cv"),
     "alphas": ("alphas", "alpha_grid"),
     "permutations": ("n_permutations", "permutations", "n_perm"),
-    "bootstrap": ("n_bootstrap", "n_boot", "bootstrap"),
+    "bootstrap": ("n_bootstrap", "n_bootstraps", "n_boot", "bootstrap"),
     "test": ("test",),
     "correction": ("correction", "fdr", "multiple_comparisons"),
     "unit": ("unit", "unit_of_inference"),
@@ -143,7 +143,11 @@ def methods_paragraph(tables: RunTables) -> str:
         folds = int(ridge_folds.max()) + 1 if len(ridge_folds) else None
     parts.append(_sentence("Cross-validation folds (grouped by the manifest's group)", folds) + ".")
     alphas = find_parameter(info, _KEYS["alphas"], stages=["probe"])
-    parts.append(_sentence("Ridge alpha grid", None if alphas is None else _alpha_text(alphas)) + ".")
+    chosen = (probes.loc[(probes["probe"] == "ridge") & (probes["metric"] == "alpha"), "value"].dropna()
+              if probes is not None else pd.Series(dtype=float))
+    selected = (f" (alphas selected per fold and target: {chosen.min():.3g} to {chosen.max():.3g})"
+                if len(chosen) else "")
+    parts.append(_sentence("Ridge alpha grid", None if alphas is None else _alpha_text(alphas)) + selected + ".")
     parts.append(_sentence("Permutations", find_parameter(info, _KEYS["permutations"])) + ".")
     bootstrap = find_parameter(info, _KEYS["bootstrap"])
     if bootstrap is not None:
@@ -162,10 +166,17 @@ def methods_paragraph(tables: RunTables) -> str:
     return " ".join(parts)
 
 
+def _stages(info: dict) -> list[tuple[str, dict]]:
+    """Stages of run.json in the order they first started (run.json itself keeps keys sorted)."""
+    records = info.get("stages", {})
+    return sorted(records.items(), key=lambda item: (str(item[1].get("first_started") or item[1].get("started")
+                                                         or ""), item[0]))
+
+
 def recorded_parameters(info: dict) -> pd.DataFrame:
     """Every parameter of every stage's config in run.json: columns ``stage``, ``parameter``, ``value``."""
     rows = [{"stage": stage, "parameter": key, "value": _text(value)}
-            for stage, record in info.get("stages", {}).items()
+            for stage, record in _stages(info)
             for section in ("config", "seeds", "inputs")
             for key, value in _walk(record.get(section, {}), section)]
     return pd.DataFrame(rows, columns=["stage", "parameter", "value"])
@@ -176,7 +187,7 @@ def stage_table(info: dict) -> pd.DataFrame:
     rows = [{"stage": stage, "status": record.get("status"), "first_started": record.get("first_started"),
              "started": record.get("started"), "finished": record.get("finished"),
              "summary": _text(record.get("summary", {}))}
-            for stage, record in info.get("stages", {}).items()]
+            for stage, record in _stages(info)]
     return pd.DataFrame(rows, columns=["stage", "status", "first_started", "started", "finished", "summary"])
 
 

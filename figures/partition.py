@@ -1,8 +1,9 @@
 """Unique vs shared variance per layer (the ``partition`` rows of probes.parquet).
 
 Variance partitioning gives, per layer, the cross-validated R^2 of the full descriptor set
-(metric containing ``full``) and each descriptor's unique R^2 (metric containing
-``unique``: full model minus the model without that descriptor). What the descriptors
+(metric containing ``full``) and each descriptor's (or descriptor family's) unique R^2
+(metric containing ``unique``: full model minus the model without it; the R^2 without it,
+a metric containing ``without``, adds nothing and is not drawn). What the descriptors
 explain together but not alone is the shared part: full minus the sum of the unique parts,
 unless the table stores it (a metric containing ``shared``). Metrics the figure does not
 recognise are drawn as plain lines, so a new partition metric still shows.
@@ -25,7 +26,7 @@ TITLE = "Unique and shared variance explained by the descriptors"
 
 def _kind(metric: str) -> str:
     metric = metric.lower()
-    for kind in ("unique", "shared", "full"):
+    for kind in ("unique", "shared", "full", "without"):
         if kind in metric:
             return kind
     return "other"
@@ -43,16 +44,20 @@ def partition_summary(rows: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        Columns ``pretrain_domain``, ``layer_index``, ``part`` (a descriptor name for unique
-        parts, ``shared``, ``full``, or an unrecognised metric's name), ``kind`` (``unique``,
+        Columns ``pretrain_domain``, ``layer_index``, ``part`` (a descriptor or family name for
+        unique parts, ``shared``, ``full``, or ``"<metric>: <feature>"`` for an unrecognised metric), ``kind`` (``unique``,
         ``shared``, ``full``, ``other``), ``value``, ``n_models``. The shared part is
         ``full - sum(unique)`` when not stored.
     """
     if rows.empty:
         raise ParameterError("rows must have at least one row, got an empty table")
     rows = rows.assign(kind=rows["metric"].astype(str).map(_kind))
+    rows = rows[rows["kind"] != "without"]  # R^2 without a set = full - unique: nothing new to draw
+    if rows.empty:
+        raise ParameterError("rows must hold partition metrics besides r2_without, got none")
+    other = rows["metric"].astype(str) + ": " + rows["feature"].astype(str)
     rows = rows.assign(part=np.where(rows["kind"] == "unique", rows["feature"].astype(str),
-                                     np.where(rows["kind"] == "other", rows["metric"].astype(str), rows["kind"])))
+                                     np.where(rows["kind"] == "other", other, rows["kind"])))
     per_model = rows.groupby(["model", "pretrain_domain", "layer_index", "kind", "part"], as_index=False,
                              sort=True)["value"].mean()
     kinds = set(per_model["kind"])

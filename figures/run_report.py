@@ -118,9 +118,14 @@ def _statistics(report: Report, tables: RunTables) -> None:
     if stats is None:
         report.add_paragraph("No domain comparison (stats.parquet) in this run.", css_class="note")
         return
+    constant = [c for c in ("probe", "metric", "test", "correction", "unit", "n", "note")
+                if c in stats and len(stats) and stats[c].nunique(dropna=False) == 1]
+    shared = [f"{c}: {stats[c].iloc[0]}" for c in constant if pd.notna(stats[c].iloc[0]) and stats[c].iloc[0] != ""]
     significant = stats[stats["p_fdr"] < 0.05].sort_values("p_fdr", kind="stable")
     report.add_paragraph(f"{len(significant)} of {len(stats)} contrast x layer x descriptor cells have "
-                         f"p_fdr < 0.05.")
+                         f"p_fdr < 0.05." + (f" The same for every cell: {'; '.join(shared)}." if shared else ""))
+    stats = stats.drop(columns=constant)
+    significant = significant.drop(columns=constant)
     if not significant.empty:
         report.add_table(significant, title="Significant cells (p_fdr < 0.05)")
     ordered = stats.sort_values(["contrast", "feature", "layer_index"], kind="stable")

@@ -24,7 +24,8 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 __all__ = ["STYLE", "DOMAIN_COLORS", "DOMAIN_LABELS", "DOMAIN_ORDER", "CLIP_DOMAIN_COLORS", "figure_style",
-           "styled", "new_figure", "panel_grid", "domain_color", "domain_label", "save_figure", "figure_bytes", "FORMATS"]
+           "styled", "new_figure", "panel_grid",
+           "wrap_to_figure", "domain_color", "domain_label", "save_figure", "figure_bytes", "FORMATS"]
 
 #: rcParams of every audioprobe figure (the font is bundled with matplotlib, so output does not
 #: depend on the fonts of the machine).
@@ -159,6 +160,14 @@ def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: f
     for ax in axes[n_panels:]:
         ax.remove()
     return fig, axes[:n_panels]
+
+
+def wrap_to_figure(fig: Figure, text: str, *, fontsize: float = 9.0) -> str:
+    """``text`` broken into lines that fit the width of ``fig`` at ``fontsize`` points."""
+    import textwrap
+
+    characters = max(20, int(fig.get_figwidth() * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.wrap(text, characters)) if text else ""
 
 
 def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:

@@ -27,6 +27,8 @@ MODELS = (  # name, pretrain_domain, seed, control
     ("random", "none", None, "random-weights"),
 )
 N_FOLDS = 3
+FAMILY_SHARES = {"pitch": 1.0, "spectral": 0.6, "periodicity": 0.3}  # unique R^2 scale per descriptor family
+CKA_METRICS = {"linear_cka": 0.0, "debiased_linear_cka": 0.2}
 FAILED_CLIP = "env-03"
 OPTIONAL_PARTS = ("probes", "stats", "features", "activations", "failures", "cka", "partition", "run_json")
 
@@ -84,11 +86,11 @@ def _score(domain: str, layer_index: int, feature: str) -> float:
     return 0.30 + gain * layer_index
 
 
-def _probes(n_clips: int, rng: np.random.Generator, *, cka: bool, partition: bool) -> pd.DataFrame:
+def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool, partition: bool) -> pd.DataFrame:
     rows = []
     base = {"pooling": "mean", "train_domain": "all", "eval_domain": "all", "n_clips": n_clips,
             "p_value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "model_b": pd.NA, "layer_b": pd.NA}
-    for model, domain, seed, _ in MODELS:
+    for model, domain, seed, _ in models:
         ident = {"model": model, "pretrain_domain": domain, "seed": seed}
         for index, layer in enumerate(LAYERS):
             where = {**base, **ident, "layer": layer, "layer_index": index}
@@ -111,21 +113,31 @@ def _probes(n_clips: int, rng: np.random.Generator, *, cka: bool, partition: boo
                              "train_domain": "speech", "eval_domain": "music", "value": -5.0})
                 rows.append({**where, "feature": feature, "probe": "rsa", "metric": "spearman_rho", "fold": None,
                              "value": pooled / 2, "p_value": 0.01})
-                if partition:
-                    rows.append({**where, "feature": feature, "probe": "partition", "metric": "unique_r2",
-                                 "fold": None, "value": pooled / 10})
-            if partition:
-                rows.append({**where, "feature": "all", "probe": "partition", "metric": "r2_full", "fold": None,
-                             "value": min(0.95, 0.2 + 0.1 * index)})
-    if cka:
-        order = [(m, d, s, i, layer) for m, d, s, _ in MODELS for i, layer in enumerate(LAYERS)]
+            if partition:  # as probes.partition writes it: per descriptor family, per fold and pooled
+                full = min(0.95, 0.2 + 0.1 * index)
+                for fold in (*range(N_FOLDS), None):
+                    rows.append({**where, "feature": "all", "probe": "partition", "metric": "r2_full",
+                                 "fold": fold, "value": full})
+                    for family, share in FAMILY_SHARES.items():
+                        unique = share * _score(domain, index, "f0_mean" if family == "pitch" else "hnr") / 4
+                        rows.append({**where, "feature": family, "probe": "partition", "metric": "r2_without",
+                                     "fold": fold, "value": full - unique})
+                        rows.append({**where, "feature": family, "probe": "partition", "metric": "unique_r2",
+                                     "fold": fold, "value": unique})
+            if cka:  # layer vs descriptor set: no model_b
+                for metric in CKA_METRICS:
+                    rows.append({**where, "feature": "descriptors", "probe": "cka", "metric": metric, "fold": None,
+                                 "value": 0.5})
+    if cka:  # every pair of layers once (a < b), as probes.driver writes it
+        order = [(m, d, s, i, layer) for m, d, s, _ in models for i, layer in enumerate(LAYERS)]
         for a, (model, domain, seed, index, layer) in enumerate(order):
-            for model_b, _, _, index_b, layer_b in order[a:]:
-                same = 1.0 if (model == model_b and index == index_b) else 0.9 - 0.12 * abs(index - index_b)
-                same -= 0.0 if model == model_b else 0.15
-                rows.append({**base, "model": model, "pretrain_domain": domain, "seed": seed, "layer": layer,
-                             "layer_index": index, "feature": pd.NA, "probe": "cka", "metric": "cka_linear",
-                             "fold": None, "value": max(same, 0.0), "model_b": model_b, "layer_b": layer_b})
+            for model_b, _, _, index_b, layer_b in order[a + 1:]:
+                similar = 0.9 - 0.12 * abs(index - index_b) - (0.0 if model == model_b else 0.15)
+                for metric, shift in CKA_METRICS.items():
+                    rows.append({**base, "model": model, "pretrain_domain": domain, "seed": seed, "layer": layer,
+                                 "layer_index": index, "feature": pd.NA, "probe": "cka", "metric": metric,
+                                 "fold": None, "value": max(similar - shift, 0.0), "model_b": model_b,
+                                 "layer_b": layer_b})
     table = pd.DataFrame(rows)
     table["fold"] = table["fold"].astype("Int64")
     table["seed"] = table["seed"].astype("Int64")
@@ -147,12 +159,24 @@ def _stats(rng: np.random.Generator) -> pd.DataFrame:
                 rows.append({"contrast": contrast, "layer": layer, "layer_index": index, "feature": feature,
                              "probe": "ridge", "metric": "r2_pooled", "estimate": estimate,
                              "ci_low": estimate - 0.05, "ci_high": estimate + 0.05, "p_value": p,
-                             "p_fdr": min(1.0, p * 3), "test": "mixedlm: score ~ domain * layer + (1 | seed)",
+                             "p_fdr": min(1.0, p * 3), "test": "permutation of domain labels across seeds",
                              "correction": "fdr_bh", "unit": "seed", "n": 4, "note": ""})
-    return pd.DataFrame(rows)
+        # mixed-model rows averaged over layers (layer "all", no layer_index), per feature and across them
+        for feature in (*DESCRIPTORS, "all"):
+            estimate = np.mean([_score(first, i, "hnr" if feature == "all" else feature)
+                                - _score(second, i, "hnr" if feature == "all" else feature)
+                                for i in range(len(LAYERS))])
+            rows.append({"contrast": contrast, "layer": "all", "layer_index": pd.NA, "feature": feature,
+                         "probe": "ridge", "metric": "r2_pooled", "estimate": estimate, "ci_low": estimate - 0.1,
+                         "ci_high": estimate + 0.1, "p_value": 0.5, "p_fdr": 0.9,
+                         "test": "mixed model score ~ domain * layer + (1|seed), REML",
+                         "correction": "fdr_bh", "unit": "seed", "n": 4, "note": "averaged over 5 layers"})
+    table = pd.DataFrame(rows)
+    table["layer_index"] = table["layer_index"].astype("Int64")
+    return table
 
 
-def _write_activations(run: Run, clips: pd.DataFrame, features: pd.DataFrame, rng: np.random.Generator) -> None:
+def _write_activations(run: Run, models: tuple, clips: pd.DataFrame, features: pd.DataFrame, rng: np.random.Generator) -> None:
     import zarr
 
     n = len(clips)
@@ -160,7 +184,7 @@ def _write_activations(run: Run, clips: pd.DataFrame, features: pd.DataFrame, rn
     signal = np.nan_to_num(signal.to_numpy() - np.nanmean(signal))
     domain_code = clips["domain"].map({d: i for i, d in enumerate(CLIP_DOMAINS)}).to_numpy()
     failed = (clips["clip_id"] == FAILED_CLIP).to_numpy()
-    for model, domain, seed, control in MODELS:
+    for model, domain, seed, control in models:
         folder = run.file(Path("activations") / model)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "model.json").write_text(json.dumps({
@@ -186,11 +210,11 @@ def _write_activations(run: Run, clips: pd.DataFrame, features: pd.DataFrame, rn
         pd.DataFrame(layer_rows).to_csv(folder / "layers.csv", index=False)
 
 
-def _run_json(n_clips: int) -> dict:
+def _run_json(models: tuple, n_clips: int) -> dict:
     stage = {"status": "complete", "started": "2025-01-01T10:00:00+00:00",
              "finished": "2025-01-01T10:05:00+00:00", "first_started": "2025-01-01T10:00:00+00:00",
              "seeds": {}, "inputs": {"manifest_sha256": "ab" * 32}, "summary": {"n_clips": n_clips, "n_failed": 1}}
-    models = [{"name": m, "spec": f"byola-v1:{c or m}", "pretrain_domain": d, "seed": s} for m, d, s, c in MODELS]
+    listed = [{"name": m, "spec": f"byola-v1:{c or m}", "pretrain_domain": d, "seed": s} for m, d, s, c in models]
     return {
         "created": "2025-01-01T10:00:00+00:00",
         "environment": {"versions": {"audioprobe": "0.1.0", "numpy": "2.4.6", "pandas": "3.0.0"},
@@ -200,7 +224,7 @@ def _run_json(n_clips: int) -> dict:
         "stages": {
             "features": {**stage, "config": {"descriptors": list(DESCRIPTORS), "pitch_tracker": "praat-ac",
                                              "sr": 16000}},
-            "extract": {**stage, "config": {"models": models, "pooling": "mean"}},
+            "extract": {**stage, "config": {"models": listed, "pooling": "mean"}},
             "probe": {**stage, "config": {"probes": ["ridge", "rsa", "cka", "partition"], "n_splits": N_FOLDS,
                                           "alphas": [0.01, 1.0, 100.0, 10000.0], "n_permutations": 1000},
                       "seeds": {"random_state": 0}},
@@ -210,7 +234,8 @@ def _run_json(n_clips: int) -> dict:
     }
 
 
-def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int = 8, random_state: int = 0) -> Run:
+def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int = 8, n_seeds: int = 2,
+             random_state: int = 0) -> Run:
     """Write a synthetic run folder at ``path`` and return it.
 
     Parameters
@@ -223,6 +248,8 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
         ``partition`` rows of probes.parquet.
     n_per_domain : int, keyword-only
         Clips per clip domain.
+    n_seeds : int, keyword-only
+        Models per trained pretraining domain (1 or 2), besides the random-weight control.
     random_state : int, keyword-only
         Seed of every random value.
     """
@@ -230,6 +257,7 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
     if unknown:
         raise ValueError(f"omit must be among {OPTIONAL_PARTS}, got {sorted(unknown)}")
     rng = np.random.default_rng(random_state)
+    models = tuple(m for m in MODELS if m[2] is None or m[2] < n_seeds)
     run = Run(path)
     clips = _clips(n_per_domain)
     run.write_clips(clips)
@@ -238,9 +266,9 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
         run.write_table("features.parquet", features)
         run.write_table("features_meta.csv", _features_meta())
     if "activations" not in omit:
-        _write_activations(run, clips, features, rng)
+        _write_activations(run, models, clips, features, rng)
     if "probes" not in omit:
-        run.write_table("probes.parquet", _probes(len(features), rng, cka="cka" not in omit,
+        run.write_table("probes.parquet", _probes(models, len(features), rng, cka="cka" not in omit,
                                                   partition="partition" not in omit))
     if "stats" not in omit:
         run.write_table("stats.parquet", _stats(rng))
@@ -251,5 +279,5 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
             "clip_id": FAILED_CLIP, "path": f"corpus/environmental/{FAILED_CLIP}.flac", "stage": "features",
             "error_type": "ClipError", "message": "clip is silent <all zeros>"}]))
     if "run_json" not in omit:
-        run.write_json("run.json", _run_json(len(clips)))
+        run.write_json("run.json", _run_json(models, len(clips)))
     return run

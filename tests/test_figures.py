@@ -69,8 +69,9 @@ def test_figure_has_axes_labels_and_title(figures, name):
         assert colorbar.get_ylabel() or colorbar.get_xlabel(), f"{name}: colour bar without a label"
 
 
-def test_figures_are_byte_identical_on_a_rerun_in_another_process(run):
+def test_figures_are_byte_identical_on_a_rerun_in_another_process(tmp_path):
     """First through the CLI in a separate process (its own hash seed), then again in this one."""
+    run = make_run(tmp_path / "run", n_per_domain=5, n_seeds=1)
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     done = subprocess.run([sys.executable, "-m", "audioprobe", "-q", "figures", str(run.path)], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -85,9 +86,11 @@ def test_figures_are_byte_identical_on_a_rerun_in_another_process(run):
     assert [name for name in expected if first[name] != second[name]] == []
 
 
-def test_only_the_named_figures_are_made(run):
+def test_only_the_named_figures_are_made(tmp_path):
+    run = make_run(tmp_path / "run", omit=("activations",), n_per_domain=4, n_seeds=1)
     paths = make_all(run, names=["descriptor_correlations"], formats=("png",))
     assert [p.name for p in paths] == ["descriptor_correlations.png"]
+    assert sorted(p.name for p in run.file("figures").iterdir()) == ["descriptor_correlations.png"]
 
 
 def test_saved_files_carry_no_time_stamp_or_software(figures):
@@ -103,7 +106,8 @@ def test_saved_files_carry_no_time_stamp_or_software(figures):
 
 
 def test_absent_inputs_are_skipped_with_a_note(tmp_path, caplog):
-    run = make_run(tmp_path / "partial", omit=("stats", "activations", "cka", "partition"), n_per_domain=5)
+    run = make_run(tmp_path / "partial", omit=("stats", "activations", "cka", "partition"), n_per_domain=5,
+                   n_seeds=1)
     caplog.set_level(logging.INFO, logger="audioprobe")
     written = {p.name for p in make_all(run, formats=("png",))}
     assert written == {f"{n}.png" for n in ("layer_heatmap", "layer_profiles", "descriptor_correlations")}
@@ -179,6 +183,13 @@ def test_contrast_map_stars_the_planted_cell(tables, figures):
     assert len(significant) == 1  # speech-nonspeech, fc1, f0_mean
     axes = _data_axes(figures["domain_contrast"])
     assert len(axes) == stats_table["contrast"].nunique()
+    rows = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert rows == [*LAYERS, "all layers"]  # mixed-model rows (layer "all") in their own last row
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == [*DESCRIPTORS, "all descriptors"]
+    mesh = np.asarray(axes[0].collections[0].get_array()).reshape(len(rows), -1)
+    overall = stats_table[(stats_table["contrast"] == "speech-nonspeech") & (stats_table["layer"] == "all")
+                          & (stats_table["feature"] == "all")]["estimate"].item()
+    assert mesh[-1, -1] == pytest.approx(overall) and not np.isfinite(mesh[0, -1])
     starred = [(ax.get_title().split("\n")[0], t.get_text(), t.get_position()) for ax in axes for t in ax.texts
                if t.get_text()]
     assert len(starred) == 1
@@ -235,8 +246,8 @@ def test_rdm_panels_show_layers_and_descriptors_without_failed_clips(tables, fig
 
 def test_cka_matrix_is_symmetric_and_ordered_by_domain(tables):
     probes = tables.require("probes")
-    pairs = probes[probes["probe"] == "cka"]
-    matrix = cka_matrix(pairs)
+    pairs = probes[(probes["probe"] == "cka") & (probes["metric"] == "linear_cka") & probes["model_b"].notna()]
+    matrix = cka_matrix(pairs)  # pairs are stored once (a < b), without the diagonal
     assert matrix.shape == (len(MODELS) * len(LAYERS),) * 2
     np.testing.assert_allclose(matrix.to_numpy(), matrix.to_numpy().T)
     np.testing.assert_allclose(np.diag(matrix), 1.0)
@@ -261,12 +272,14 @@ def test_descriptor_correlations_match_scipy_spearman(tables):
 
 def test_partition_summary_derives_shared_variance(tables):
     probes = tables.require("probes")
-    rows = probes[(probes["probe"] == "partition") & (probes["model"] == "speech-s0")]
+    rows = probes[(probes["probe"] == "partition") & (probes["model"] == "speech-s0") & probes["fold"].isna()]
     summary = partition_summary(rows).set_index(["layer_index", "part"])
-    unique = rows[(rows["metric"] == "unique_r2") & (rows["layer_index"] == 2)]["value"].sum()
-    full = rows[(rows["metric"] == "r2_full") & (rows["layer_index"] == 2)]["value"].iloc[0]
-    assert summary.loc[(2, "shared"), "value"] == pytest.approx(full - unique)
-    assert summary.loc[(2, "f0_mean"), "kind"] == "unique"
+    unique = rows[(rows["metric"] == "unique_r2") & (rows["layer_index"] == 2)]["value"]
+    full = rows[(rows["metric"] == "r2_full") & (rows["layer_index"] == 2)]["value"].item()
+    assert len(unique) == 3 and unique.sum() > 0.1
+    assert summary.loc[(2, "shared"), "value"] == pytest.approx(full - unique.sum())
+    assert summary.loc[(2, "pitch"), "kind"] == "unique"
+    assert "r2_without" not in set(summary.index.get_level_values("part"))
     odd = rows.assign(metric=rows["metric"].replace({"unique_r2": "banded_weight"}))
     kinds = set(partition_summary(odd)["kind"])
     assert kinds == {"full", "other"}  # unknown metrics kept as lines, no shared part invented

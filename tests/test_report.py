@@ -62,7 +62,7 @@ def test_report_holds_every_section_and_the_recorded_facts(run, page):
     assert FAILED_CLIP in text and "clip is silent <all zeros>" in text  # escaped in the page, readable
     assert "<all zeros>" not in page
     assert "Best layer per descriptor" in text and "Significant cells (p_fdr < 0.05)" in text
-    assert "1 of 60 contrast x layer x descriptor cells" in text
+    assert "1 of 75 contrast x layer x descriptor cells" in text
     assert "test: mixedlm score ~ domain * layer + (1 | seed)" in text  # stats_summary.txt
     for model, *_ in MODELS:
         assert model in text
