@@ -181,37 +181,90 @@ def _n_items(m: int) -> int:
 
 
 class _TieStructure:
-    """Presorted columns of condensed RDMs, for mid-ranks under integer pair weights."""
+    """Presorted columns of condensed RDMs, for mid-ranks under integer pair weights.
+
+    With weights ``w`` (how often each pair occurs in a bootstrap sample) the mid-rank of a value
+    in the expanded sample is ``(weight of smaller values) + (weight of its tie group + 1) / 2``:
+    one cumulative sum along the presorted order, no re-sorting.
+    """
 
     def __init__(self, V: np.ndarray):
         V = V.reshape(V.shape[0], -1).T  # (t, m)
+        t, m = V.shape
         self.order = np.argsort(V, axis=1, kind="stable")
         sorted_v = np.take_along_axis(V, self.order, axis=1)
-        new = np.ones(sorted_v.shape, dtype=bool)
+        new = np.ones((t, m), dtype=bool)
         new[:, 1:] = sorted_v[:, 1:] != sorted_v[:, :-1]
-        self.gid = np.cumsum(new.ravel()).reshape(new.shape) - 1  # tie groups, numbered across rows
-        self.n_groups = int(self.gid[-1, -1]) + 1
-        first_group = self.gid[:, 0]
-        self.row_of_group = np.repeat(np.arange(len(first_group)), np.diff(np.r_[first_group, self.n_groups]))
+        self.tied = not new.all()
+        if self.tied:
+            cols = np.arange(m)
+            start = np.maximum.accumulate(np.where(new, cols, 0), axis=1)
+            is_end = np.ones((t, m), dtype=bool)
+            is_end[:, :-1] = new[:, 1:]
+            end = np.minimum.accumulate(np.where(is_end, cols, m - 1)[:, ::-1], axis=1)[:, ::-1]
+            rows = (np.arange(t) * (m + 1))[:, None]
+            self.before_start = rows + start       # in the cumulative sums padded with a leading 0 per row
+            self.at_end = rows + end + 1
+            self.is_end = is_end
 
-    def midranks(self, w: np.ndarray) -> np.ndarray:
-        """Mid-ranks, shape (t, m), of each column expanded by pair weights ``w`` (ranks of weight-0 pairs unused)."""
+    @staticmethod
+    def _cumulative(ws: np.ndarray) -> np.ndarray:
+        """Row-wise cumulative sums of ``ws`` (t, m), padded with a leading 0 per row, shape (t, m + 1)."""
+        padded = np.zeros((ws.shape[0], ws.shape[1] + 1))
+        np.cumsum(ws, axis=1, out=padded[:, 1:])
+        return padded
+
+    def midranks_sorted(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weights, mid-ranks and the tie term ``sum(g^3 - g)`` over tie groups, in presorted order.
+
+        A tie group's weight ``g`` counts every copy of its pairs in the expanded sample.
+
+        Returns
+        -------
+        ws, ranks : np.ndarray, shape (t, m)
+        ties : np.ndarray, shape (t,)
+        """
         ws = w[self.order]
-        gsum = np.bincount(self.gid.ravel(), weights=ws.ravel(), minlength=self.n_groups)
-        cum = np.cumsum(gsum)
-        row_start = np.r_[0.0, cum[np.flatnonzero(np.diff(self.row_of_group))]]
-        before = cum - gsum - row_start[self.row_of_group]
-        ranks = np.empty(ws.shape)
-        np.put_along_axis(ranks, self.order, before[self.gid] + (gsum[self.gid] + 1) / 2, axis=1)
-        return ranks
+        padded = self._cumulative(ws)
+        if not self.tied:
+            return ws, padded[:, 1:] - (ws - 1) / 2, np.full(ws.shape[0], np.sum(w * (w * w - 1)))
+        flat = padded.ravel()
+        end = flat[self.at_end]
+        g = end - flat[self.before_start]
+        ties = np.where(self.is_end, g * (g * g - 1), 0.0).sum(axis=1)
+        return ws, end - (g - 1) / 2, ties
+
+    def rank_products(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``sum_k w_k r_k a_k`` per column (r: mid-ranks of the expanded sample) and the tie terms.
+
+        Without ties in the presorted values ``r = cumsum(w) - (w - 1) / 2`` in sorted order, whose
+        second part and the tie term (copies of a pair) do not depend on the order.
+        """
+        if self.tied:
+            ws, ranks, ties = self.midranks_sorted(w)
+            return np.einsum("ij,ij,ij->i", ws, ranks, a[self.order]), ties
+        ws = w[self.order]
+        cumulative = np.cumsum(ws, axis=1)
+        products = np.einsum("ij,ij,ij->i", ws, cumulative, a[self.order]) - 0.5 * np.sum(w * (w - 1) * a)
+        return products, np.full(ws.shape[0], np.sum(w * (w * w - 1)))
 
 
-def _weighted_corr(a: np.ndarray, B: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _bootstrap_spearman(layer: _TieStructure, targets: _TieStructure, w: np.ndarray) -> np.ndarray:
+    """Spearman's rho of the layer with every target over the pairs expanded by weights ``w``.
+
+    The mean of mid-ranks of W items is (W + 1) / 2 and their variance (W^2 - 1) / 12 - ties / (12 W),
+    so only the cross products need the ranks themselves.
+    """
     total = w.sum()
-    a = a - (w @ a) / total
-    B = B - (B @ w)[:, None] / total
+    _, ranks_l, ties_l = layer.midranks_sorted(w)
+    a = np.empty(len(w))
+    a[layer.order[0]] = ranks_l[0]
+    products, ties_t = targets.rank_products(w, a)
+    mean = (total + 1) / 2
+    cov = products / total - mean**2
+    var = (total**2 - 1) / 12
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (B * w) @ a / np.sqrt((w @ (a * a)) * ((B * B) @ w))
+        return cov / np.sqrt((var - ties_l / (12 * total)) * (var - ties_t / (12 * total)))
 
 
 def bootstrap_distribution(rdm_layer: np.ndarray, rdm_targets: np.ndarray, groups, *, method: str = "spearman",
@@ -250,7 +303,7 @@ def bootstrap_distribution(rdm_layer: np.ndarray, rdm_targets: np.ndarray, group
         count = drawn[group_of].astype(float)
         w = count[I] * count[J]
         if method == "spearman":
-            out[b] = _weighted_corr(ties_layer.midranks(w)[0], ties_targets.midranks(w), w)
+            out[b] = _bootstrap_spearman(ties_layer, ties_targets, w)
         else:
             reps = w.astype(int)
             layer = np.repeat(rdm_layer, reps)

@@ -60,10 +60,14 @@ def test_permutation_null_equals_recomputed_permutations():
             np.testing.assert_allclose(null[b], expected, atol=1e-6)
 
 
-def test_bootstrap_replicates_equal_rsatoolbox_subsampling():
+@pytest.mark.parametrize("tied", [True, False])
+def test_bootstrap_replicates_equal_rsatoolbox_subsampling(tied):
     rng = np.random.default_rng(3)
-    X, y = rng.normal(size=(12, 4)), rng.integers(0, 5, size=12).astype(float)
-    rdm, d = layer_rdm(X), descriptor_rdm(y)
+    if tied:  # ties in both RDMs
+        X, y = rng.integers(0, 3, size=(12, 2)).astype(float), rng.integers(0, 5, size=12).astype(float)
+    else:
+        X, y = rng.normal(size=(12, 2)), rng.normal(size=12)
+    rdm, d = layer_rdm(X, metric="euclidean"), descriptor_rdm(y)
     groups = np.arange(12) // 2
     boot = bootstrap_distribution(rdm, d[:, None], groups, n_bootstraps=4, random_state=11)
     draw = np.random.default_rng(11)
@@ -75,14 +79,20 @@ def test_bootstrap_replicates_equal_rsatoolbox_subsampling():
         assert boot[b, 0] == pytest.approx(rsatoolbox.rdm.compare(a, c, method="spearman")[0, 0], abs=1e-6)
 
 
-def test_weighted_midranks_equal_ranks_of_expanded_vector():
+@pytest.mark.parametrize("levels", [6, 10**9])  # many ties, and (almost surely) none
+def test_weighted_midranks_equal_ranks_of_expanded_vector(levels):
     rng = np.random.default_rng(4)
-    V = rng.integers(0, 6, size=(40, 3)).astype(float)
+    V = rng.integers(0, levels, size=(40, 3)).astype(float)
     w = rng.integers(0, 4, size=40).astype(float)
-    ranks = _TieStructure(V).midranks(w)
+    structure = _TieStructure(V)
+    ws, sorted_ranks, ties = structure.midranks_sorted(w)
     for j in range(3):
-        expanded = rankdata(np.repeat(V[:, j], w.astype(int)))
-        np.testing.assert_allclose(np.repeat(ranks[j], w.astype(int)), expanded)
+        ranks = np.empty(40)
+        ranks[structure.order[j]] = sorted_ranks[j]
+        expanded = np.repeat(V[:, j], w.astype(int))
+        np.testing.assert_allclose(np.repeat(ranks, w.astype(int)), rankdata(expanded))
+        counts = np.unique(expanded, return_counts=True)[1].astype(float)
+        assert ties[j] == pytest.approx(np.sum(counts**3 - counts))
 
 
 def test_planted_similarity_is_detected_and_null_p_values_are_uniform():
