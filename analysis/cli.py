@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Test whether models pretrained on speech, nonspeech and mixed audio differ in how well each "
                     "layer encodes each descriptor. Several seeds per domain: permutation of domain labels across "
                     "seeds and mixed-effects models (seed as unit). One model per domain: sign-flip permutation "
-                    "and paired bootstrap over groups of clips (inference limited to those models). "
+                    "and paired wild cluster bootstrap over groups of clips (inference limited to those models). "
                     "Benjamini-Hochberg FDR within each contrast. Writes stats.parquet and stats_summary.txt.")
     parser.add_argument("run", metavar="RUN", help="run folder with probes.parquet (and oof.parquet for --unit clip)")
     parser.add_argument("--unit", choices=("seed", "clip", "auto"), default="auto",

@@ -3,7 +3,7 @@
 * Several models (seeds) per domain -> the seed is the unit: per layer x feature a permutation of
   domain labels across seeds (Welch t interval), plus mixed models per descriptor and across
   descriptors (rows with ``layer="all"``; ``feature="all"`` for the across-descriptor model).
-* One model per domain -> clips are the unit: sign-flip permutation and paired bootstrap over
+* One model per domain -> clips are the unit: sign-flip permutation and paired wild cluster bootstrap over
   groups of clips on the out-of-fold squared errors; every row's note says that the inference
   does not reach beyond those two models.
 
