@@ -11,7 +11,8 @@
 
 The reference loops can be timed on fewer targets / permutations / bootstraps than the fast code
 (``--naive-targets``, ``--reference-permutations``, ``--reference-bootstraps``): their cost is linear
-in those counts, and the printed ratio uses the per-item time. Run::
+in those counts, and the printed ratio uses the per-item time. Both sides run with the same number
+of BLAS threads (``--threads``, default 1). Run::
 
     python benchmarks/bench_probes.py            # defaults: 300 clips, 512 units, 40 descriptors
 """
@@ -23,6 +24,7 @@ import time
 import numpy as np
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import GridSearchCV, GroupKFold
+from threadpoolctl import threadpool_limits
 
 from audioprobe.probes.ridge import cross_validate_ridge
 from audioprobe.probes.rsa import bootstrap_distribution, descriptor_rdm, layer_rdm, permutation_null
@@ -134,20 +136,22 @@ def main(argv=None) -> None:
     parser.add_argument("--units", type=int, default=512)
     parser.add_argument("--targets", type=int, default=40)
     parser.add_argument("--cv", type=int, default=5)
-    parser.add_argument("--naive-targets", type=int, default=40)
+    parser.add_argument("--naive-targets", type=int, default=8)
     parser.add_argument("--rsa-targets", type=int, default=40)
     parser.add_argument("--permutations", type=int, default=1000)
     parser.add_argument("--reference-permutations", type=int, default=100)
     parser.add_argument("--bootstraps", type=int, default=200)
     parser.add_argument("--reference-bootstraps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for both sides (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip", choices=("ridge", "rsa"), action="append", default=[])
     args = parser.parse_args(argv)
     X, Y, groups = _data(args)
-    if "ridge" not in args.skip:
-        bench_ridge(args, X, Y, groups)
-    if "rsa" not in args.skip:
-        bench_rsa(args, X, Y, groups)
+    with threadpool_limits(limits=args.threads):
+        if "ridge" not in args.skip:
+            bench_ridge(args, X, Y, groups)
+        if "rsa" not in args.skip:
+            bench_rsa(args, X, Y, groups)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,29 @@
 :data:`PROBES`, and writes ``probes.parquet`` (long format, columns :data:`COLUMNS`) and, with the
 ridge probe, ``oof.parquet`` (per-clip out-of-fold predictions), both as in docs/run-folder.md.
 Layer-by-layer CKA (across layers and models) keeps one clips x clips Gram matrix per layer.
+
+Rows of ``probes.parquet`` by probe (``fold`` <NA> = over all folds; ``eval_domain`` ``all`` unless said):
+
+========== ============================================ =========================================================
+probe      feature                                      metrics
+========== ============================================ =========================================================
+ridge      descriptor                                   ``r2``, ``pearson_r``, ``alpha`` per fold; ``r2_pooled``,
+                                                        ``pearson_r_pooled`` (also per ``eval_domain``: the pooled
+                                                        out-of-fold predictions of that domain's clips);
+                                                        ``n_dropped``
+rsa        descriptor                                   ``spearman`` or ``tau_a`` with ``p_value`` (permutation)
+                                                        and ``ci_low``/``ci_high`` (group bootstrap)
+cka        ``descriptors`` (z-scored descriptor set)    ``linear_cka``, ``debiased_linear_cka``
+cka        <NA>, with ``model_b``/``layer_b``           the same, for every unordered pair of layers (all models)
+partition  ``all`` / descriptor family (or descriptor)  ``r2_full`` / ``r2_without``, ``unique_r2`` per fold and
+                                                        pooled (variance of the layer explained by descriptors)
+transfer   descriptor                                   ``r2``, ``pearson_r`` for ``train_domain`` ->
+                                                        ``eval_domain`` (same domain: grouped CV inside it)
+========== ============================================ =========================================================
+
+The descriptor set of ``cka`` and ``partition`` holds the descriptors missing on at most
+``max_missing`` (0.5) of the clips; clips missing any of them are left out (``n_clips`` says how many
+remain).
 """
 from __future__ import annotations
 

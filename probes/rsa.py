@@ -197,15 +197,13 @@ class _TieStructure:
         new[:, 1:] = sorted_v[:, 1:] != sorted_v[:, :-1]
         self.tied = not new.all()
         if self.tied:
-            cols = np.arange(m)
-            start = np.maximum.accumulate(np.where(new, cols, 0), axis=1)
-            is_end = np.ones((t, m), dtype=bool)
-            is_end[:, :-1] = new[:, 1:]
-            end = np.minimum.accumulate(np.where(is_end, cols, m - 1)[:, ::-1], axis=1)[:, ::-1]
-            rows = (np.arange(t) * (m + 1))[:, None]
-            self.before_start = rows + start       # in the cumulative sums padded with a leading 0 per row
-            self.at_end = rows + end + 1
-            self.is_end = is_end
+            self.gid = (np.cumsum(new.ravel()) - 1).reshape(t, m)  # tie groups, numbered across rows
+            starts = np.flatnonzero(new.ravel())
+            ends = np.r_[starts[1:], t * m] - 1
+            rows = starts // m
+            self.row_of_group = rows
+            self.before_start = starts + rows  # positions in the cumulative sums padded with a 0 per row
+            self.at_end = ends + rows + 1
 
     @staticmethod
     def _cumulative(ws: np.ndarray) -> np.ndarray:
@@ -231,8 +229,8 @@ class _TieStructure:
         flat = padded.ravel()
         end = flat[self.at_end]
         g = end - flat[self.before_start]
-        ties = np.where(self.is_end, g * (g * g - 1), 0.0).sum(axis=1)
-        return ws, end - (g - 1) / 2, ties
+        ties = np.bincount(self.row_of_group, weights=g * (g * g - 1), minlength=ws.shape[0])
+        return ws, (end - (g - 1) / 2)[self.gid], ties
 
     def rank_products(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``sum_k w_k r_k a_k`` per column (r: mid-ranks of the expanded sample) and the tie terms.
@@ -296,14 +294,18 @@ def bootstrap_distribution(rdm_layer: np.ndarray, rdm_targets: np.ndarray, group
     n_groups = group_of.max() + 1
     I, J = np.triu_indices(n, 1)
     out = np.empty((n_bootstraps, rdm_targets.shape[1]))
-    if method == "spearman":
-        ties_layer, ties_targets = _TieStructure(rdm_layer), _TieStructure(rdm_targets)
+    if method == "spearman":  # columns without ties take the cheaper path
+        ties_layer = _TieStructure(rdm_layer)
+        tied = np.array([len(np.unique(col)) < len(col) for col in rdm_targets.T])
+        column_sets = [(cols, _TieStructure(rdm_targets[:, cols]))
+                       for cols in (np.flatnonzero(tied), np.flatnonzero(~tied)) if len(cols)]
     for b in range(n_bootstraps):
         drawn = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
         count = drawn[group_of].astype(float)
         w = count[I] * count[J]
         if method == "spearman":
-            out[b] = _bootstrap_spearman(ties_layer, ties_targets, w)
+            for cols, structure in column_sets:
+                out[b, cols] = _bootstrap_spearman(ties_layer, structure, w)
         else:
             reps = w.astype(int)
             layer = np.repeat(rdm_layer, reps)

@@ -150,6 +150,9 @@ def test_complete_stage_is_skipped_and_layers_are_streamed(tmp_path, monkeypatch
     again = run_probes(run, probes=("ridge",), cv=3, layers=["enc", "fc"], n_jobs=2)
     assert len(reads) == 4
     pd.testing.assert_frame_equal(first, again)
+    serial = run_probes(run, probes=("ridge",), cv=3, layers=["enc", "fc"], n_jobs=1, force=True)
+    assert len(reads) == 8
+    pd.testing.assert_frame_equal(first, serial)
 
 
 def test_cli_and_refusals(tmp_path):
