@@ -27,8 +27,8 @@ def make_run(path, *, n_clips=N_CLIPS, n_groups=12, models=("m-speech", "m-rando
     rng = np.random.default_rng(seed)
     run = Run(path)
     domains = np.array(["speech", "music", "environmental"])[np.arange(n_clips) % 3]
-    clips = pd.DataFrame({"clip_id": [f"c{i:03d}" for i in range(n_clips)], "path": [f"c{i}.flac" for i in range(n_clips)],
-                          "domain": domains, "dataset": "synthetic",
+    ids = [f"c{i:03d}" for i in range(n_clips)]
+    clips = pd.DataFrame({"clip_id": ids, "path": [f"{c}.flac" for c in ids], "domain": domains, "dataset": "synthetic",
                           "group": [f"g{i % n_groups}" for i in range(n_clips)], "split": "all"})
     run.write_clips(clips)
     centroid = np.exp(rng.uniform(np.log(300), np.log(4000), n_clips))
@@ -55,12 +55,12 @@ def make_run(path, *, n_clips=N_CLIPS, n_groups=12, models=("m-speech", "m-rando
             layers["enc"][5] = np.nan
         rows = []
         for index, (layer, values) in enumerate(layers.items()):
-            arr = zarr.open_array(str(folder / f"{layer}.zarr"), mode="w", shape=values.shape, chunks=(16, values.shape[1]),
-                                  dtype="float32")
+            arr = zarr.open_array(str(folder / f"{layer}.zarr"), mode="w", shape=values.shape,
+                                  chunks=(16, values.shape[1]), dtype="float32")
             arr[:] = values.astype(np.float32)
-            rows.append({"layer": layer, "layer_index": index, "kind": "synthetic", "output_shape": str(values.shape[1]),
-                         "pooling": "mean", "pooled_width": values.shape[1], "receptive_field_ms": np.nan,
-                         "receptive_field_hz": np.nan, "file": f"{layer}.zarr"})
+            rows.append({"layer": layer, "layer_index": index, "kind": "synthetic",
+                         "output_shape": str(values.shape[1]), "pooling": "mean", "pooled_width": values.shape[1],
+                         "receptive_field_ms": np.nan, "receptive_field_hz": np.nan, "file": f"{layer}.zarr"})
         pd.DataFrame(rows).to_csv(folder / "layers.csv", index=False)
     return run
 
