@@ -7,7 +7,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..errors import ParameterError
-from .style import new_figure, styled
+from .style import format_matrix_axes, new_figure, styled
 from .tables import RunTables, descriptor_columns
 
 __all__ = ["NAME", "descriptor_correlations", "descriptor_correlation_plot", "from_run"]
@@ -60,28 +60,22 @@ def descriptor_correlation_plot(features: pd.DataFrame, *, order: list[str] | No
         rho = rho.loc[order, order]
         n = n.loc[order, order]
     k = len(rho)
-    size = 2.2 + 0.5 * k
-    fig = new_figure(width=size + 1.4, height=size + 0.6)
+    label_width = 0.07 * max(len(c) for c in rho.index)
+    size = 1.0 + (0.5 if k <= 20 else 0.18) * k
+    fig = new_figure(width=size + label_width + 1.6, height=size + label_width + 0.8)
     ax = fig.add_subplot()
     mask = np.triu(np.ones((k, k), dtype=bool), k=1)
     sns.heatmap(rho, ax=ax, mask=mask, vmin=-1, vmax=1, center=0, cmap="RdBu_r", square=True,
-                annot=k <= 20, fmt=".2f", annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
-                cbar_kws={"label": "Spearman rho", "shrink": 0.7})
-    ax.set_xlabel("descriptor")
-    ax.set_ylabel("descriptor")
-    ax.tick_params(axis="x", labelrotation=45)
-    for label in ax.get_xticklabels():
-        label.set_horizontalalignment("right")
-        label.set_rotation_mode("anchor")
-    ax.tick_params(axis="y", labelrotation=0)
+                annot=k <= 20, fmt=".2f", annot_kws={"fontsize": 7}, linewidths=0.5 if k <= 40 else 0.0,
+                linecolor="white", xticklabels=True, yticklabels=True,
+                cbar_kws={"label": "Spearman rho", "shrink": 0.6})
+    format_matrix_axes(ax, xlabel="descriptor", ylabel="descriptor")
     off = n.to_numpy()[~np.eye(k, dtype=bool)]
     ax.set_title(f"{TITLE}\npairwise complete clips: {off.min()}-{off.max()} of {len(features)}")
     return fig
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The descriptor correlation matrix of a run, descriptors grouped by family."""
+    """The descriptor correlation matrix of a run, descriptors in features_meta.csv order."""
     features = tables.require("features")
-    meta = tables.get("features_meta")
-    order = list(meta.sort_values("family", kind="stable")["name"]) if meta is not None else None
-    return descriptor_correlation_plot(features, order=order)
+    return descriptor_correlation_plot(features, order=tables.descriptor_names())

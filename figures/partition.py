@@ -45,9 +45,11 @@ def partition_summary(rows: pd.DataFrame) -> pd.DataFrame:
     -------
     pd.DataFrame
         Columns ``pretrain_domain``, ``layer_index``, ``part`` (a descriptor or family name for
-        unique parts, ``shared``, ``full``, or ``"<metric>: <feature>"`` for an unrecognised metric), ``kind`` (``unique``,
-        ``shared``, ``full``, ``other``), ``value``, ``n_models``. The shared part is
-        ``full - sum(unique)`` when not stored.
+        unique parts, ``shared``, ``full``, or ``"<metric>: <feature>"`` for an unrecognised
+        metric), ``kind`` (``unique``, ``shared``, ``full``, ``other``), ``value``, ``n_models``.
+        When not stored, the shared part is ``full - sum(max(unique, 0))``: a negative unique
+        R^2 (leaving the set out improves cross-validated prediction) counts as no unique
+        variance, so unique and shared parts stack up to the full R^2.
     """
     if rows.empty:
         raise ParameterError("rows must have at least one row, got an empty table")
@@ -64,7 +66,8 @@ def partition_summary(rows: pd.DataFrame) -> pd.DataFrame:
     if "shared" not in kinds and {"full", "unique"} <= kinds:
         full = per_model[per_model["kind"] == "full"].set_index(["model", "pretrain_domain", "layer_index"])
         unique = per_model[per_model["kind"] == "unique"].groupby(["model", "pretrain_domain",
-                                                                    "layer_index"])["value"].sum()
+                                                                    "layer_index"])["value"].apply(
+            lambda v: v.clip(lower=0.0).sum())
         shared = (full["value"] - unique).dropna().rename("value").reset_index()
         per_model = pd.concat([per_model, shared.assign(kind="shared", part="shared")], ignore_index=True)
     return (per_model.groupby(["pretrain_domain", "layer_index", "kind", "part"], as_index=False, sort=True)
@@ -73,8 +76,9 @@ def partition_summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 @styled
 def partition_plot(rows: pd.DataFrame, *, ncols: int = 4) -> Figure:
-    """Stacked bars per layer: each descriptor's unique R^2 and the shared R^2, with the full-set R^2
-    as a black marker; one panel per pretraining domain (mean over its models).
+    """Stacked bars per layer: each descriptor's (or family's) unique R^2 and the shared R^2, with the
+    full-set R^2 as a black marker; one panel per pretraining domain (mean over its models).
+    Layers are evenly spaced in forward order.
 
     Parameters
     ----------
@@ -85,34 +89,35 @@ def partition_plot(rows: pd.DataFrame, *, ncols: int = 4) -> Figure:
     """
     summary = partition_summary(rows)
     names = layer_names(rows)
+    position = {index: i for i, index in enumerate(sorted(names))}  # layers evenly spaced, named
+    summary["x"] = summary["layer_index"].map(position)
     present = set(summary["pretrain_domain"])
     domains = [d for d in DOMAIN_ORDER if d in present] + sorted(present - set(DOMAIN_ORDER))
     parts = list(dict.fromkeys(summary.loc[summary["kind"] == "unique", "part"]))
     colors = dict(zip(parts, _qualitative(len(parts))))
     colors["shared"] = "0.75"
-    fig, axes = panel_grid(len(domains), ncols=ncols, panel_width=3.2, panel_height=2.6, extra_height=0.9,
+    fig, axes = panel_grid(len(domains), ncols=ncols, panel_width=3.2, panel_height=2.6, extra_height=1.0,
                            sharey=True)
     for ax, domain in zip(axes, domains):
         table = summary[summary["pretrain_domain"] == domain]
-        bottom = pd.Series(0.0, index=sorted(names))
+        bottom = pd.Series(0.0, index=range(len(names)))
         for part in parts + ["shared"]:
-            values = (table[table["part"] == part].set_index("layer_index")["value"]
-                      .reindex(bottom.index))
+            values = table[table["part"] == part].set_index("x")["value"].reindex(bottom.index)
             if values.isna().all():
                 continue
-            heights = values.fillna(0.0)
+            heights = values.fillna(0.0).clip(lower=0.0)
             ax.bar(bottom.index, heights, bottom=bottom, color=colors[part], width=0.75, edgecolor="white",
                    lw=0.4, label=f"unique: {part}" if part != "shared" else "shared")
-            bottom = bottom + heights.clip(lower=0.0)
-        full = table[table["kind"] == "full"].set_index("layer_index")["value"].reindex(bottom.index)
+            bottom = bottom + heights
+        full = table[table["kind"] == "full"].set_index("x")["value"].reindex(bottom.index)
         if full.notna().any():
             ax.plot(full.index, full, "k_", ms=14, mew=2, label="full descriptor set")
         for part, line in table[table["kind"] == "other"].groupby("part", sort=True):
-            ax.plot(line["layer_index"], line["value"], marker="o", ms=3, lw=1, label=part)
+            ax.plot(line["x"], line["value"], marker="o", ms=3, lw=1, label=part)
         n_models = int(table["n_models"].max())
         ax.set_title(f"{domain_label(domain)}\n(mean of {n_models} model{'s' if n_models > 1 else ''})")
         ax.axhline(0.0, color="0.4", lw=0.6)
-        ax.set_xticks(sorted(names), [names[i] for i in sorted(names)], rotation=45, ha="right",
+        ax.set_xticks(range(len(names)), [names[i] for i in sorted(names)], rotation=45, ha="right",
                       rotation_mode="anchor")
         ax.set_xlabel("layer")
         ax.set_ylabel("cross-validated $R^2$")
@@ -123,7 +128,8 @@ def partition_plot(rows: pd.DataFrame, *, ncols: int = 4) -> Figure:
             handles.setdefault(label, handle)
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(6, len(handles)),
                frameon=False)
-    fig.suptitle(TITLE)
+    fig.suptitle(f"{TITLE}\n(negative unique $R^2$ drawn as 0; shared = full minus the unique parts)",
+                 fontsize=10)
     return fig
 
 

@@ -1,6 +1,8 @@
 """Layer profiles: score against depth, one panel per descriptor, one line per pretraining domain."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -8,7 +10,7 @@ from scipy import stats
 
 from ..errors import ParameterError
 from .style import DOMAIN_ORDER, domain_color, domain_label, panel_grid, styled
-from .tables import RunTables, headline_scores, layer_names
+from .tables import RunTables, descriptor_order, headline_scores, layer_names
 
 __all__ = ["NAME", "layer_profiles", "domain_profile", "from_run"]
 
@@ -60,11 +62,12 @@ def domain_profile(scores: pd.DataFrame, *, confidence: float = 0.95) -> pd.Data
 
 @styled
 def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fold $R^2$",
-                   confidence: float = 0.95, ncols: int = 4) -> Figure:
+                   confidence: float = 0.95, order: Sequence[str] | None = None, ncols: int = 5) -> Figure:
     """Score against layer for each descriptor, one line (with its interval) per pretraining domain.
 
     The random-weight control (domain ``none``) is the dashed grey line; layer 0, the log-mel
-    input, is the first point of every line and is shaded as the input.
+    input, is the first point of every line and is shaded as the input. Layers are evenly
+    spaced in forward order (their names on the axis), whatever their ``layer_index``.
 
     Parameters
     ----------
@@ -74,20 +77,25 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
         y-axis label.
     confidence : float, keyword-only
         Coverage of the shaded intervals.
+    order : sequence of str, optional, keyword-only
+        Descriptor order; order of appearance by default.
     ncols : int, keyword-only
         Panels per row.
     """
     if scores.empty:
         raise ParameterError("scores must have at least one row, got an empty table")
     profile = domain_profile(scores, confidence=confidence)
-    features = list(dict.fromkeys(scores["feature"].astype(str)))
+    features = descriptor_order(scores["feature"], order)
     names = layer_names(scores)
+    position = {index: i for i, index in enumerate(sorted(names))}  # layers evenly spaced, named
+    profile["x"] = profile["layer_index"].map(position)
     domains = [d for d in DOMAIN_ORDER if d in set(profile["pretrain_domain"])]
     domains += sorted(set(profile["pretrain_domain"]) - set(domains))
     n_models = scores.groupby("pretrain_domain")["model"].nunique()
-    fig, axes = panel_grid(len(features), ncols=ncols, panel_width=3.0, panel_height=2.5, extra_height=0.8,
-                           sharey=True)
-    for ax, feature in zip(axes, features):
+    many = len(features) > 12
+    fig, axes = panel_grid(len(features), ncols=ncols, panel_width=2.4 if many else 3.0,
+                           panel_height=2.0 if many else 2.5, extra_height=0.8, sharex=True, sharey=True)
+    for i, (ax, feature) in enumerate(zip(axes, features)):
         if 0 in names:
             ax.axvspan(-0.5, 0.5, color="0.93", zorder=0, lw=0)
         for domain in domains:
@@ -96,19 +104,26 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
                 continue
             control = domain == "none"
             color = domain_color(domain)
-            ax.fill_between(line["layer_index"], line["ci_low"], line["ci_high"], color=color, alpha=0.18, lw=0)
-            ax.plot(line["layer_index"], line["mean"], color=color, marker="o", ms=3.5, lw=1.5,
+            ax.fill_between(line["x"], line["ci_low"], line["ci_high"], color=color, alpha=0.18, lw=0)
+            ax.plot(line["x"], line["mean"], color=color, marker="o", ms=3.0, lw=1.4,
                     ls="--" if control else "-", label=f"{domain_label(domain)} (n={n_models[domain]})")
         ax.axhline(0.0, color="0.6", lw=0.6, zorder=0)
-        ax.set_title(feature)
-        ax.set_xticks(sorted(names), [names[i] for i in sorted(names)], rotation=45, ha="right",
-                      rotation_mode="anchor")
-        ax.set_xlim(min(names) - 0.5, max(names) + 0.5)
-        ax.set_xlabel("layer (0 = log-mel input)")
-        ax.set_ylabel(metric_label)
+        ax.set_title(feature, fontsize=8 if many else 10)
+        ax.set_xticks(range(len(names)), [names[k] for k in sorted(names)], rotation=45, ha="right",
+                      rotation_mode="anchor", fontsize=6.5 if many else 8)
+        ax.set_xlim(-0.5, len(names) - 0.5)
+        ax.xaxis.set_tick_params(labelbottom=True)
         ax.yaxis.set_tick_params(labelleft=True)
+    means = profile["mean"].to_numpy(dtype=float)
+    means = means[np.isfinite(means)]
+    if means.size:  # the scale follows the means; intervals of 2-3 seeds may run off it
+        low, high = min(0.0, means.min()), max(0.0, means.max())
+        pad = 0.08 * (high - low or 1.0)
+        axes[0].set_ylim(max(low - pad, -1.0 if means.min() > -1 else low - pad), min(high + pad, 1.05))
+    fig.supxlabel("layer (shaded: log-mel input)")
+    fig.supylabel(metric_label)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False,
+    fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False,
                title=f"pretraining domain (n = models); shaded: {confidence:.0%} CI")
     fig.suptitle(TITLE)
     return fig
@@ -116,4 +131,4 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
 
 def from_run(tables: RunTables) -> Figure:
     """The layer profiles of ridge ``r2_pooled`` of a run."""
-    return layer_profiles(headline_scores(tables.require("probes")))
+    return layer_profiles(headline_scores(tables.require("probes")), order=tables.descriptor_names())

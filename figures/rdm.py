@@ -162,9 +162,23 @@ def _spread(items: Sequence, k: int) -> list:
     return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, k).round().astype(int))]
 
 
+def _one_per_family(names: list[str], meta: pd.DataFrame | None) -> list[str]:
+    """The first descriptor of each family (features_meta.csv order), then the others."""
+    if meta is None or "family" not in meta:
+        return names
+    family = dict(zip(meta["name"].astype(str), meta["family"].astype(str)))
+    seen: set[str] = set()
+    first = []
+    for name in names:
+        if family.get(name, name) not in seen:
+            seen.add(family.get(name, name))
+            first.append(name)
+    return first + [n for n in names if n not in first]
+
+
 def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_per_domain: int = 15) -> Figure:
     """RDMs of ``n_layers`` layers (input to last) of the first trained model and of ``n_descriptors``
-    descriptors, over up to ``n_per_domain`` clips per domain."""
+    descriptors from different families, over up to ``n_per_domain`` clips per domain."""
     if not tables.models:
         raise MissingInput("activations/ is absent")
     clips = tables.require("clips")
@@ -187,7 +201,7 @@ def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_
         meta = tables.get("features_meta")
         scale = dict(zip(meta["name"], meta["probe_scale"])) if meta is not None else {}
         values = features.set_index(features["clip_id"].astype(str)).reindex(subset["clip_id"].astype(str))
-        for name in descriptor_columns(features)[:n_descriptors]:
+        for name in _one_per_family(descriptor_columns(features), meta)[:n_descriptors]:
             column = values[name].to_numpy(dtype=float)
             if scale.get(name) == "log":
                 with np.errstate(invalid="ignore", divide="ignore"):

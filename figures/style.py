@@ -25,7 +25,7 @@ _R = TypeVar("_R")
 
 __all__ = ["STYLE", "DOMAIN_COLORS", "DOMAIN_LABELS", "DOMAIN_ORDER", "CLIP_DOMAIN_COLORS", "figure_style",
            "styled", "new_figure", "panel_grid",
-           "wrap_to_figure", "domain_color", "domain_label", "save_figure", "figure_bytes", "FORMATS"]
+           "wrap_to_figure", "row_height", "tick_fontsize", "format_matrix_axes", "domain_color", "domain_label", "save_figure", "figure_bytes", "FORMATS"]
 
 #: rcParams of every audioprobe figure (the font is bundled with matplotlib, so output does not
 #: depend on the fonts of the machine).
@@ -160,6 +160,29 @@ def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: f
     for ax in axes[n_panels:]:
         ax.remove()
     return fig, axes[:n_panels]
+
+
+def row_height(n_rows: int) -> float:
+    """Inches per heat-map row (or column) for a matrix of ``n_rows``: roomy for a few, compact for many."""
+    return 0.3 if n_rows <= 20 else 0.16
+
+
+def tick_fontsize(n_ticks: int) -> float:
+    """Tick-label size in points that keeps ``n_ticks`` labels of a heat map apart."""
+    return 8.0 if n_ticks <= 20 else 5.5
+
+
+def format_matrix_axes(ax, *, xlabel: str, ylabel: str, show_yticklabels: bool = True) -> None:
+    """Label a heat-map axes: x tick labels slanted and anchored, y tick labels level, y labels hidden
+    on panels that repeat the first panel's rows."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=tick_fontsize(len(ax.get_xticks())))
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+        label.set_rotation_mode("anchor")
+    ax.tick_params(axis="y", labelrotation=0, labelsize=tick_fontsize(len(ax.get_yticks())),
+                   labelleft=show_yticklabels)
 
 
 def wrap_to_figure(fig: Figure, text: str, *, fontsize: float = 9.0) -> str:

@@ -15,8 +15,9 @@ import pandas as pd
 
 from ..errors import AudioprobeError, ParameterError
 from ..runstore import Run
+from .style import DOMAIN_ORDER
 
-__all__ = ["RunTables", "MissingInput", "headline_scores", "descriptor_columns", "model_order", "layer_names",
+__all__ = ["RunTables", "MissingInput", "headline_scores", "descriptor_columns", "model_order", "layer_names", "descriptor_order",
            "COUNT_COLUMNS"]
 
 #: Integer columns of features.parquet that explain NaNs; they are not descriptors.
@@ -79,6 +80,11 @@ class RunTables:
         """The content of ``run.json`` (empty dict when absent)."""
         return self.run.info
 
+    def descriptor_names(self) -> list[str] | None:
+        """Descriptor names in features_meta.csv order (grouped by family), or None when absent."""
+        meta = self.get("features_meta")
+        return None if meta is None else [str(n) for n in meta["name"]]
+
     # ---- activations -----------------------------------------------------------------------
     @functools.cached_property
     def models(self) -> dict[str, dict]:
@@ -134,8 +140,6 @@ def descriptor_columns(features: pd.DataFrame) -> list[str]:
 def model_order(table: pd.DataFrame) -> list[str]:
     """Models of a table ordered by pretraining domain (speech, non-speech, mixed, none), then seed
     and name."""
-    from .style import DOMAIN_ORDER
-
     models = table[["model", "pretrain_domain", "seed"]].drop_duplicates("model").copy()
     rank = {d: i for i, d in enumerate(DOMAIN_ORDER)}
     models["_rank"] = models["pretrain_domain"].map(lambda d: rank.get(d, len(rank)))
@@ -171,3 +175,12 @@ def layer_names(table: pd.DataFrame) -> dict[int, str]:
         unique = list(dict.fromkeys(group["layer"].astype(str)))
         names[int(index)] = unique[0] if len(unique) == 1 else f"{int(index)}: " + "/".join(unique)
     return names
+
+
+def descriptor_order(features: pd.Series | list[str], order: list[str] | tuple[str, ...] | None = None
+                     ) -> list[str]:
+    """The distinct descriptors of ``features``, in ``order`` first (e.g. features_meta.csv's), then in
+    order of appearance; the aggregate ``all`` last."""
+    present = list(dict.fromkeys(str(f) for f in features if pd.notna(f)))
+    ordered = [f for f in (order or []) if f in present] + [f for f in present if f not in (order or [])]
+    return [f for f in ordered if f != "all"] + (["all"] if "all" in present else [])

@@ -60,7 +60,8 @@ def test_figure_has_axes_labels_and_title(figures, name):
     assert fig.get_suptitle() or all(ax.get_title() for ax in axes)
     for ax in axes:
         assert ax.get_title(), f"{name}: a panel has no title"
-        assert ax.get_xlabel() and ax.get_ylabel(), f"{name}: panel {ax.get_title()!r} lacks axis labels"
+        assert ax.get_xlabel() or fig.get_supxlabel(), f"{name}: panel {ax.get_title()!r} lacks an x label"
+        assert ax.get_ylabel() or fig.get_supylabel(), f"{name}: panel {ax.get_title()!r} lacks a y label"
         labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
         assert any(labels), f"{name}: panel {ax.get_title()!r} has no tick labels"
         assert ax.has_data(), f"{name}: panel {ax.get_title()!r} is empty"
@@ -138,10 +139,11 @@ def test_heatmap_cells_are_the_pooled_scores(tables, figures):
     scores = headline_scores(tables.require("probes"))
     ax = _data_axes(figures["layer_heatmap"])[0]
     assert ax.get_title().startswith("speech-s0")
-    expected = (scores[scores["model"] == "speech-s0"]
-                .pivot(index="layer_index", columns="feature", values="value")[list(DESCRIPTORS)])
+    expected = (scores[scores["model"] == "speech-s0"]  # descriptors in rows, layers in columns
+                .pivot(index="feature", columns="layer_index", values="value").loc[list(DESCRIPTORS)])
     np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(expected.shape), expected)
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(LAYERS)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(LAYERS)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(DESCRIPTORS)
     assert len(_data_axes(figures["layer_heatmap"])) == len(MODELS)
     with pytest.raises(ParameterError, match="scores must have at least one row"):
         layer_heatmap(scores.iloc[:0])
@@ -184,19 +186,20 @@ def test_contrast_map_stars_the_planted_cell(tables, figures):
     axes = _data_axes(figures["domain_contrast"])
     assert len(axes) == stats_table["contrast"].nunique()
     rows = [t.get_text() for t in axes[0].get_yticklabels()]
-    assert rows == [*LAYERS, "all layers"]  # mixed-model rows (layer "all") in their own last row
-    assert [t.get_text() for t in axes[0].get_xticklabels()] == [*DESCRIPTORS, "all descriptors"]
+    assert rows == [*DESCRIPTORS, "all descriptors"]
+    columns = [t.get_text() for t in axes[0].get_xticklabels()]
+    assert columns == [*LAYERS, "all layers"]  # mixed-model rows (layer "all") in their own last column
     mesh = np.asarray(axes[0].collections[0].get_array()).reshape(len(rows), -1)
     overall = stats_table[(stats_table["contrast"] == "speech-nonspeech") & (stats_table["layer"] == "all")
                           & (stats_table["feature"] == "all")]["estimate"].item()
-    assert mesh[-1, -1] == pytest.approx(overall) and not np.isfinite(mesh[0, -1])
+    assert mesh[-1, -1] == pytest.approx(overall) and not np.isfinite(mesh[-1, 0])
     starred = [(ax.get_title().split("\n")[0], t.get_text(), t.get_position()) for ax in axes for t in ax.texts
                if t.get_text()]
     assert len(starred) == 1
     contrast, mark, (x, y) = starred[0]
     assert (contrast, mark) == ("speech-nonspeech", "**")
-    assert (int(x), int(y)) == (DESCRIPTORS.index("f0_mean"), LAYERS.index("fc1"))
-    assert "fdr_bh" in figures["domain_contrast"].get_suptitle()
+    assert (int(x), int(y)) == (LAYERS.index("fc1"), DESCRIPTORS.index("f0_mean"))
+    assert "fdr_bh" in figures["domain_contrast"].get_supxlabel()
 
 
 def test_rdms_match_rsatoolbox_and_pdist():
