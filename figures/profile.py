@@ -119,13 +119,16 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
     if means.size:  # the scale follows the means; intervals of 2-3 seeds may run off it
         low, high = min(0.0, means.min()), max(0.0, means.max())
         pad = 0.08 * (high - low or 1.0)
-        axes[0].set_ylim(max(low - pad, -1.0 if means.min() > -1 else low - pad), min(high + pad, 1.05))
+        bottom = low - pad if low < -1.0 else max(low - pad, -1.0)
+        axes[0].set_ylim(bottom, min(high + pad, 1.05))
     fig.supxlabel("layer (shaded: log-mel input)")
     fig.supylabel(metric_label)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False,
-               title=f"pretraining domain (n = models); shaded: {confidence:.0%} CI")
-    fig.suptitle(TITLE)
+    # the legend's title is the figure's title: a suptitle and an outside legend would overlap
+    legend = fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False,
+                        title=f"{TITLE}\npretraining domain (n = models); shaded: {confidence:.0%} CI",
+                        title_fontsize=10)
+    legend.get_title().set_multialignment("center")
     return fig
 
 
