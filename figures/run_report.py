@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..log import logger
@@ -11,9 +12,10 @@ from ..runstore import Run
 from .methods import environment_table, methods_paragraph, recorded_parameters, stage_table
 from .registry import FIGURES, build_figures
 from .report import Report
-from .tables import MissingInput, RunTables, descriptor_columns, headline_scores, model_order
+from .tables import (MissingInput, RunTables, descriptor_columns, descriptor_order, headline_scores, layer_names,
+                     model_order)
 
-__all__ = ["run_report", "build_report", "best_layers", "domain_layer_table", "SECTIONS"]
+__all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table", "SECTIONS"]
 
 #: Section anchors of the report, in order.
 SECTIONS = ("summary", "methods", "figures", "per-layer", "statistics", "failures", "provenance")
@@ -47,13 +49,29 @@ def best_layers(scores: pd.DataFrame) -> pd.DataFrame:
     return best[[c for c in columns if c in best]].reset_index(drop=True)
 
 
-def domain_layer_table(scores: pd.DataFrame, domain: str) -> pd.DataFrame:
-    """Mean score over the models of one pretraining domain: one row per layer, one column per descriptor."""
-    rows = scores[scores["pretrain_domain"] == domain]
-    table = rows.pivot_table(index=["layer_index", "layer"], columns="feature", values="value", aggfunc="mean",
-                             sort=True)
+def best_layer_overview(best: pd.DataFrame, *, order: list[str] | None = None) -> pd.DataFrame:
+    """:func:`best_layers` as one row per descriptor and one column per model, each cell
+    ``"<layer>: <score> (<gain over the input>)"``."""
+    cells = best.assign(cell=[f"{layer}: {value:.2f} ({gain:+.2f})" if pd.notna(gain) else f"{layer}: {value:.2f}"
+                              for layer, value, gain in zip(best["best_layer"], best["value"],
+                                                            best.get("gain_over_input", pd.Series(np.nan,
+                                                                                                  best.index)))])
+    table = cells.pivot(index="feature", columns="model", values="cell")
+    table = table.reindex(index=descriptor_order(best["feature"], order),
+                          columns=list(dict.fromkeys(best["model"])))
     table.columns.name = None
-    return table.reset_index()
+    return table.reset_index().rename(columns={"feature": "descriptor"})
+
+
+def domain_layer_table(scores: pd.DataFrame, domain: str, *, order: list[str] | None = None) -> pd.DataFrame:
+    """Mean score over the models of one pretraining domain: one row per descriptor, one column per
+    layer (forward order)."""
+    rows = scores[scores["pretrain_domain"] == domain]
+    names = layer_names(rows)
+    table = rows.pivot_table(index="feature", columns="layer_index", values="value", aggfunc="mean")
+    table = table.reindex(index=descriptor_order(rows["feature"], order), columns=sorted(names))
+    table.columns = [names[i] for i in table.columns]
+    return table.reset_index(names="descriptor")
 
 
 def _summary(report: Report, tables: RunTables) -> None:
@@ -100,14 +118,18 @@ def _per_layer(report: Report, tables: RunTables) -> None:
         report.add_paragraph("No ridge probe scores (probes.parquet with r2_pooled rows) in this run.",
                              css_class="note")
         return
-    report.add_table(best_layers(scores), title="Best layer per descriptor (ridge, pooled out-of-fold R^2)",
-                     caption="gain_over_input: best layer's R^2 minus the log-mel input's (layer 0).",
-                     max_rows=500)
-    for domain in dict.fromkeys(scores.loc[scores["model"].isin(model_order(scores)), "pretrain_domain"]):
+    order = tables.descriptor_names()
+    report.add_table(best_layer_overview(best_layers(scores), order=order),
+                     title="Best layer per descriptor (ridge, pooled out-of-fold R^2)",
+                     caption="Each cell: the model's best layer, its R^2, and in brackets its gain over the "
+                             "log-mel input (layer 0).", max_rows=1000)
+    domains = dict.fromkeys(scores.drop_duplicates("model").set_index("model").loc[model_order(scores),
+                                                                                    "pretrain_domain"])
+    for domain in domains:
         n = scores.loc[scores["pretrain_domain"] == domain, "model"].nunique()
-        report.add_table(domain_layer_table(scores, domain),
+        report.add_table(domain_layer_table(scores, domain, order=order),
                          title=f"Pooled out-of-fold R^2 per layer: pretraining domain {domain} "
-                               f"(mean of {n} model{'s' if n > 1 else ''})")
+                               f"(mean of {n} model{'s' if n > 1 else ''})", max_rows=1000)
 
 
 def _statistics(report: Report, tables: RunTables) -> None:

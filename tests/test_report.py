@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from synthetic_run import DESCRIPTORS, FAILED_CLIP, MODELS, make_run
+from synthetic_run import DESCRIPTORS, FAILED_CLIP, LAYERS, MODELS, make_run
 
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.figures import FIGURES, Report, build_report
 from audioprobe.figures.methods import find_parameter, methods_paragraph, recorded_parameters
-from audioprobe.figures.run_report import SECTIONS, best_layers
+from audioprobe.figures.run_report import SECTIONS, best_layer_overview, best_layers, domain_layer_table
 from audioprobe.figures.tables import RunTables, headline_scores
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium")
@@ -104,12 +104,24 @@ def test_find_parameter_and_recorded_parameters():
 
 
 def test_best_layers_find_the_planted_layers(run):
-    best = best_layers(headline_scores(RunTables(run).require("probes"))).set_index(["model", "feature"])
+    scores = headline_scores(RunTables(run).require("probes"))
+    best = best_layers(scores).set_index(["model", "feature"])
     assert best.loc[("speech-s0", "f0_mean"), "best_layer"] == "fc1"
     assert best.loc[("random", "f0_mean"), "best_layer"] == "logmel"
     assert best.loc[("random", "hnr"), "gain_over_input"] == pytest.approx(0.0)
     assert best.loc[("speech-s0", "f0_mean"), "gain_over_input"] > 0.3
     assert list(dict.fromkeys(best.index.get_level_values("model"))) == [m[0] for m in MODELS]
+    overview = best_layer_overview(best.reset_index(), order=list(DESCRIPTORS)).set_index("descriptor")
+    assert list(overview.index) == list(DESCRIPTORS) and list(overview.columns) == [m[0] for m in MODELS]
+    value = best.loc[("speech-s0", "f0_mean"), "value"]
+    gain = best.loc[("speech-s0", "f0_mean"), "gain_over_input"]
+    assert overview.loc["f0_mean", "speech-s0"] == f"fc1: {value:.2f} ({gain:+.2f})"
+    assert overview.loc["hnr", "random"].startswith("logmel: ")
+    table = domain_layer_table(scores, "speech").set_index("descriptor")
+    assert list(table.columns) == list(LAYERS)
+    expected = scores[(scores["pretrain_domain"] == "speech") & (scores["feature"] == "hnr")
+                      & (scores["layer"] == "conv2")]["value"].mean()
+    assert table.loc["hnr", "conv2"] == pytest.approx(expected)
 
 
 def test_report_object_escapes_and_checks_its_input(tmp_path):
