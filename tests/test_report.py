@@ -159,3 +159,10 @@ def test_report_renders_in_headless_chromium(run, page, tmp_path):
     # the page's first figure is drawn: its region holds many colours
     band = image[1000:2400].reshape(-1, 3)
     assert len(np.unique(band[::5], axis=0)) > 100
+
+
+def test_commands_refuse_a_missing_run_folder(tmp_path, caplog):
+    missing = tmp_path / "no-such-run"
+    assert main(["-q", "report", str(missing)]) == 2
+    assert main(["-q", "figures", str(missing)]) == 2
+    assert "does not exist" in caplog.text and not missing.exists()
