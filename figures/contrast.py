@@ -71,12 +71,11 @@ def contrast_map(stats: pd.DataFrame, *, order: Sequence[str] | None = None, nco
     estimates = stats["estimate"].to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(estimates))) if np.isfinite(estimates).any() else 1.0
     limit = limit or 1.0
-    ncols = min(ncols, len(panels))
     label_width = 0.07 * max(len(f) for f in features)
     fig, axes = panel_grid(len(panels), ncols=ncols, panel_width=0.8 + 0.5 * len(columns),
                            panel_height=1.6 + row_height(len(features)) * len(features),
                            extra_width=1.0 + label_width, extra_height=1.0)
-    for i, (ax, (contrast, probe, metric)) in enumerate(zip(axes, panels)):
+    for ax, (contrast, probe, metric) in zip(axes, panels):
         rows = stats[(stats["contrast"] == contrast) & (stats["probe"] == probe) & (stats["metric"] == metric)]
         grid = (rows.pivot_table(index="feature", columns="_column", values="estimate", aggfunc="mean")
                 .reindex(index=features, columns=columns))
@@ -93,7 +92,7 @@ def contrast_map(stats: pd.DataFrame, *, order: Sequence[str] | None = None, nco
             ax.axvline(len(columns) - 1, color="0.2", lw=1.2)
         first, _, second = str(contrast).partition("-")
         ax.set_title(f"{contrast}\n{probe} {metric}\n({first} minus {second or 'rest'})", fontsize=9)
-        format_matrix_axes(ax, xlabel="layer", ylabel="", show_yticklabels=i % ncols == 0)
+        format_matrix_axes(ax, xlabel="layer", ylabel="", show_yticklabels=ax.get_subplotspec().is_first_col())
     fig.supylabel("descriptor")
     colorbar = fig.colorbar(axes[0].collections[0], ax=axes, shrink=0.6, aspect=30)
     colorbar.set_label("estimated difference")

@@ -58,11 +58,10 @@ def layer_heatmap(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fo
     finite = finite[np.isfinite(finite)]
     vmax = max(0.1, float(finite.max())) if finite.size else 1.0
     label_width = 0.07 * max(len(f) for f in features)
-    ncols = min(ncols, len(models))
     fig, axes = panel_grid(len(models), ncols=ncols, panel_width=0.6 + 0.45 * len(names),
                            panel_height=1.4 + row_height(len(features)) * len(features),
                            extra_width=1.0 + label_width, extra_height=0.4)
-    for i, (ax, model) in enumerate(zip(axes, models)):
+    for ax, model in zip(axes, models):
         rows = scores[scores["model"] == model]
         grid = (rows.pivot_table(index="feature", columns="layer_index", values="value", aggfunc="mean")
                 .reindex(index=features, columns=sorted(names)))
@@ -73,7 +72,7 @@ def layer_heatmap(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fo
         first = rows.iloc[0]
         seed = "" if pd.isna(first["seed"]) else f", seed {int(first['seed'])}"
         ax.set_title(f"{model}\n({domain_label(first['pretrain_domain'])}{seed})", fontsize=9)
-        format_matrix_axes(ax, xlabel="layer", ylabel="", show_yticklabels=i % ncols == 0)
+        format_matrix_axes(ax, xlabel="layer", ylabel="", show_yticklabels=ax.get_subplotspec().is_first_col())
     fig.supylabel("descriptor")
     colorbar = fig.colorbar(axes[0].collections[0], ax=axes,
                             extend="min" if finite.size and finite.min() < 0 else "neither", shrink=0.6, aspect=30)

@@ -137,7 +137,7 @@ def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: f
     n_panels : int
         Number of axes wanted (at least 1).
     ncols : int, keyword-only
-        Maximum number of columns.
+        Maximum number of columns; rows are then balanced (7 panels, at most 6 a row: 4 + 3).
     panel_width, panel_height : float, keyword-only
         Size of one panel in inches.
     extra_width, extra_height : float, keyword-only
@@ -151,8 +151,8 @@ def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: f
     axes : list of Axes
         The ``n_panels`` axes in reading order.
     """
-    ncols = max(1, min(ncols, n_panels))
-    nrows = -(-n_panels // ncols)
+    nrows = -(-n_panels // max(1, min(ncols, n_panels)))
+    ncols = -(-n_panels // nrows)  # balanced rows: 7 panels at most 6 a row -> 4 + 3, not 6 + 1
     fig = new_figure(width=ncols * panel_width + extra_width, height=nrows * panel_height + extra_height)
     with figure_style():
         grid = fig.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey)
