@@ -47,6 +47,26 @@ def _paired_errors(oof: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFram
     return part
 
 
+def _feature_arrays(fpart: pd.DataFrame, model_a: str, model_b: str, layer_index: dict
+                    ) -> tuple[list, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One feature's paired arrays: common layers, targets (n_clips,), squared errors (n_layers, n_clips) of
+    each model (NaN where a model has no prediction) and the clips' groups (n_clips,)."""
+    feature = fpart["feature"].iloc[0]
+    targets = fpart["y_true"].astype(float).groupby(fpart["clip_id"])
+    spread = targets.max() - targets.min()
+    if (spread > 1e-9).any():
+        raise ParameterError(f"oof y_true of feature {feature!r} differs between {model_a!r} and {model_b!r} on "
+                             f"{int((spread > 1e-9).sum())} clips: the models were probed on different targets")
+    layers = sorted(set(fpart.loc[fpart["model"] == model_a, "layer"]) & set(fpart.loc[fpart["model"] == model_b,
+                                                                                        "layer"]),
+                    key=lambda lay: (layer_index.get(lay, math.inf), lay))
+    err = fpart.pivot(index="clip_id", columns=["model", "layer"], values="sq_error")
+    ea, eb = (err.reindex(columns=pd.MultiIndex.from_product([[m], layers])).to_numpy().T for m in (model_a, model_b))
+    clips = fpart.drop_duplicates("clip_id").set_index("clip_id").reindex(err.index)
+    groups = clips["group"] if "group" in clips.columns else clips.index.to_series()
+    return layers, clips["y_true"].to_numpy(dtype=float), ea, eb, groups.astype(str).to_numpy()
+
+
 def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tuple[str, str], *,
                        layer_index: dict, alpha: float, n_permutations: int, n_bootstrap: int,
                        rng: np.random.Generator) -> pd.DataFrame:
@@ -89,21 +109,8 @@ def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tupl
     rows = []
     tested = differ = False
     for feature, fpart in part.groupby("feature", sort=False):
-        layers = sorted(set(fpart.loc[fpart["model"] == model_a, "layer"]) & set(fpart.loc[fpart["model"] == model_b,
-                                                                                            "layer"]),
-                        key=lambda lay: (layer_index.get(lay, math.inf), lay))
-        err = fpart.pivot(index="clip_id", columns=["model", "layer"], values="sq_error")
-        ea = err.reindex(columns=pd.MultiIndex.from_product([[model_a], layers])).to_numpy().T
-        eb = err.reindex(columns=pd.MultiIndex.from_product([[model_b], layers])).to_numpy().T
-        targets = fpart["y_true"].astype(float).groupby(fpart["clip_id"])
-        spread = targets.max() - targets.min()
-        if (spread > 1e-9).any():
-            raise ParameterError(f"oof y_true of feature {feature!r} differs between {model_a!r} and {model_b!r} on "
-                                 f"{int((spread > 1e-9).sum())} clips: the models were probed on different targets")
-        clips = fpart.drop_duplicates("clip_id").set_index("clip_id").reindex(err.index)
-        y = clips["y_true"].to_numpy(dtype=float)
+        layers, y, ea, eb, groups = _feature_arrays(fpart, model_a, model_b, layer_index)
         keep = np.isfinite(y) & np.isfinite(ea).all(axis=0) & np.isfinite(eb).all(axis=0)
-        groups = clips["group"].astype(str) if "group" in clips.columns else pd.Series(clips.index, index=clips.index)
         codes, uniques = pd.factorize(groups[keep])
         base = dict(contrast=contrast_name(pair), feature=feature, unit="clip", n=len(uniques))
         note = (f"one model per domain ({model_a} vs {model_b}): inference over {len(uniques)} groups of "
@@ -119,7 +126,7 @@ def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tupl
         estimate = r2_difference(sums)
         flip = sign_flip_test(sums.sse_b - sums.sse_a, n_permutations=n_permutations, random_state=rng)
         low, high = wild_r2_difference_ci(sums, confidence_level=1.0 - alpha, n_resamples=n_bootstrap,
-                                            random_state=rng)
+                                          random_state=rng)
         test = flip.describe(SIGN_FLIP_TEST_NAME) + f"; CI: {_BOOTSTRAP_NAME}, {n_bootstrap} resamples"
         rows += [dict(base, layer=lay, estimate=estimate[i], ci_low=low[i], ci_high=high[i],
                       p_value=flip.pvalue[i], test=test, note=note) for i, lay in enumerate(layers)]

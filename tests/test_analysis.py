@@ -12,7 +12,7 @@ from scipy import stats
 from sklearn.metrics import r2_score
 from statsmodels.stats.multitest import multipletests
 
-from audioprobe.analysis.bootstrap import GroupSums, group_sums, r2_difference, wild_r2_difference_ci
+from audioprobe.analysis.bootstrap import group_sums, r2_difference, wild_r2_difference_ci
 from audioprobe.analysis.compare import STATS_COLUMNS, compare_domains
 from audioprobe.analysis.design import model_scores, model_table, parse_contrasts
 from audioprobe.analysis.fdr import fdr_bh
