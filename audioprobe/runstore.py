@@ -27,6 +27,13 @@ __all__ = ["Run", "ChunkStore", "atomic_path", "FAILURE_COLUMNS"]
 FAILURE_COLUMNS = ["clip_id", "path", "stage", "error_type", "message"]
 
 
+def _default_file_mode() -> int:
+    """0666 minus the process umask: what ``open()`` would give (mkstemp gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -46,6 +53,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, _default_file_mode())
         os.replace(tmp_path, target)
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:

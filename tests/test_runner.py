@@ -124,6 +124,13 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
         run.write_table("t.parquet", Unwritable({"a": [2]}))
     assert run.read_table("t.parquet")["a"].tolist() == [1]
     assert not list(tmp_path.glob(".*.tmp"))
+    assert (run.file("t.parquet").stat().st_mode & 0o777) == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_stage_records(tmp_path):
