@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 _WHERE = {
-    "compare_domains": "compare", "choose_unit": "compare", "STATS_COLUMNS": "compare",
+    "compare_domains": "compare", "compare_run": "stage", "choose_unit": "compare", "STATS_COLUMNS": "compare",
     "fdr_bh": "fdr", "summarize": "summary", "calibrate": "calibration", "CALIBRATION_TESTS": "calibration",
     "model_scores": "design", "model_table": "design", "parse_contrasts": "design",
     "label_permutation_test": "permutation", "sign_flip_test": "permutation",

@@ -3,45 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-STAGE = "compare"
-
 
 def _compare(args: argparse.Namespace) -> int:
-    from ..log import logger
-    from ..manifest import sha256_file
-    from ..runstore import Run, atomic_path
-    from .compare import compare_domains
-    from .design import model_scores, model_table
-    from .summary import summarize
+    from .stage import compare_run
 
-    run = Run(args.run, create=False)
-    use_oof = args.unit != "seed" and run.exists("oof.parquet")
-    inputs = {name: sha256_file(run.file(name)) for name in ("probes.parquet", "oof.parquet")
-              if name == "probes.parquet" or use_oof}
-    config = {"unit": args.unit, "contrasts": args.contrast, "alpha": args.alpha, "n_permutations": args.permutations,
-              "n_bootstrap": args.bootstrap, "metric": args.metric, "probe": args.probe, "mixed": not args.no_mixed,
-              "random_state": args.seed}
-    record = run.info.get("stages", {}).get(STAGE, {})
-    if (not args.force and run.is_complete(STAGE, config=config) and record.get("inputs") == inputs
-            and run.exists("stats.parquet") and run.exists("stats_summary.txt")):
-        logger.info("compare: already complete for these inputs and options (use --force to redo)")
-        return 0
-    run.start_stage(STAGE, config=config, seeds={"random_state": args.seed}, inputs=inputs)
-    probes = run.read_table("probes.parquet")
-    stats = compare_domains(probes, unit=args.unit, contrasts=args.contrast, alpha=args.alpha,
-                            n_permutations=args.permutations, n_bootstrap=args.bootstrap, random_state=args.seed,
-                            oof=run.read_table("oof.parquet") if use_oof else None, metric=args.metric,
-                            probe=args.probe, mixed=not args.no_mixed)
-    run.write_table("stats.parquet", stats)
-    text = summarize(stats, alpha=args.alpha, models=model_table(model_scores(probes, probe=args.probe,
-                                                                              metric=args.metric)))
-    with atomic_path(run.file("stats_summary.txt")) as tmp:
-        tmp.write_text(text)
-    tested = stats["p_value"].notna()
-    run.mark_complete(STAGE, n_rows=len(stats), n_tested=int(tested.sum()),
-                      n_significant=int((stats.loc[tested, "p_fdr"] <= args.alpha).sum()),
-                      units=sorted(stats["unit"].unique()))
-    logger.info("%s", text.rstrip())
+    compare_run(args.run, unit=args.unit, contrasts=args.contrast, alpha=args.alpha,
+                n_permutations=args.permutations, n_bootstrap=args.bootstrap, metric=args.metric, probe=args.probe,
+                mixed=not args.no_mixed, random_state=args.seed, force=args.force)
     return 0
 
 

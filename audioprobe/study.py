@@ -121,7 +121,7 @@ def run_study(study: str | Path | dict[str, Any], *, output: str | Path | None =
     -------
     run_folder : Path
     """
-    from .analysis.compare import compare_run
+    from .analysis.stage import compare_run
     from .features import extract_features
     from .figures import build_report, make_all
     from .models.extract import extract_activations

@@ -1,0 +1,68 @@
+"""The ``compare`` stage on a run folder: probes.parquet (+ oof.parquet) -> stats.parquet + stats_summary.txt."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from ..log import logger
+from ..manifest import sha256_file
+from ..runstore import Run, atomic_path
+from .compare import compare_domains
+from .design import model_scores, model_table
+from .summary import summarize
+
+__all__ = ["STAGE", "compare_run"]
+
+STAGE = "compare"
+
+
+def compare_run(run: Run | str | Path, *, unit: str = "auto", contrasts: Sequence[str] | None = None,
+                alpha: float = 0.05, n_permutations: int = 10000, n_bootstrap: int = 9999,
+                metric: str = "r2_pooled", probe: str = "ridge", mixed: bool = True, random_state: int = 0,
+                force: bool = False) -> pd.DataFrame:
+    """Compare pretraining domains on a run folder's probe scores and write the results.
+
+    Parameters
+    ----------
+    run : Run, str or Path
+        A run folder holding ``probes.parquet`` (and ``oof.parquet`` for ``unit="clip"``).
+    unit, contrasts, alpha, n_permutations, n_bootstrap, metric, probe, mixed, random_state
+        See :func:`audioprobe.analysis.compare_domains`.
+    force : bool
+        Recompute even when the stage is complete for the same inputs and options.
+
+    Returns
+    -------
+    stats : pd.DataFrame
+        The table written to ``stats.parquet`` (one row per contrast x layer x feature).
+    """
+    run = run if isinstance(run, Run) else Run(run, create=False)
+    use_oof = unit != "seed" and run.exists("oof.parquet")
+    inputs = {name: sha256_file(run.file(name)) for name in ("probes.parquet", "oof.parquet")
+              if name == "probes.parquet" or use_oof}
+    config = {"unit": unit, "contrasts": list(contrasts) if contrasts else None, "alpha": alpha,
+              "n_permutations": n_permutations, "n_bootstrap": n_bootstrap, "metric": metric, "probe": probe,
+              "mixed": mixed, "random_state": random_state}
+    record = run.info.get("stages", {}).get(STAGE, {})
+    if (not force and run.is_complete(STAGE, config=config) and record.get("inputs") == inputs
+            and run.exists("stats.parquet") and run.exists("stats_summary.txt")):
+        logger.info("compare: already complete for these inputs and options (force=True to redo)")
+        return run.read_table("stats.parquet")
+    run.start_stage(STAGE, config=config, seeds={"random_state": random_state}, inputs=inputs)
+    probes = run.read_table("probes.parquet")
+    stats = compare_domains(probes, unit=unit, contrasts=contrasts, alpha=alpha, n_permutations=n_permutations,
+                            n_bootstrap=n_bootstrap, random_state=random_state,
+                            oof=run.read_table("oof.parquet") if use_oof else None, metric=metric, probe=probe,
+                            mixed=mixed)
+    run.write_table("stats.parquet", stats)
+    text = summarize(stats, alpha=alpha, models=model_table(model_scores(probes, probe=probe, metric=metric)))
+    with atomic_path(run.file("stats_summary.txt")) as tmp:
+        tmp.write_text(text)
+    tested = stats["p_value"].notna()
+    run.mark_complete(STAGE, n_rows=len(stats), n_tested=int(tested.sum()),
+                      n_significant=int((stats.loc[tested, "p_fdr"] <= alpha).sum()),
+                      units=sorted(stats["unit"].unique()))
+    logger.info("%s", text.rstrip())
+    return stats
