@@ -37,6 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     probe.add_argument("--rdm-metric", choices=("correlation", "euclidean"), default="correlation")
     probe.add_argument("--rsa-method", choices=("spearman", "tau-a"), default="spearman")
     probe.add_argument("--partition-by", choices=("family", "descriptor"), default="family")
-    probe.add_argument("-j", "--jobs", type=int, default=1, help="layers probed at once (default 1)")
+    probe.add_argument("-j", "--jobs", type=int, default=None, help="layers probed at once (default: all cores)")
     probe.add_argument("--force", action="store_true", help="recompute even if the stage is complete")
     probe.set_defaults(func=_probe)

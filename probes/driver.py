@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..errors import ParameterError, check_choice
 from ..log import logger, progress
@@ -257,7 +258,7 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
                n_permutations: int = 1000, random_state: int = 0, models: Sequence[str] | None = None,
                layers: Sequence[str] | None = None, n_bootstraps: int = 1000, scaling: str = "center",
                rdm_metric: str = "correlation", rsa_method: str = "spearman", partition_by: str = "family",
-               n_jobs: int = 1, force: bool = False) -> pd.DataFrame:
+               n_jobs: int | None = None, force: bool = False) -> pd.DataFrame:
     """Run the probes on every (selected) layer of every (selected) model and write ``probes.parquet``.
 
     Parameters
@@ -281,8 +282,10 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
     rsa_method : {"spearman", "tau-a"}
     partition_by : {"family", "descriptor"}
         Descriptor sets of the variance partition.
-    n_jobs : int
-        Layers probed at the same time (threads; each holds one layer in memory).
+    n_jobs : int, optional
+        Layers probed at the same time (threads; each holds one layer in memory); default all cores.
+        Each thread runs single-threaded BLAS: the decompositions here are small, and multi-threaded
+        BLAS on a busy machine was measured 20-100x slower (busy-waiting OpenBLAS threads).
     force : bool
         Recompute even when ``run.json`` records a finished probe stage with the same settings.
 
@@ -311,7 +314,8 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
                             "checkpoints": {m["name"]: m.get("checkpoint_sha256") for m in model_infos}})
     jobs = [(m, row) for m in model_infos for _, row in model_layers(m, cfg.layers).iterrows()]
     tables, oofs, grams = [], [], []
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool, progress(total=len(jobs), desc="probe", unit="layer") as bar:
+    with (threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=n_jobs) as pool,
+          progress(total=len(jobs), desc="probe", unit="layer") as bar):
         pending = [pool.submit(_probe_layer, m, row, clips, targets, meta, cfg) for m, row in jobs[:n_jobs]]
         for k in range(len(jobs)):
             table, oof, gram = pending.pop(0).result()
