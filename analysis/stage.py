@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..log import logger
 from ..manifest import sha256_file
@@ -52,10 +53,11 @@ def compare_run(run: Run | str | Path, *, unit: str = "auto", contrasts: Sequenc
         return run.read_table("stats.parquet")
     run.start_stage(STAGE, config=config, seeds={"random_state": random_state}, inputs=inputs)
     probes = run.read_table("probes.parquet")
-    stats = compare_domains(probes, unit=unit, contrasts=contrasts, alpha=alpha, n_permutations=n_permutations,
-                            n_bootstrap=n_bootstrap, random_state=random_state,
-                            oof=run.read_table("oof.parquet") if use_oof else None, metric=metric, probe=probe,
-                            mixed=mixed)
+    with threadpool_limits(limits=1, user_api="blas"):  # small matrices: threaded BLAS only adds contention
+        stats = compare_domains(probes, unit=unit, contrasts=contrasts, alpha=alpha, n_permutations=n_permutations,
+                                n_bootstrap=n_bootstrap, random_state=random_state,
+                                oof=run.read_table("oof.parquet") if use_oof else None, metric=metric,
+                                probe=probe, mixed=mixed)
     run.write_table("stats.parquet", stats)
     text = summarize(stats, alpha=alpha, models=model_table(model_scores(probes, probe=probe, metric=metric)))
     with atomic_path(run.file("stats_summary.txt")) as tmp:
