@@ -14,14 +14,14 @@ A per-clip function takes one clip row (a dict with at least ``clip_id`` and
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from joblib.externals.loky import get_reusable_executor
 
 from .errors import ParameterError
 from .log import logger, progress
@@ -73,19 +73,19 @@ def _run_inline(func: ClipFunction, rows: list[dict]) -> Iterator[tuple[str, dic
 
 
 def _run_processes(func: ClipFunction, rows: list[dict], n_jobs: int) -> Iterator[tuple[str, dict]]:
-    context = multiprocessing.get_context("forkserver")
+    # loky (joblib's executor) pickles with cloudpickle and never re-imports __main__, so a user's
+    # script needs no `if __name__ == "__main__"` guard; its workers exit when this process dies.
     window = 4 * n_jobs
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-        pending = set()
-        queue = iter(rows)
-        for row in queue:
-            pending.add(pool.submit(_call_safely, func, row))
-            if len(pending) >= window:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (f.result() for f in done)
-        while pending:
+    pool = get_reusable_executor(max_workers=n_jobs)
+    pending = set()
+    for row in rows:
+        pending.add(pool.submit(_call_safely, func, row))
+        if len(pending) >= window:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             yield from (f.result() for f in done)
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        yield from (f.result() for f in done)
 
 
 def _run_dask(func: ClipFunction, rows: list[dict], scheduler: str, n_jobs: int) -> Iterator[tuple[str, dict]]:

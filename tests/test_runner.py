@@ -142,3 +142,23 @@ def test_stage_records(tmp_path):
     assert not run.is_complete("features", config={"pitch": "pyin"})
     info = run.info
     assert info["environment"]["versions"]["numpy"] and info["stages"]["features"]["summary"] == {"n_clips": 3}
+
+
+_UNGUARDED = """
+import sys
+from audioprobe.manifest import read_manifest
+from audioprobe.runner import map_clips
+
+def n_chars(row):           # defined in __main__, and no `if __name__ == "__main__"` guard below
+    return {"n": len(row["clip_id"])}
+
+out = map_clips(n_chars, read_manifest(sys.argv[1]), n_jobs=2)
+print(len(out.table), len(out.failures))
+"""
+
+
+def test_script_without_main_guard_runs_in_worker_processes(manifest):
+    out = subprocess.run([sys.executable, "-c", _UNGUARDED, str(manifest)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["12", "0"]
