@@ -97,7 +97,9 @@ STFT_SETTINGS = ("n_fft", "hop_length", "silence_rel_db", "silence_abs_dbfs")
 
 
 def _shape(name: str, extractor: str, computed: str, extra: dict | None = None) -> Descriptor:
-    return Descriptor(name=name, unit="Hz", family="spectral_shape", extractor=extractor, probe_scale="log",
+    # medians are skewed and positive: probed on a log scale; an IQR can be exactly 0 (a steady tone): linear
+    scale = "linear" if name.endswith("_iqr") else "log"
+    return Descriptor(name=name, unit="Hz", family="spectral_shape", extractor=extractor, probe_scale=scale,
                       settings=STFT_SETTINGS, computed=computed, compute=_shape_statistics, extra=extra or {})
 
 
