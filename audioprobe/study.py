@@ -88,15 +88,22 @@ def load_study(study: str | Path | dict[str, Any]) -> dict[str, Any]:
 
 
 def demo_study() -> dict[str, Any]:
-    """The study ``audioprobe demo`` runs: the shipped corpus, every shipped model, a random-weight control."""
+    """The study ``audioprobe demo`` runs: the shipped corpus, every shipped model, a random-weight control.
+
+    Every probe runs, with 200 RSA permutations and no RSA bootstrap (the demo's time budget is a
+    few minutes on 2 cores; a study file sets ``bootstraps`` for confidence intervals).
+    """
     from .models.specs import shipped_models
 
     models = [{"spec": name} for name in shipped_models()]
+    if not models:
+        raise ParameterError("no shipped models found: the demo needs models/weights/ from the repository")
     models.append({"spec": "byola-v1:random", "name": "random-seed0", "domain": "none", "seed": 0})
     return {
         "study": {"name": "demo"},
-        "probes": {"probes": ["ridge", "rsa", "cka"], "cv": 5, "permutations": 200, "bootstraps": 200},
-        "compare": {"permutations": 2000},
+        "probes": {"probes": ["ridge", "rsa", "cka", "partition", "transfer"], "cv": 5, "permutations": 200,
+                   "bootstraps": 0},
+        "compare": {"permutations": 10000},
         "models": models,
     }
 
