@@ -13,7 +13,7 @@ does not load statsmodels and scipy.
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _WHERE = {
     "compare_domains": "compare", "compare_run": "stage", "choose_unit": "compare", "STATS_COLUMNS": "compare",
@@ -24,13 +24,4 @@ _WHERE = {
 }
 
 __all__ = list(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

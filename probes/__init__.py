@@ -9,7 +9,7 @@ does not load scikit-learn and scipy.
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _WHERE = {
     "RidgeProbe": "ridge", "cross_validate_ridge": "ridge", "fit_predict_ridge": "ridge",
@@ -21,13 +21,4 @@ _WHERE = {
 }
 
 __all__ = list(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
