@@ -1,8 +1,10 @@
 """Pretraining constants that the command line needs without importing torch.
 
 ``DOMAIN_MIX`` defines the pretraining domains (share of the duration taken from speech and
-from non-speech, i.e. music + environmental, see ``PART_LABELS``); ``SHIPPED_RECIPE`` holds the settings of the shipped models (``models/weights``), sized
-to train all 9 of them in about 40 minutes on 2 CPU cores (see ``models/weights/README.md``).
+from non-speech, i.e. music + environmental, see ``PART_LABELS``). ``SHIPPED_RECIPE`` holds
+the settings of the shipped models (``models/weights``), sized to train all 9 of them in
+under an hour on 2 shared CPU cores; see ``models/weights/README.md`` for why and for what
+they do and do not show.
 """
 from __future__ import annotations
 
