@@ -48,7 +48,7 @@ from ..runner import resolve_n_jobs
 from .cka import cka_from_grams, gram_linear, linear_cka
 from .inputs import list_models, model_layers, probe_targets, read_layer
 from .partition import VariancePartition
-from .ridge import RidgeProbe, pearson_columns, r2_score_columns
+from .ridge import DEFAULT_RELATIVE_ALPHAS, RidgeProbe, pearson_columns, r2_score_columns
 from .rsa import COMPARISONS, RDM_METRICS, RSAProbe
 from .transfer import DomainTransfer
 
@@ -80,7 +80,10 @@ class ProbeConfig:
     layers: list[str] | None = None
 
     def as_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        grid = DEFAULT_RELATIVE_ALPHAS
+        return {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()},
+                "alpha_grid": f"{grid.size} log-spaced values from {grid.min():g} to {grid.max():g} times the mean "
+                              "non-zero eigenvalue of the centred training activations (per layer and fold)"}
 
 
 @dataclass
