@@ -6,6 +6,8 @@ and the interval is Welch's t interval on the same two samples of models.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -32,7 +34,10 @@ def welch_interval(a: np.ndarray, b: np.ndarray, *, alpha: float = 0.05) -> tupl
     -------
     low, high : ndarray, shape (n_cells,)
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # cells whose scores are (nearly) equal across models get a (near-)zero-width interval: scipy's
+    # precision-loss warning says nothing the interval does not
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
         ci = stats.ttest_ind(a, b, axis=0, equal_var=False).confidence_interval(1.0 - alpha)
     return np.atleast_1d(ci.low), np.atleast_1d(ci.high)
 
