@@ -24,7 +24,7 @@ SHIPPED_SEEDS = (0, 1, 2)
 SHIPPED_RECIPE = {
     "arch": "byola-v1",
     "d": 512,
-    "epochs": 8,
+    "epochs": 20,
     "batch_size": 32,
     "lr": 1e-3,
     "ema_decay": 0.99,
