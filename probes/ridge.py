@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
-from ._targets import as_targets
+from ._targets import as_targets, variation_notes
 from .scaling import fit_scaling
 from .splitters import GroupFolds, fold_labels
 
 __all__ = ["DEFAULT_RELATIVE_ALPHAS", "decompose", "loo_errors", "fit_predict_ridge", "cross_validate_ridge",
-           "RidgeCVResult", "RidgeProbe", "r2_score_columns", "pearson_columns"]
+           "RidgeCVResult", "RidgeProbe", "r2_score_columns", "pearson_columns", "score_notes",
+           "within_domain_predictions"]
 
 #: The default alpha grid, relative to the mean non-zero eigenvalue of ``X_c^T X_c`` of the training rows,
 #: so that one grid suits layers whose activations differ in magnitude by orders of magnitude.
@@ -185,34 +186,108 @@ def fit_predict_ridge(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarr
     return Y_pred, chosen
 
 
-def r2_score_columns(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+def _undefined(notes: np.ndarray) -> np.ndarray:
+    """Boolean mask of the columns that have a note."""
+    return np.array([note is not None for note in notes], dtype=bool)
+
+
+def _scored(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both arrays as (n, n_targets) with NaN wherever either is missing, and the mask of scored rows."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    y_true, y_pred = (v[:, None] if v.ndim == 1 else v for v in (y_true, y_pred))
+    if y_true.shape != y_pred.shape:
+        raise ParameterError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
+    ok = np.isfinite(y_true) & np.isfinite(y_pred)
+    return np.where(ok, y_true, np.nan), np.where(ok, y_pred, np.nan), ok
+
+
+def score_notes(y_true: np.ndarray, y_pred: np.ndarray, *, metric: str = "r2", reference=None,
+                what: str = "target") -> np.ndarray:
+    """Why R^2 or Pearson r of each column is undefined (``None`` where it is defined).
+
+    The rule is :func:`~audioprobe.probes._targets.variation_notes`: the scored targets' variance (rows where
+    target and prediction are both finite) must exceed float noise relative to the mean square of
+    ``reference``; Pearson r also needs the predictions to vary beyond float noise (same reference) and at
+    least 3 rows.
+
+    Parameters
+    ----------
+    y_true, y_pred : np.ndarray, shape (n, n_targets) or (n,)
+    metric : {"r2", "pearson_r"}
+    reference : np.ndarray, shape (n_ref, n_targets), optional
+        The descriptor over all clips of the run, which sets its scale; pass it when scoring a subset (a fold,
+        a domain). Default: the scored targets and the predictions together (a probe's predictions carry the
+        level of its training clips through the intercept, so they show the descriptor's scale even when the
+        targets are a subset; only an R^2 below about ``-1 / FLOAT_NOISE_RTOL`` = -7e13 can be affected).
+    what : str
+        The subject of the note.
+
+    Returns
+    -------
+    np.ndarray of object, shape (n_targets,)
+    """
+    yt, yp, _ = _scored(y_true, y_pred)
+    if reference is None:
+        reference = np.vstack([yt, yp])
+    notes = variation_notes(yt, reference, what=what, min_count=2 if metric == "r2" else 3)
+    if metric == "pearson_r":
+        pred_notes = variation_notes(yp, reference, what="prediction", min_count=3)
+        notes = np.array([t if t is not None else p for t, p in zip(notes, pred_notes)], dtype=object)
+    return notes
+
+
+def r2_score_columns(y_true: np.ndarray, y_pred: np.ndarray, *, reference=None) -> np.ndarray:
     """Coefficient of determination of every column, ignoring NaN rows per column.
 
-    ``1 - sum((y - yhat)^2) / sum((y - mean(y))^2)``, as scikit-learn's ``r2_score``; NaN for a
-    column with fewer than 2 finite rows or no variance.
+    ``1 - sum((y - yhat)^2) / sum((y - mean(y))^2)``, as scikit-learn's ``r2_score``; NaN where
+    :func:`score_notes` gives a reason: fewer than 2 finite rows, or a target variance that is zero or float
+    noise relative to the scale of ``reference`` (default: targets and predictions). Without that rule a
+    target of 1e-10 .. 2e-9 (a modulation band that is filter residue on one domain) scored against
+    predictions of ~0.03 gives -3.8e15.
+
+    Parameters
+    ----------
+    y_true, y_pred : np.ndarray, shape (n, n_targets) or (n,)
+    reference : np.ndarray, shape (n_ref, n_targets), optional
+        See :func:`score_notes`.
+
+    Returns
+    -------
+    np.ndarray, shape (n_targets,)
     """
-    ok = np.isfinite(y_true) & np.isfinite(y_pred)
-    n = ok.sum(axis=0)
-    yt = np.where(ok, y_true, 0.0)
-    yp = np.where(ok, y_pred, 0.0)
+    yt, yp, ok = _scored(y_true, y_pred)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = yt.sum(axis=0) / n
-        ss_res = (((yt - yp) ** 2) * ok).sum(axis=0)
-        ss_tot = (((yt - mean) ** 2) * ok).sum(axis=0)
+        mean = np.where(ok, yt, 0.0).sum(axis=0) / ok.sum(axis=0)
+        ss_res = np.where(ok, (yt - yp) ** 2, 0.0).sum(axis=0)
+        ss_tot = np.where(ok, (yt - mean) ** 2, 0.0).sum(axis=0)
         r2 = 1.0 - ss_res / ss_tot
-    r2[(n < 2) | ~(ss_tot > 0)] = np.nan
+    r2[_undefined(score_notes(yt, yp, metric="r2", reference=reference))] = np.nan
     return r2
 
 
-def pearson_columns(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Pearson correlation of every column, ignoring NaN rows per column (NaN when undefined)."""
-    ok = np.isfinite(y_true) & np.isfinite(y_pred)
+def pearson_columns(y_true: np.ndarray, y_pred: np.ndarray, *, reference=None) -> np.ndarray:
+    """Pearson correlation of every column, ignoring NaN rows per column.
+
+    NaN where :func:`score_notes` (``metric="pearson_r"``) gives a reason: fewer than 3 rows, or targets or
+    predictions whose variance is zero or float noise relative to the scale of ``reference``.
+
+    Parameters
+    ----------
+    y_true, y_pred : np.ndarray, shape (n, n_targets) or (n,)
+    reference : np.ndarray, shape (n_ref, n_targets), optional
+
+    Returns
+    -------
+    np.ndarray, shape (n_targets,)
+    """
+    yt, yp, ok = _scored(y_true, y_pred)
     n = ok.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(ok, y_true - np.where(ok, y_true, 0).sum(axis=0) / n, 0.0)
-        b = np.where(ok, y_pred - np.where(ok, y_pred, 0).sum(axis=0) / n, 0.0)
+        a = np.where(ok, yt - np.where(ok, yt, 0).sum(axis=0) / n, 0.0)
+        b = np.where(ok, yp - np.where(ok, yp, 0).sum(axis=0) / n, 0.0)
         r = (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    r[n < 3] = np.nan
+    r[_undefined(score_notes(yt, yp, metric="pearson_r", reference=reference))] = np.nan
     return r
 
 
@@ -231,6 +306,17 @@ class RidgeCVResult:
         Over all held-out predictions together.
     n_clips, n_dropped : np.ndarray of int, shape (n_targets,)
         Clips used and clips dropped because the target is missing.
+    notes : dict of str -> np.ndarray of object
+        Why a score is NaN (``None`` where it is defined), per metric name (``r2``, ``pearson_r``: shape
+        (n_folds, n_targets); ``r2_pooled``, ``pearson_r_pooled``, ``r2_within``, ``pearson_r_within``:
+        shape (n_targets,)).
+    y_within, y_pred_within : np.ndarray, shape (n_clips, n_targets), or None
+        With ``domains``: held-out deviations of the targets from their training-fold domain means, and their
+        out-of-fold predictions (see :func:`within_domain_predictions`).
+    r2_within, pearson_r_within : np.ndarray, shape (n_targets,), or None
+        With ``domains``: R^2 and Pearson r over all held-out deviations together.
+    n_within : np.ndarray of int, shape (n_targets,), or None
+        Clips scored within domains.
     """
 
     y_pred: np.ndarray
@@ -243,11 +329,105 @@ class RidgeCVResult:
     pearson_r_pooled: np.ndarray
     n_clips: np.ndarray
     n_dropped: np.ndarray
+    notes: dict[str, np.ndarray]
+    y_within: np.ndarray | None = None
+    y_pred_within: np.ndarray | None = None
+    r2_within: np.ndarray | None = None
+    pearson_r_within: np.ndarray | None = None
+    n_within: np.ndarray | None = None
+
+
+def _check_inputs(X, Y, folds, domains=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    folds = np.asarray(folds)
+    sizes = [len(X), len(Y), len(folds)] + ([] if domains is None else [len(domains)])
+    if len(set(sizes)) != 1:
+        raise ParameterError(f"X, Y, folds{'' if domains is None else ' and domains'} must have one row per clip, "
+                             f"got {', '.join(map(str, sizes))}")
+    if not np.all(np.isfinite(X)):
+        raise ParameterError("X has non-finite values: drop the clips whose activations failed first")
+    return X, Y, folds
+
+
+def _domain_means(values: np.ndarray, domains: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Column means of ``values[rows]`` per domain, over the finite entries (NaN where a domain has none)."""
+    means = {}
+    for d in np.unique(domains[rows]):
+        sub = values[rows & (domains == d)]
+        count = np.isfinite(sub).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[d] = np.where(count > 0, np.where(np.isfinite(sub), sub, 0.0).sum(axis=0) / count, np.nan)
+    return means
+
+
+def _minus_domain_means(values: np.ndarray, domains: np.ndarray, means: dict[str, np.ndarray]) -> np.ndarray:
+    """``values`` minus the mean of each row's domain (NaN rows where the domain has no mean)."""
+    nan = np.full(values.shape[1], np.nan)
+    return values - np.array([means.get(d, nan) for d in domains]).reshape(values.shape)
+
+
+def within_domain_predictions(X: np.ndarray, Y: np.ndarray, folds: np.ndarray, domains, *, alphas=None,
+                              scaling: str = "center") -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold ridge predictions of the targets' within-domain variation.
+
+    For every fold, the training rows give each domain's mean activation and each target's domain mean (over
+    its finite training rows). Activations and targets of training and held-out rows have their domain's
+    training mean subtracted; ridge (alpha per target by leave-one-out, as :func:`fit_predict_ridge`) is fit
+    on the training deviations and predicts the held-out deviations. Domain effects are thus removed with
+    training-fold statistics only: a layer that merely tells the domains apart predicts nothing here, and a
+    descriptor that differs only between domains has no within-domain variation to predict (its deviations
+    are float noise; its within-domain R^2 is NaN with that reason, see
+    :func:`~audioprobe.probes._targets.variation_notes`).
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n_clips, n_units)
+        Finite activations.
+    Y : np.ndarray, shape (n_clips, n_targets)
+        NaN = missing.
+    folds : np.ndarray of int, shape (n_clips,)
+    domains : array-like, shape (n_clips,)
+        Domain of every clip (the manifest's ``domain``).
+    alphas, scaling
+        As in :func:`fit_predict_ridge`.
+
+    Returns
+    -------
+    y_within : np.ndarray, shape (n_clips, n_targets)
+        Targets minus their training-fold domain mean (NaN where the target is missing, or the clip's domain
+        has no training clip with the target in that fold).
+    y_pred_within : np.ndarray, shape (n_clips, n_targets)
+        Their out-of-fold predictions (NaN where ``y_within`` is).
+    """
+    domains = np.asarray(domains).astype(str)
+    X, Y, folds = _check_inputs(X, Y, folds, domains)
+    y_within = np.full(Y.shape, np.nan)
+    y_pred = np.full(Y.shape, np.nan)
+    for f in range(int(folds.max()) + 1):
+        train, test = folds != f, folds == f
+        x_means = _domain_means(X, domains, train)
+        seen = test & np.isin(domains, list(x_means))
+        if not seen.any():
+            continue
+        y_means = _domain_means(Y, domains, train)
+        Xd = _minus_domain_means(X, domains, x_means)
+        Yd = _minus_domain_means(Y, domains, y_means)
+        pred, _ = fit_predict_ridge(Xd[train], Yd[train], Xd[seen], alphas=alphas, scaling=scaling)
+        y_within[seen] = Yd[seen]
+        y_pred[seen] = np.where(np.isfinite(Yd[seen]), pred, np.nan)
+    return y_within, y_pred
 
 
 def cross_validate_ridge(X: np.ndarray, Y: np.ndarray, folds: np.ndarray, *, alphas=None,
-                         scaling: str = "center") -> RidgeCVResult:
+                         scaling: str = "center", domains=None, reference=None) -> RidgeCVResult:
     """Out-of-fold ridge scores of every target for given fold labels.
+
+    Scores of a fold (and of the within-domain deviations) are judged against each target's scale over all
+    clips (:func:`score_notes` with ``reference``, default ``Y``): a fold or domain where the target varies by
+    float noise only gets NaN and a note, not -1e16.
 
     Parameters
     ----------
@@ -259,40 +439,64 @@ def cross_validate_ridge(X: np.ndarray, Y: np.ndarray, folds: np.ndarray, *, alp
         Test fold of every clip, 0..n_folds-1 (see :func:`~audioprobe.probes.splitters.fold_labels`).
     alphas, scaling
         As in :func:`fit_predict_ridge`; alpha selection and scaling see the training rows only.
+    domains : array-like, shape (n_clips,), optional
+        Domain of every clip: adds the within-domain scores (:func:`within_domain_predictions`).
+    reference : np.ndarray, shape (n_ref, n_targets), optional
+        The targets over all clips of the run when ``Y`` is a subset of them (e.g. one domain's clips);
+        default ``Y``.
 
     Returns
     -------
     RidgeCVResult
     """
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    if Y.ndim == 1:
-        Y = Y[:, None]
-    folds = np.asarray(folds)
-    if not (len(X) == len(Y) == len(folds)):
-        raise ParameterError(f"X, Y and folds must have one row per clip, got {len(X)}, {len(Y)}, {len(folds)}")
-    if not np.all(np.isfinite(X)):
-        raise ParameterError("X has non-finite values: drop the clips whose activations failed first")
+    X, Y, folds = _check_inputs(X, Y, folds, domains)
+    Y_all = Y if reference is None else np.asarray(reference, dtype=np.float64).reshape(-1, Y.shape[1])
     n_folds = int(folds.max()) + 1
     shape = (n_folds, Y.shape[1])
     y_pred = np.full(Y.shape, np.nan)
     alpha, r2, r, n_test = (np.full(shape, np.nan) for _ in range(4))
+    notes = {"r2": np.full(shape, None, dtype=object), "pearson_r": np.full(shape, None, dtype=object)}
     for f in range(n_folds):
         test = folds == f
         pred, alpha[f] = fit_predict_ridge(X[~test], Y[~test], X[test], alphas=alphas, scaling=scaling)
         pred[~np.isfinite(Y[test])] = np.nan
         y_pred[test] = pred
-        r2[f] = r2_score_columns(Y[test], pred)
-        r[f] = pearson_columns(Y[test], pred)
+        r2[f] = r2_score_columns(Y[test], pred, reference=Y_all)
+        r[f] = pearson_columns(Y[test], pred, reference=Y_all)
+        notes["r2"][f] = score_notes(Y[test], pred, metric="r2", reference=Y_all)
+        notes["pearson_r"][f] = score_notes(Y[test], pred, metric="pearson_r", reference=Y_all)
         n_test[f] = np.isfinite(pred).sum(axis=0)
     finite = np.isfinite(Y)
-    return RidgeCVResult(y_pred=y_pred, folds=folds, alpha=alpha, r2=r2, pearson_r=r, n_test=n_test.astype(int),
-                         r2_pooled=r2_score_columns(Y, y_pred), pearson_r_pooled=pearson_columns(Y, y_pred),
-                         n_clips=finite.sum(axis=0), n_dropped=(~finite).sum(axis=0))
+    res = RidgeCVResult(y_pred=y_pred, folds=folds, alpha=alpha, r2=r2, pearson_r=r, n_test=n_test.astype(int),
+                        r2_pooled=r2_score_columns(Y, y_pred, reference=Y_all),
+                        pearson_r_pooled=pearson_columns(Y, y_pred, reference=Y_all),
+                        n_clips=finite.sum(axis=0), n_dropped=(~finite).sum(axis=0), notes=notes)
+    notes["r2_pooled"] = score_notes(Y, y_pred, metric="r2", reference=Y_all)
+    notes["pearson_r_pooled"] = score_notes(Y, y_pred, metric="pearson_r", reference=Y_all)
+    if domains is not None:
+        res.y_within, res.y_pred_within = within_domain_predictions(X, Y, folds, domains, alphas=alphas,
+                                                                    scaling=scaling)
+        res.r2_within = r2_score_columns(res.y_within, res.y_pred_within, reference=Y_all)
+        res.pearson_r_within = pearson_columns(res.y_within, res.y_pred_within, reference=Y_all)
+        res.n_within = np.isfinite(res.y_pred_within).sum(axis=0)
+        for metric in ("r2", "pearson_r"):
+            notes[f"{metric}_within"] = score_notes(res.y_within, res.y_pred_within, metric=metric, reference=Y_all,
+                                                    what="within-domain deviation")
+    return res
+
+
+def _note(value) -> object:
+    return pd.NA if value is None else value
 
 
 class RidgeProbe:
     """Grouped K-fold ridge probe of every descriptor from one layer's activations.
+
+    With ``domains``, a within-domain score sits beside the pooled one: the pooled R^2 mixes between-domain and
+    within-domain variance (a layer that only separates speech, music and environmental sounds scores well on
+    any descriptor that differs by domain), while ``r2_within`` scores the descriptor's variation around its
+    domain mean, with domain means of activations and targets removed inside the training folds
+    (:func:`within_domain_predictions`).
 
     Parameters
     ----------
@@ -308,11 +512,13 @@ class RidgeProbe:
     result_ : RidgeCVResult
     feature_names_ : list of str
     folds_ : np.ndarray of int, shape (n_clips,)
+    domains_ : np.ndarray of str, shape (n_clips,), or None
 
     Examples
     --------
-    >>> probe = RidgeProbe(cv=5).fit(activations, descriptors, groups=clips["group"])  # doctest: +SKIP
-    >>> probe.to_frame().query("metric == 'r2_pooled'")                                 # doctest: +SKIP
+    >>> probe = RidgeProbe(cv=5).fit(activations, descriptors, groups=clips["group"],
+    ...                              domains=clips["domain"])                              # doctest: +SKIP
+    >>> probe.to_frame().query("metric in ['r2_pooled', 'r2_within']")                     # doctest: +SKIP
     """
 
     def __init__(self, cv: int = 5, *, alphas=None, scaling: str = "center"):
@@ -320,7 +526,7 @@ class RidgeProbe:
         self.alphas = alphas
         self.scaling = scaling
 
-    def fit(self, X, Y, groups) -> RidgeProbe:
+    def fit(self, X, Y, groups, domains=None) -> RidgeProbe:
         """Cross-validate.
 
         Parameters
@@ -329,24 +535,68 @@ class RidgeProbe:
         Y : DataFrame or array-like, shape (n_clips, n_targets)
             Targets (NaN = missing); a DataFrame's columns name the features.
         groups : array-like, shape (n_clips,)
+        domains : array-like, shape (n_clips,), optional
+            Domain of every clip: adds the within-domain scores and enables :meth:`domain_frame`.
         """
         Yv, self.feature_names_ = as_targets(Y)
         self.folds_ = fold_labels(GroupFolds(self.cv), groups)
+        self.domains_ = None if domains is None else np.asarray(domains).astype(str)
+        self._Y = Yv
         self.result_ = cross_validate_ridge(np.asarray(X, dtype=np.float64), Yv, self.folds_, alphas=self.alphas,
-                                            scaling=self.scaling)
+                                            scaling=self.scaling, domains=self.domains_)
         return self
 
     def to_frame(self) -> pd.DataFrame:
-        """Long table: ``feature, metric, fold, value, n_clips`` (metrics of docs/run-folder.md)."""
+        """Long table: ``feature, metric, fold, value, n_clips, note`` (metrics of docs/run-folder.md).
+
+        Per fold: ``r2``, ``pearson_r``, ``alpha``; over all folds (fold <NA>): ``r2_pooled``,
+        ``pearson_r_pooled``, ``n_dropped`` and, when fit with ``domains``, ``r2_within`` and
+        ``pearson_r_within``. ``note`` says why a value is NaN (<NA> otherwise).
+        """
         res = self.result_
         rows = []
         for j, name in enumerate(self.feature_names_):
             for f in range(res.r2.shape[0]):
                 for metric, values in (("r2", res.r2), ("pearson_r", res.pearson_r), ("alpha", res.alpha)):
-                    rows.append((name, metric, f, values[f, j], res.n_test[f, j]))
-            rows.append((name, "r2_pooled", pd.NA, res.r2_pooled[j], res.n_clips[j]))
-            rows.append((name, "pearson_r_pooled", pd.NA, res.pearson_r_pooled[j], res.n_clips[j]))
-            rows.append((name, "n_dropped", pd.NA, float(res.n_dropped[j]), res.n_clips[j]))
-        table = pd.DataFrame(rows, columns=["feature", "metric", "fold", "value", "n_clips"])
+                    note = res.notes[metric][f, j] if metric in res.notes else None
+                    rows.append((name, metric, f, values[f, j], res.n_test[f, j], _note(note)))
+            for metric in ("r2_pooled", "pearson_r_pooled"):
+                rows.append((name, metric, pd.NA, getattr(res, metric)[j], res.n_clips[j],
+                             _note(res.notes[metric][j])))
+            rows.append((name, "n_dropped", pd.NA, float(res.n_dropped[j]), res.n_clips[j], pd.NA))
+            if res.r2_within is not None:
+                for metric in ("r2_within", "pearson_r_within"):
+                    rows.append((name, metric, pd.NA, getattr(res, metric)[j], res.n_within[j],
+                                 _note(res.notes[metric][j])))
+        table = pd.DataFrame(rows, columns=["feature", "metric", "fold", "value", "n_clips", "note"])
         table["fold"] = table["fold"].astype("Int64")
+        table["note"] = table["note"].astype("string")
+        return table
+
+    def domain_frame(self) -> pd.DataFrame:
+        """Pooled out-of-fold scores per evaluation domain (needs ``domains`` in :meth:`fit`).
+
+        The out-of-fold predictions of each domain's clips scored together (``r2_pooled``, ``pearson_r_pooled``),
+        judged against each descriptor's scale over all clips, so a domain where a descriptor varies by float
+        noise only gets NaN and a note.
+
+        Returns
+        -------
+        pd.DataFrame
+            ``feature, metric, value, n_clips, eval_domain, note``.
+        """
+        if self.domains_ is None:
+            raise ParameterError("domain_frame needs the clips' domains: call fit(X, Y, groups, domains=...)")
+        res, Y = self.result_, self._Y
+        rows = []
+        for domain in pd.unique(self.domains_):
+            sel = self.domains_ == domain
+            n = np.isfinite(res.y_pred[sel]).sum(axis=0)
+            for metric, score in (("r2_pooled", r2_score_columns), ("pearson_r_pooled", pearson_columns)):
+                values = score(Y[sel], res.y_pred[sel], reference=Y)
+                notes = score_notes(Y[sel], res.y_pred[sel], metric=metric.removesuffix("_pooled"), reference=Y)
+                rows += [(name, metric, values[j], n[j], domain, _note(notes[j]))
+                         for j, name in enumerate(self.feature_names_)]
+        table = pd.DataFrame(rows, columns=["feature", "metric", "value", "n_clips", "eval_domain", "note"])
+        table["note"] = table["note"].astype("string")
         return table

@@ -5,6 +5,10 @@ on all of A and scored on every other domain B (R^2 around B's own mean, so a sh
 between domains counts against transfer, and Pearson r, which ignores it). The within-domain
 reference (train A, evaluate A) is the pooled out-of-fold score of grouped K-fold CV inside A.
 Clips of B whose group also occurs in A are left out of B's score.
+
+Every score is judged against the descriptor's scale over all clips
+(:func:`~audioprobe.probes.ridge.score_notes`): on a domain where a descriptor varies by float noise only
+(a modulation band that is filter residue on steady tones) R^2 and r are NaN, with the reason in ``note``.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import pandas as pd
 from ..errors import ParameterError
 from ..log import logger
 from ._targets import as_targets
-from .ridge import cross_validate_ridge, fit_predict_ridge, pearson_columns, r2_score_columns
+from .ridge import cross_validate_ridge, fit_predict_ridge, pearson_columns, r2_score_columns, score_notes
 from .splitters import GroupFolds, fold_labels
 
 __all__ = ["DomainTransfer"]
@@ -35,7 +39,8 @@ class DomainTransfer:
     Attributes
     ----------
     results_ : pd.DataFrame
-        ``feature, metric, train_domain, eval_domain, value, n_clips``; metrics ``r2`` and ``pearson_r``.
+        ``feature, metric, train_domain, eval_domain, value, n_clips, note``; metrics ``r2`` and ``pearson_r``;
+        ``note`` says why a value is NaN (<NA> otherwise).
     """
 
     def __init__(self, cv: int = 5, *, alphas=None, scaling: str = "center", min_clips: int = 10):
@@ -64,16 +69,17 @@ class DomainTransfer:
             logger.warning("transfer: fewer than 2 domains with >= %d clips; nothing to transfer", self.min_clips)
         rows = []
 
-        def add(metric, values, train, evaluate, counts):
-            rows.extend((name, metric, train, evaluate, values[j], int(counts[j])) for j, name in enumerate(names))
+        def add(metric, values, train, evaluate, counts, notes):
+            rows.extend((name, metric, train, evaluate, values[j], int(counts[j]),
+                         pd.NA if notes[j] is None else notes[j]) for j, name in enumerate(names))
 
         for train in present:
             inside = domains == train
             if len(np.unique(groups[inside])) >= self.cv:
                 res = cross_validate_ridge(X[inside], Yv[inside], fold_labels(GroupFolds(self.cv), groups[inside]),
-                                           alphas=self.alphas, scaling=self.scaling)
-                add("r2", res.r2_pooled, train, train, res.n_clips)
-                add("pearson_r", res.pearson_r_pooled, train, train, res.n_clips)
+                                           alphas=self.alphas, scaling=self.scaling, reference=Yv)
+                add("r2", res.r2_pooled, train, train, res.n_clips, res.notes["r2_pooled"])
+                add("pearson_r", res.pearson_r_pooled, train, train, res.n_clips, res.notes["pearson_r_pooled"])
             else:
                 logger.warning("transfer: domain %r has fewer than cv=%d groups; no within-domain reference",
                                train, self.cv)
@@ -86,8 +92,9 @@ class DomainTransfer:
                 sel = domains[target] == other
                 y_true, y_pred = Yv[target][sel], pred[sel]
                 counts = (np.isfinite(y_true) & np.isfinite(y_pred)).sum(axis=0)
-                add("r2", r2_score_columns(y_true, y_pred), train, other, counts)
-                add("pearson_r", pearson_columns(y_true, y_pred), train, other, counts)
+                for metric, score in (("r2", r2_score_columns), ("pearson_r", pearson_columns)):
+                    add(metric, score(y_true, y_pred, reference=Yv), train, other, counts,
+                        score_notes(y_true, y_pred, metric=metric, reference=Yv))
         self.results_ = pd.DataFrame(rows, columns=["feature", "metric", "train_domain", "eval_domain", "value",
-                                                    "n_clips"])
+                                                    "n_clips", "note"]).astype({"note": "string"})
         return self

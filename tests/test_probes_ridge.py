@@ -5,13 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.metrics import r2_score
 from sklearn.model_selection import cross_val_predict, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from audioprobe.errors import ParameterError
-from audioprobe.probes.ridge import RidgeProbe, cross_validate_ridge, fit_predict_ridge
+from audioprobe.probes.ridge import (RidgeProbe, cross_validate_ridge, fit_predict_ridge, pearson_columns,
+                                     r2_score_columns, score_notes)
 from audioprobe.probes.splitters import GroupFolds, fold_labels
+from audioprobe.probes.transfer import DomainTransfer
 
 ALPHAS = np.logspace(-2, 4, 13)
 
@@ -146,3 +149,125 @@ def test_bad_input_is_named():
     X[0, 0] = np.nan
     with pytest.raises(ParameterError, match="non-finite"):
         cross_validate_ridge(X, Y, np.arange(30) % 3)
+
+
+# --- near-constant targets (issue 18 item 7): NaN with the reason, never -1e16 ---------------------------------
+
+def test_handed_input_tiny_target_against_probe_level_predictions_is_nan_with_reason():
+    y = np.linspace(1e-10, 2e-9, 20)  # a modulation band that is filter residue on steady tones
+    pred = np.full(20, 0.035545745174352446)  # the probe's level: the band is ~0.03 on the other clips
+    assert r2_score(y, pred) == pytest.approx(-3.8e15, rel=1e-6)  # what the formula gives (and gave here before)
+    assert np.isnan(r2_score_columns(y, pred)[0])
+    assert "target variance is float noise" in score_notes(y, pred)[0]
+    run = np.r_[y, np.linspace(0.02, 0.3, 40)]  # the descriptor over all clips sets its scale
+    assert np.isnan(r2_score_columns(y, y + 1e-10 * np.sin(np.arange(20)), reference=run)[0])
+    assert np.isnan(pearson_columns(y, y, reference=run)[0])
+
+
+def test_small_valued_genuine_target_keeps_its_score():
+    rng = np.random.default_rng(7)
+    y = np.linspace(1e-10, 2e-9, 20)
+    pred = y + 3e-10 * rng.normal(size=20)
+    assert r2_score_columns(y, pred)[0] == pytest.approx(r2_score(y, pred), abs=1e-12)
+    assert pearson_columns(y, pred)[0] == pytest.approx(np.corrcoef(y, pred)[0, 1], abs=1e-12)
+    assert score_notes(y, pred)[0] is None
+    big_offset = 1e6 + y * 1e15  # a large offset with variation far above float noise: kept
+    assert r2_score_columns(big_offset, big_offset + 1e5 * rng.normal(size=20))[0] > 0.5
+
+
+def test_large_offset_with_float_noise_variation_is_nan():
+    y = 1000.0 + 1e-6 * np.random.default_rng(8).normal(size=30)  # std 1e-9 of the level: below float32 resolution
+    assert np.isnan(r2_score_columns(y, np.full(30, 1000.0))[0])
+    assert np.isnan(r2_score_columns(np.full(30, 0.25), np.linspace(0, 1, 30))[0])  # exactly constant, as before
+    assert score_notes(np.full(30, 0.25), np.linspace(0, 1, 30))[0] == "target is constant"
+
+
+def _domain_run(n_per=40, seed=9):
+    """Three domains; units carry the domain and a within-domain latent z; groups of 2 clips."""
+    rng = np.random.default_rng(seed)
+    domains = np.repeat(["speech", "music", "environmental"], n_per)
+    level = np.repeat([0.0, 1.0, 2.0], n_per)
+    z = rng.normal(size=3 * n_per)
+    X = np.c_[np.outer(level, rng.normal(size=6)), np.outer(z, rng.normal(size=6))]
+    X += 0.1 * rng.normal(size=X.shape)
+    groups = np.repeat(np.arange(3 * n_per // 2), 2)
+    return X, domains, level, z, groups, rng
+
+
+def test_per_domain_rows_of_a_band_that_is_float_noise_in_one_domain():
+    X, domains, level, z, groups, rng = _domain_run()
+    band = np.where(domains == "speech", 1e-17 * rng.normal(size=len(z)), 0.05 + 0.02 * z + 0.05 * level)
+    probe = RidgeProbe(5).fit(X, pd.DataFrame({"tmod_band_4": band}), groups, domains=domains)
+    per_domain = probe.domain_frame().set_index(["eval_domain", "metric"])
+    speech = per_domain.loc[("speech", "r2_pooled")]
+    sel = domains == "speech"
+    assert r2_score(band[sel], probe.result_.y_pred[sel, 0]) < -1e20  # the formula on float noise
+    assert np.isnan(speech["value"]) and "float noise" in speech["note"]
+    assert np.isnan(per_domain.loc[("speech", "pearson_r_pooled"), "value"])
+    for domain in ("music", "environmental"):  # genuine variation keeps its (modest) score
+        assert np.isfinite(per_domain.loc[(domain, "r2_pooled"), "value"])
+        assert pd.isna(per_domain.loc[(domain, "r2_pooled"), "note"])
+    transfer = DomainTransfer(5).fit(X, pd.DataFrame({"tmod_band_4": band}), domains, groups).results_
+    into_speech = transfer.query("eval_domain == 'speech' and metric == 'r2'")
+    assert into_speech["value"].isna().all() and into_speech["note"].str.contains("float noise").all()
+    assert transfer.query("eval_domain != 'speech' and train_domain != 'speech'")["value"].notna().all()
+    from_speech = transfer.query("train_domain == 'speech' and eval_domain != 'speech' and metric == 'pearson_r'")
+    assert from_speech["value"].isna().all()  # a probe fit to float noise predicts float noise
+    assert from_speech["note"].str.startswith("prediction variance is float noise").all()
+    pooled = probe.to_frame().set_index("metric").loc["r2_pooled"]
+    assert pooled["value"] > 0.9 and pd.isna(pooled["note"])
+
+
+# --- within-domain score (issue 13) -----------------------------------------------------------------------------
+
+def test_between_domain_descriptor_scores_pooled_only_and_within_domain_signal_scores_within():
+    X, domains, level, z, groups, rng = _domain_run(n_per=60)
+    Y = pd.DataFrame({"between": 3 * level + 0.3 * rng.normal(size=len(z)),  # domain offset + noise not in X
+                      "within": z + 0.3 * level + 0.3 * rng.normal(size=len(z))})
+    table = RidgeProbe(5).fit(X, Y, groups, domains=domains).to_frame().set_index(["feature", "metric"])
+    assert table.loc[("between", "r2_pooled"), "value"] > 0.9
+    assert table.loc[("between", "r2_within"), "value"] <= 0.05
+    assert table.loc[("within", "r2_within"), "value"] > 0.8
+    assert table.loc[("within", "pearson_r_within"), "value"] > 0.9
+    assert table.loc[("within", "r2_within"), "n_clips"] == len(z)
+    assert table.loc[("between", "r2_within"), "fold"] is pd.NA
+
+
+def test_descriptor_constant_within_each_domain_has_no_within_score():
+    X, domains, level, _, groups, _ = _domain_run()
+    probe = RidgeProbe(5).fit(X, pd.DataFrame({"d": 0.1 + 0.6 * level}), groups, domains=domains)
+    row = probe.to_frame().set_index("metric").loc["r2_within"]
+    assert np.isnan(row["value"]) and row["note"].startswith("within-domain deviation")
+    assert probe.to_frame().set_index("metric").loc["r2_pooled", "value"] > 0.9
+
+
+def test_within_domain_predictions_equal_sklearn_on_domain_centred_training_folds():
+    X, domains, level, z, groups, rng = _domain_run(n_per=30)
+    y = z + level + 0.2 * rng.normal(size=len(z))
+    y[::7] = np.nan
+    folds = fold_labels(GroupFolds(3), groups)
+    res = cross_validate_ridge(X, y, folds, alphas=[2.0], domains=domains)
+    expected, deviations = np.full(len(y), np.nan), np.full(len(y), np.nan)
+    for f in range(3):
+        train, test = folds != f, folds == f
+        Xd, yd = X.copy(), y.copy()
+        for d in np.unique(domains):
+            Xd[domains == d] -= X[train & (domains == d)].mean(axis=0)
+            yd[domains == d] -= np.nanmean(y[train & (domains == d)])
+        fit = train & np.isfinite(y)
+        expected[test] = Ridge(alpha=2.0).fit(Xd[fit], yd[fit]).predict(Xd[test])
+        deviations[test] = yd[test]
+    expected[np.isnan(y)] = np.nan
+    np.testing.assert_allclose(res.y_within[:, 0], deviations, atol=1e-12)
+    np.testing.assert_allclose(res.y_pred_within[:, 0], expected, atol=1e-8)
+    ok = np.isfinite(y)
+    assert res.r2_within[0] == pytest.approx(r2_score(deviations[ok], expected[ok]), abs=1e-8)
+    assert res.n_within[0] == ok.sum()
+
+
+def test_domain_frame_needs_domains():
+    X, Y, groups = planted(n=30, p=3, n_groups=10)
+    probe = RidgeProbe(3).fit(X, Y, groups)
+    assert "r2_within" not in set(probe.to_frame()["metric"])
+    with pytest.raises(ParameterError, match="domains"):
+        probe.domain_frame()
