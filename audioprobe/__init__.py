@@ -12,11 +12,20 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-from .audio import audio_info, load_audio
 from .errors import AudioprobeError, ClipError, ManifestError, ParameterError
-from .manifest import check_manifest, read_manifest
-from .runner import map_clips
-from .runstore import Run
+from .lazy import lazy_exports
 
-__all__ = ["__version__", "AudioprobeError", "ClipError", "ManifestError", "ParameterError", "Run", "audio_info",
-           "check_manifest", "load_audio", "map_clips", "read_manifest"]
+# imported on first use, so that ``audioprobe --help`` does not load numpy, pandas and soundfile
+_WHERE = {"audio_info": "audio", "load_audio": "audio", "check_manifest": "manifest", "read_manifest": "manifest",
+          "map_clips": "runner", "Run": "runstore"}
+
+__all__ = ["__version__", "AudioprobeError", "ClipError", "ManifestError", "ParameterError", *_WHERE]
+_lazy_getattr, _lazy_dir = lazy_exports(__name__, _WHERE)
+
+
+def __getattr__(name: str) -> object:
+    return _lazy_getattr(name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*_lazy_dir(), *globals()})

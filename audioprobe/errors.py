@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AudioprobeError", "ParameterError", "ClipError", "ManifestError", "check_choice"]
+__all__ = ["AudioprobeError", "ParameterError", "ClipError", "ManifestError", "StageError", "check_choice"]
 
 
 class AudioprobeError(Exception):
@@ -22,6 +22,14 @@ class ParameterError(AudioprobeError, ValueError):
 
 class ManifestError(AudioprobeError):
     """A manifest file is unreadable or breaks the manifest contract."""
+
+
+class StageError(AudioprobeError):
+    """A stage cannot go on, or produced nothing: an error that is not about one clip.
+
+    Raised when every clip fails the same way (a setting or a model the stage cannot use), or
+    when a stage ends without one successful clip; the stage is recorded as failed in ``run.json``.
+    """
 
 
 class ClipError(AudioprobeError):

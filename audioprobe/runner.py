@@ -7,7 +7,9 @@ A per-clip function takes one clip row (a dict with at least ``clip_id`` and
   or on a ``dask.distributed`` scheduler (``scheduler="local"`` starts a LocalCluster,
   ``scheduler="tcp://host:port"`` connects to a running one);
 * records an exception raised for a clip as a failure (clip id, path, error type,
-  message) and carries on with the rest;
+  message) and carries on with the rest, but stops at once with :class:`StageError` when the
+  first clips all fail with the same error (a setting or a function that cannot work on any
+  clip is not a per-clip failure);
 * writes finished rows in chunks as they complete, so a re-run of a killed stage skips
   finished clips;
 * shows a progress bar with clips done, rate and ETA.
@@ -18,18 +20,21 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 from joblib.externals.loky import get_reusable_executor
 
-from .errors import ParameterError
+from .errors import ParameterError, StageError
 from .log import logger, progress
 from .runstore import ChunkStore, Run
 
-__all__ = ["map_clips", "MapResult", "resolve_n_jobs"]
+__all__ = ["map_clips", "MapResult", "resolve_n_jobs", "FAIL_FAST_CLIPS"]
 
 ClipFunction = Callable[[dict], dict]
+
+#: When this many first clips (or all clips, if fewer) fail with one identical error and none
+#: succeeded, the error is about the stage, not about a clip: the run stops.
+FAIL_FAST_CLIPS = 8
 
 
 @dataclass
@@ -78,14 +83,18 @@ def _run_processes(func: ClipFunction, rows: list[dict], n_jobs: int) -> Iterato
     window = 4 * n_jobs
     pool = get_reusable_executor(max_workers=n_jobs)
     pending = set()
-    for row in rows:
-        pending.add(pool.submit(_call_safely, func, row))
-        if len(pending) >= window:
+    try:
+        for row in rows:
+            pending.add(pool.submit(_call_safely, func, row))
+            if len(pending) >= window:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             yield from (f.result() for f in done)
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        yield from (f.result() for f in done)
+    finally:  # the consumer stopped early (fail-fast, interrupt): drop the queued clips
+        for future in pending:
+            future.cancel()
 
 
 def _run_dask(func: ClipFunction, rows: list[dict], scheduler: str, n_jobs: int) -> Iterator[tuple[str, dict]]:
@@ -111,6 +120,15 @@ def _run_dask(func: ClipFunction, rows: list[dict], scheduler: str, n_jobs: int)
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _stop_if_systematic(stage: str, failed: list[dict]) -> None:
+    """Raise :class:`StageError` when every failure so far is one and the same error."""
+    kinds = {(f["error_type"], f["message"]) for f in failed}
+    if len(kinds) == 1:
+        error_type, message = kinds.pop()
+        raise StageError(f"{stage}: the first {len(failed)} clips all failed with the same error, so the "
+                         f"cause is a setting or the code, not a clip; stopped. {error_type}: {message}")
 
 
 def map_clips(func: ClipFunction, clips: pd.DataFrame, *, run: Run | None = None, stage: str = "clips",
@@ -145,6 +163,13 @@ def map_clips(func: ClipFunction, clips: pd.DataFrame, *, run: Run | None = None
     MapResult
         ``table`` (successful rows, input order) and ``failures`` of this call and of earlier
         interrupted calls.
+
+    Raises
+    ------
+    StageError
+        The first :data:`FAIL_FAST_CLIPS` clips (or all, if fewer) failed with one identical
+        error: nothing more is computed, and these failures are not recorded as clip failures
+        (the stage's lifecycle records the stage as failed with this error).
     """
     if "clip_id" not in clips.columns:
         raise ParameterError(f"clips must have a 'clip_id' column, got {list(clips.columns)}")
@@ -179,9 +204,12 @@ def map_clips(func: ClipFunction, clips: pd.DataFrame, *, run: Run | None = None
         buffer_ok.clear()
         buffer_failed.clear()
 
+    fail_fast_at = min(len(todo), FAIL_FAST_CLIPS)
     with progress(total=len(todo), desc=desc or stage) as bar:
         for status, record in outcomes:
             (finished if status == "ok" else failed).append(record)
+            if not finished and len(failed) == fail_fast_at and fail_fast_at > 1:
+                _stop_if_systematic(stage, failed)
             (buffer_ok if status == "ok" else buffer_failed).append(record)
             if len(buffer_ok) + len(buffer_failed) >= chunk_size:
                 flush()

@@ -5,11 +5,16 @@ spectral variability (:mod:`.variability`), amplitude (:mod:`.amplitude`), modul
 (:mod:`.modulation`), onsets and roughness (:mod:`.onsets`). :data:`REGISTRY` maps every
 descriptor name to its specification; :func:`compute_clip_features` describes one decoded clip
 and :func:`extract_features` a whole manifest, in parallel.
-"""
-from .analysis import ClipAnalysis
-from .config import FAMILIES, AnalysisConfig, Descriptor
-from .extract import compute_clip_features, extract_features
-from .registry import COUNT_COLUMNS, REGISTRY, descriptor_table, resolve_descriptors
 
-__all__ = ["AnalysisConfig", "COUNT_COLUMNS", "ClipAnalysis", "Descriptor", "FAMILIES", "REGISTRY",
-           "compute_clip_features", "descriptor_table", "extract_features", "resolve_descriptors"]
+Names are imported on first use, so that ``audioprobe --help`` does not load librosa and Praat.
+"""
+from __future__ import annotations
+
+from ..lazy import lazy_exports
+
+_WHERE = {"ClipAnalysis": "analysis", "FAMILIES": "config", "AnalysisConfig": "config", "Descriptor": "config",
+          "compute_clip_features": "extract", "extract_features": "extract", "COUNT_COLUMNS": "registry",
+          "REGISTRY": "registry", "descriptor_table": "registry", "resolve_descriptors": "registry"}
+
+__all__ = list(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -11,7 +11,8 @@ def _features(args: argparse.Namespace) -> int:
 
     manifest = args.manifest or default_manifest_path()
     extract_features(manifest, descriptors=args.descriptors, pitch=args.pitch, sr=args.sr, f0_floor=args.f0_floor,
-                     f0_ceiling=args.f0_ceiling, n_jobs=args.jobs, scheduler=args.scheduler, run=Run(args.output))
+                     f0_ceiling=args.f0_ceiling, n_jobs=args.jobs, scheduler=args.scheduler, run=Run(args.output),
+                     force=args.force)
     return 0
 
 
@@ -34,4 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--scheduler", default=None, metavar="ADDR",
                         help="dask scheduler: 'local' or tcp://host:port (default: local processes)")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute every clip even if the stage is up to date (default: only what is missing)")
     parser.set_defaults(func=_features)

@@ -7,14 +7,14 @@ import argparse
 def _figures(args: argparse.Namespace) -> int:
     from .registry import make_all
 
-    make_all(args.run, names=args.only or None, formats=tuple(args.formats))
+    make_all(args.run, names=args.only or None, formats=tuple(args.formats), force=args.force)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from .run_report import build_report
 
-    build_report(args.run, output=args.output)
+    build_report(args.run, output=args.output, force=args.force)
     return 0
 
 
@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "cka_matrix, descriptor_correlations, variance_partition)")
     figures.add_argument("--formats", nargs="+", choices=("png", "pdf"), default=["png", "pdf"],
                          help="file formats (default: png pdf)")
+    figures.add_argument("--force", action="store_true", help="redraw every figure even if it is up to date")
     figures.set_defaults(func=_figures)
     report = subparsers.add_parser(
         "report", parents=[common], help="write the run's self-contained HTML report",
@@ -39,4 +40,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "failures and the provenance.")
     report.add_argument("run", help="run folder")
     report.add_argument("-o", "--output", default=None, help="output file (default: RUN/report.html)")
+    report.add_argument("--force", action="store_true", help="rewrite the page even if it is up to date")
     report.set_defaults(func=_report)

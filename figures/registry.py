@@ -7,14 +7,17 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ..errors import check_choice
+from ..contract import FIGURES as FIGURES_DIR
+from ..errors import StageError, check_choice
 from ..log import logger
-from ..runstore import Run
+from ..runstore import Run, fingerprint
 from . import cka, contrast, descriptors, heatmap, partition, profile, rdm
 from .style import save_figure
 from .tables import MissingInput, RunTables
 
-__all__ = ["FigureSpec", "FIGURES", "build_figures", "make_all"]
+__all__ = ["FigureSpec", "FIGURES", "STAGE", "build_figures", "make_all"]
+
+STAGE = "figures"
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,12 @@ def build_figures(run: Run | str | Path | RunTables, *, names: Iterable[str] | N
 
 
 def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
-             formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+             formats: tuple[str, ...] = ("png", "pdf"), force: bool = False) -> list[Path]:
     """Write every figure of a run to ``RUN/figures/<name>.<format>``, byte-identical on a re-run.
+
+    The ``figures`` stage's unit is one figure: a figure whose files exist and whose inputs (the
+    run's tables, activations and stage settings, :meth:`RunTables.state`) have not changed since
+    it was drawn is not drawn again; new results redraw every figure.
 
     Parameters
     ----------
@@ -70,11 +77,18 @@ def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
         Figures to make (keys of :data:`FIGURES`); all by default.
     formats : tuple of str, keyword-only
         File formats (``png``, ``pdf``).
+    force : bool, keyword-only
+        Redraw every figure, even those up to date.
 
     Returns
     -------
     list of Path
-        The files written, in registry order.
+        The figure files of the run's current state (written now or up to date), in registry order.
+
+    Raises
+    ------
+    StageError
+        The run holds the input of no selected figure.
 
     Examples
     --------
@@ -82,10 +96,29 @@ def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
     >>> paths = make_all("my-run")    # doctest: +SKIP
     """
     tables = RunTables(run)
-    folder = tables.run.file("figures")
+    run = tables.run
+    folder = run.file(FIGURES_DIR)
+    selected = list(FIGURES) if names is None else [check_choice("names", n, FIGURES) for n in names]
+    state = fingerprint(tables.state())
     paths: list[Path] = []
-    for spec, figure in build_figures(tables, names=names):
-        paths += save_figure(figure, folder, spec.name, formats=formats)
-        logger.debug("figure %s written", spec.name)
-    logger.info("%d figure files written to %s", len(paths), folder)
+    with run.stage(STAGE, config={"names": selected, "formats": list(formats)}, inputs={"state": state},
+                   force=force, computes=False) as stage:
+        n_drawn = 0
+        for name in selected:
+            files = [folder / f"{name}.{fmt}" for fmt in formats]
+            key = f"{name}[{','.join(formats)}]"
+            if stage.unit_done(key, state) and all(f.exists() for f in files):
+                paths += files
+                continue
+            built = list(build_figures(tables, names=[name]))
+            if not built:
+                continue
+            paths += save_figure(built[0][1], folder, name, formats=formats)
+            stage.finish_unit(key, state)
+            n_drawn += 1
+        if not paths:
+            raise StageError(f"figures: the run {str(run.path)!r} holds the input of none of {selected}; run the "
+                             "probe (and compare) stages first")
+        stage.complete(n_files=len(paths), n_drawn=n_drawn)
+    logger.info("%d figure files in %s (%d figure(s) drawn now, the rest up to date)", len(paths), folder, n_drawn)
     return paths

@@ -7,15 +7,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..contract import REPORT
 from ..log import logger
-from ..runstore import Run
+from ..runstore import Run, fingerprint
 from .methods import environment_table, methods_paragraph, recorded_parameters, stage_table
 from .registry import FIGURES, build_figures
 from .report import Report
 from .tables import (MissingInput, RunTables, descriptor_columns, descriptor_order, headline_scores, layer_names,
                      model_order)
 
-__all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table", "SECTIONS"]
+__all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table", "SECTIONS",
+           "STAGE"]
+
+STAGE = "report"
 
 #: Section anchors of the report, in order.
 SECTIONS = ("summary", "methods", "figures", "per-layer", "statistics", "failures", "provenance")
@@ -169,8 +173,9 @@ def _failures(report: Report, tables: RunTables) -> None:
 def _provenance(report: Report, tables: RunTables) -> None:
     report.add_section("Provenance", section_id="provenance")
     info = tables.info
-    if not info:
-        report.add_paragraph("run.json is absent: no provenance recorded.", css_class="note")
+    if not set(info.get("stages", {})) - {"figures", "report"}:
+        report.add_paragraph("run.json records no stage that computed these results: no provenance recorded.",
+                             css_class="note")
         return
     report.add_table(environment_table(info), title="Environment", max_rows=1000)
     report.add_table(stage_table(info), title="Stages")
@@ -196,8 +201,11 @@ def run_report(run: Run | str | Path) -> Report:
     return report
 
 
-def build_report(run: Run | str | Path, *, output: str | Path | None = None) -> Path:
-    """Write the self-contained report of a run.
+def build_report(run: Run | str | Path, *, output: str | Path | None = None, force: bool = False) -> Path:
+    """Write the self-contained report of a run (the ``report`` stage).
+
+    The page is rewritten only when the run's state (:meth:`RunTables.state`: its tables,
+    activations and stage settings) changed since it was written, or with ``force``.
 
     Parameters
     ----------
@@ -205,14 +213,22 @@ def build_report(run: Run | str | Path, *, output: str | Path | None = None) -> 
         The run folder (must exist).
     output : str or Path, optional, keyword-only
         Where to write the page; ``RUN/report.html`` by default.
+    force : bool, keyword-only
+        Rewrite the page even when it is up to date.
 
     Returns
     -------
     Path
-        The page written.
+        The page.
     """
     tables = RunTables(run)
-    path = Path(output) if output is not None else tables.run.file("report.html")
-    run_report(tables.run).save(path)
+    path = Path(output).resolve() if output is not None else tables.run.file(REPORT)
+    with tables.run.stage(STAGE, config={"output": str(path)}, inputs={"state": fingerprint(tables.state())},
+                          outputs=(path,), force=force, computes=False) as stage:
+        if stage.up_to_date:
+            logger.info("report up to date: %s (--force rewrites it)", path)
+            return path
+        run_report(tables.run).save(path)
+        stage.complete(output=str(path))
     logger.info("report written to %s", path)
     return path

@@ -85,6 +85,23 @@ class RunTables:
         meta = self.get("features_meta")
         return None if meta is None else [str(n) for n in meta["name"]]
 
+    def state(self) -> dict:
+        """What the figures and the report are drawn from: a hash per saved table, the identity of
+        every model's activations, and the recorded settings and summaries of the stages that wrote them.
+
+        Two runs in the same state draw the same figures (the figures stage and the report skip
+        work whose state has not changed).
+        """
+        models = {}
+        for name in sorted(self.models):
+            layers = Path("activations") / name / "layers.csv"
+            models[name] = {"model": {k: v for k, v in self.models[name].items() if k not in ("timing", "device")},
+                            "layers": self.run.sha256(layers)}
+        stages = {name: {"config": record.get("config"), "summary": record.get("summary")}
+                  for name, record in sorted(self.info.get("stages", {}).items()) if name not in ("figures", "report")}
+        return {"tables": {file: self.run.sha256(file) for file in _TABLES.values()}, "models": models,
+                "stages": stages}
+
     # ---- activations -----------------------------------------------------------------------
     @functools.cached_property
     def models(self) -> dict[str, dict]:

@@ -35,29 +35,30 @@ import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from ..contract import FEATURES, FEATURES_META, OOF, OOF_COLUMNS, PROBE_COLUMNS, UNITS
+from ..contract import PROBES as PROBES_FILE
+from ..contract import check_table, list_models, model_layers, read_layer
 from ..errors import ParameterError, check_choice
 from ..log import logger, progress
-from ..runstore import Run
-from ..manifest import sha256_file
 from ..runner import resolve_n_jobs
+from ..runstore import Run, atomic_path, fingerprint
 from .cka import cka_from_grams, gram_linear, linear_cka
-from .inputs import list_models, model_layers, probe_targets, read_layer
+from .inputs import probe_targets
 from .partition import VariancePartition
 from .ridge import DEFAULT_RELATIVE_ALPHAS, RidgeProbe, pearson_columns, r2_score_columns
 from .rsa import COMPARISONS, RDM_METRICS, RSAProbe
 from .transfer import DomainTransfer
 
-__all__ = ["run_probes", "PROBES", "COLUMNS", "ProbeConfig"]
+__all__ = ["run_probes", "PROBES", "COLUMNS", "ProbeConfig", "STAGE"]
 
-COLUMNS = ["model", "pretrain_domain", "seed", "layer", "layer_index", "pooling", "feature", "probe", "metric",
-           "fold", "train_domain", "eval_domain", "value", "n_clips", "p_value", "ci_low", "ci_high", "model_b",
-           "layer_b"]
-OOF_COLUMNS = ["model", "layer", "feature", "clip_id", "group", "domain", "fold", "y_true", "y_pred"]
+STAGE = "probe"
+COLUMNS = PROBE_COLUMNS
 CKA_METRICS = {"linear_cka": False, "debiased_linear_cka": True}
 
 
@@ -178,7 +179,8 @@ def _layer_seed(random_state: int, model: str, layer: str) -> np.random.SeedSequ
 
 
 def _probe_layer(model: dict, layer: pd.Series, clips: pd.DataFrame, targets: pd.DataFrame, meta: pd.DataFrame,
-                 cfg: ProbeConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray | None]:
+                 cfg: ProbeConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """All probes of one layer: its ``probes.parquet`` rows and its out-of-fold predictions (or None)."""
     X = read_layer(model, layer, len(clips))
     usable = np.all(np.isfinite(X), axis=1)
     if (~usable).any():
@@ -192,42 +194,49 @@ def _probe_layer(model: dict, layer: pd.Series, clips: pd.DataFrame, targets: pd
         rows = PROBES[name](data, cfg)
         frames.append(rows.assign(probe=name))
     table = pd.concat(frames, ignore_index=True)
-    seed = model.get("seed")
-    table = table.assign(model=model["name"], pretrain_domain=model.get("pretrain_domain", "none"),
-                         seed=seed if seed is not None else pd.NA, layer=layer["layer"],
-                         layer_index=int(layer["layer_index"]), pooling=layer.get("pooling", pd.NA))
+    table = table.assign(**_layer_columns(model, layer))
     oof = None
     if data.oof:
         oof = pd.concat(data.oof, ignore_index=True).assign(model=model["name"], layer=layer["layer"])[OOF_COLUMNS]
-    gram = None
-    if "cka" in cfg.probes:
-        gram = np.full((len(X), len(X)), np.nan)
+    return _finish(table), oof
+
+
+def _layer_columns(model: dict, layer: pd.Series) -> dict:
+    """The columns of ``probes.parquet`` that identify a model's layer."""
+    seed = model.get("seed")
+    return {"model": model["name"], "pretrain_domain": model.get("pretrain_domain", "none"),
+            "seed": seed if seed is not None else pd.NA, "layer": layer["layer"],
+            "layer_index": int(layer["layer_index"]), "pooling": layer.get("pooling", pd.NA)}
+
+
+def _layer_pairs_cka(jobs: list[tuple[dict, pd.Series]], n_clips: int) -> pd.DataFrame:
+    """Linear and debiased CKA of every unordered pair of layers (all models), from one Gram matrix per layer."""
+    grams = []
+    for model, layer in jobs:
+        X = read_layer(model, layer, n_clips)
+        usable = np.all(np.isfinite(X), axis=1)
+        gram = np.full((n_clips, n_clips), np.nan)
         gram[np.ix_(usable, usable)] = gram_linear(X[usable])
-    return table, oof, gram
-
-
-def _layer_pairs_cka(grams: list[tuple[dict, str, np.ndarray]]) -> pd.DataFrame:
+        grams.append(gram)
     rows = []
-    for a in range(len(grams)):
-        model_a, layer_a, K = grams[a]
-        for b in range(a + 1, len(grams)):
-            model_b, layer_b, L = grams[b]
+    for a, (model_a, layer_a) in enumerate(jobs):
+        K = grams[a]
+        for b in range(a + 1, len(jobs)):
+            model_b, layer_b = jobs[b]
+            L = grams[b]
             ok = np.isfinite(np.diag(K)) & np.isfinite(np.diag(L))
             Ks, Ls = K[np.ix_(ok, ok)], L[np.ix_(ok, ok)]
             for metric, debiased in CKA_METRICS.items():
-                rows.append({"model": model_a["name"], "layer": layer_a["layer"], "metric": metric,
+                rows.append({**_layer_columns(model_a, layer_a), "metric": metric,
                              "value": cka_from_grams(Ks, Ls, debiased=debiased) if ok.sum() >= 4 else np.nan,
-                             "n_clips": int(ok.sum()), "model_b": model_b["name"], "layer_b": layer_b["layer"],
-                             "pretrain_domain": model_a.get("pretrain_domain", "none"),
-                             "seed": model_a.get("seed") if model_a.get("seed") is not None else pd.NA,
-                             "layer_index": int(layer_a["layer_index"]), "pooling": layer_a.get("pooling", pd.NA)})
-    return pd.DataFrame(rows).assign(probe="cka") if rows else pd.DataFrame(columns=COLUMNS)
+                             "n_clips": int(ok.sum()), "model_b": model_b["name"], "layer_b": layer_b["layer"]})
+    return _finish(pd.DataFrame(rows).assign(probe="cka")) if rows else _finish(pd.DataFrame(columns=COLUMNS))
 
 
 def _finish(table: pd.DataFrame) -> pd.DataFrame:
     """Every column of :data:`COLUMNS`, with defaults and the contract's dtypes."""
     defaults = {"fold": pd.NA, "train_domain": "all", "eval_domain": "all", "p_value": np.nan, "ci_low": np.nan,
-                "ci_high": np.nan, "model_b": pd.NA, "layer_b": pd.NA, "feature": pd.NA}
+                "ci_high": np.nan, "model_b": pd.NA, "layer_b": pd.NA, "feature": pd.NA, "note": pd.NA}
     for col, value in defaults.items():
         if col not in table:
             table[col] = value
@@ -239,7 +248,7 @@ def _finish(table: pd.DataFrame) -> pd.DataFrame:
     for col in ("value", "p_value", "ci_low", "ci_high"):
         table[col] = table[col].astype(np.float64)
     for col in ("model", "pretrain_domain", "layer", "pooling", "feature", "probe", "metric", "train_domain",
-                "eval_domain", "model_b", "layer_b"):
+                "eval_domain", "model_b", "layer_b", "note"):
         table[col] = table[col].astype("string")
     return table.reset_index(drop=True)
 
@@ -257,12 +266,44 @@ def _check_config(cfg: ProbeConfig) -> None:
             raise ParameterError(f"{name} must be a non-negative integer, got {value!r}")
 
 
+def _model_identity(model: dict) -> dict:
+    """What a model's activations depend on: its ``model.json`` without run-time details."""
+    return {k: v for k, v in model.items() if k not in ("timing", "device", "folder")}
+
+
+class _Units:
+    """The finished (model, layer) units of the probe stage: ``units/probe/<model>/<layer>[.oof].parquet``."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def path(self, model: dict, layer: pd.Series, kind: str = "") -> Path:
+        return self.run.file(Path(UNITS) / STAGE / model["name"] / f"{layer['layer']}{kind}.parquet")
+
+    def write(self, model: dict, layer: pd.Series, table: pd.DataFrame, oof: pd.DataFrame | None) -> None:
+        if oof is not None:
+            with atomic_path(self.path(model, layer, ".oof")) as tmp:
+                oof.to_parquet(tmp, index=False)
+        with atomic_path(self.path(model, layer)) as tmp:
+            table.to_parquet(tmp, index=False)
+
+    def read(self, model: dict, layer: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        oof = self.path(model, layer, ".oof")
+        return pd.read_parquet(self.path(model, layer)), (pd.read_parquet(oof) if oof.exists() else None)
+
+
 def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"), cv: int = 5,
                n_permutations: int = 1000, random_state: int = 0, models: Sequence[str] | None = None,
                layers: Sequence[str] | None = None, n_bootstraps: int = 1000, scaling: str = "center",
                rdm_metric: str = "correlation", rsa_method: str = "spearman", partition_by: str = "family",
                n_jobs: int | None = None, force: bool = False) -> pd.DataFrame:
     """Run the probes on every (selected) layer of every (selected) model and write ``probes.parquet``.
+
+    The stage is incremental: its unit of work is one layer of one model, recorded with a
+    fingerprint of the settings, the descriptors and the model's activations. A re-run probes only
+    the layers that are new (a model or layer extracted since) or changed, resumes a killed stage at
+    its first unfinished layer, and keeps the rows of every other layer byte-identical; each layer's
+    random stream depends only on ``random_state`` and the layer's identity.
 
     Parameters
     ----------
@@ -290,12 +331,17 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
         Each thread runs single-threaded BLAS: the decompositions here are small, and multi-threaded
         BLAS on a busy machine was measured 20-100x slower (busy-waiting OpenBLAS threads).
     force : bool
-        Recompute even when ``run.json`` records a finished probe stage with the same settings.
+        Recompute every layer, even those finished with the same settings and inputs.
 
     Returns
     -------
     pd.DataFrame
         The ``probes.parquet`` table (columns :data:`COLUMNS`).
+
+    Raises
+    ------
+    ParameterError
+        Invalid settings, or a run folder without descriptors or activations.
     """
     run = run if isinstance(run, Run) else Run(run, create=False)
     cfg = ProbeConfig(probes=tuple(probes), cv=cv, n_permutations=n_permutations, n_bootstraps=n_bootstraps,
@@ -304,40 +350,67 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
                       layers=None if layers is None else list(layers))
     _check_config(cfg)
     n_jobs = resolve_n_jobs(n_jobs)
-    if not force and run.is_complete("probe", config=cfg.as_dict()) and run.exists("probes.parquet"):
-        logger.info("probe stage already complete with these settings; reading %s", run.file("probes.parquet"))
-        return run.read_table("probes.parquet")
+    for name in (FEATURES, FEATURES_META):
+        if not run.exists(name):
+            raise ParameterError(f"{str(run.file(name))!r} does not exist: run `audioprobe features` into this run "
+                                 "folder first")
+    model_infos = list_models(run, cfg.models)
+    jobs = [(m, row) for m in model_infos for _, row in model_layers(m, cfg.layers).iterrows()]
+    if not jobs:
+        raise ParameterError(f"no layer to probe: none of the layers {cfg.layers} was extracted")
+    settings = {k: v for k, v in cfg.as_dict().items() if k not in ("models", "layers")}
+    inputs = {"features_sha256": run.sha256(FEATURES), "features_meta_sha256": run.sha256(FEATURES_META),
+              "models": {m["name"]: fingerprint(_model_identity(m)) for m in model_infos}}
+    keys = [f"{m['name']}/{row['layer']}" for m, row in jobs]
+    prints = [fingerprint({"settings": settings, "features": inputs["features_sha256"],
+                           "meta": inputs["features_meta_sha256"], "model": _model_identity(m),
+                           "layer": {k: str(v) for k, v in row.items()}}) for m, row in jobs]
+    units = _Units(run)
+    with run.stage(STAGE, config=cfg.as_dict(), inputs=inputs, seeds={"random_state": random_state},
+                   outputs=(PROBES_FILE,), force=force) as stage:
+        if stage.up_to_date:
+            logger.info("probe: up to date (same settings, descriptors and activations); reading %s",
+                        run.file(PROBES_FILE))
+            return run.read_table(PROBES_FILE)
+        todo = [k for k in range(len(jobs)) if not (stage.unit_done(keys[k], prints[k])
+                                                    and units.path(*jobs[k]).exists())]
+        logger.info("probe: %d of %d layer(s) to compute (%d up to date)", len(todo), len(jobs),
+                    len(jobs) - len(todo))
+        if todo:
+            _probe_layers(run, stage, [jobs[k] for k in todo], [(keys[k], prints[k]) for k in todo], cfg, n_jobs,
+                          units)
+        n_clips = len(run.clips())
+        finished = [units.read(m, row) for m, row in jobs]
+        tables = [t for t, _ in finished]
+        if "cka" in cfg.probes:
+            tables.append(_layer_pairs_cka(jobs, n_clips))
+        result = check_table(PROBES_FILE, pd.concat(tables, ignore_index=True))
+        run.write_table(PROBES_FILE, result)
+        oofs = [o for _, o in finished if o is not None]
+        if oofs:
+            run.write_table(OOF, pd.concat(oofs, ignore_index=True))
+        stage.complete(n_rows=len(result), n_models=len(model_infos), n_layers=len(jobs), n_layers_computed=len(todo),
+                       probes=list(cfg.probes))
+    logger.info("probes: %d rows for %d layer(s) of %d model(s) (%d computed now) -> %s", len(result), len(jobs),
+                len(model_infos), len(todo), run.file(PROBES_FILE))
+    return result
+
+
+def _probe_layers(run: Run, stage, jobs: list[tuple[dict, pd.Series]], keys: list[tuple[str, str]],
+                  cfg: ProbeConfig, n_jobs: int, units: _Units) -> None:
+    """Probe ``jobs`` on ``n_jobs`` threads, writing each layer's unit as soon as it finishes."""
     clips = run.clips()
     clips = clips.assign(clip_id=clips["clip_id"].astype(str), group=clips["group"].astype(str),
                          domain=clips["domain"].astype(str))[["clip_id", "group", "domain"]]
     targets, meta = probe_targets(run, clips)
-    model_infos = list_models(run, cfg.models)
-    run.start_stage("probe", config=cfg.as_dict(), seeds={"random_state": random_state},
-                    inputs={"features_sha256": sha256_file(run.file("features.parquet")),
-                            "checkpoints": {m["name"]: m.get("checkpoint_sha256") for m in model_infos}})
-    jobs = [(m, row) for m in model_infos for _, row in model_layers(m, cfg.layers).iterrows()]
-    tables, oofs, grams = [], [], []
     with (threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=n_jobs) as pool,
           progress(total=len(jobs), desc="probe", unit="layer") as bar):
-        pending = [pool.submit(_probe_layer, m, row, clips, targets, meta, cfg) for m, row in jobs[:n_jobs]]
+        pending = [pool.submit(_probe_layer, *jobs[k], clips, targets, meta, cfg) for k in range(min(n_jobs,
+                                                                                                   len(jobs)))]
         for k in range(len(jobs)):
-            table, oof, gram = pending.pop(0).result()
+            table, oof = pending.pop(0).result()
             if k + n_jobs < len(jobs):  # keep at most n_jobs layers in flight
                 pending.append(pool.submit(_probe_layer, *jobs[k + n_jobs], clips, targets, meta, cfg))
-            tables.append(table)
-            if oof is not None:
-                oofs.append(oof)
-            if gram is not None:
-                grams.append((jobs[k][0], jobs[k][1], gram))
+            units.write(*jobs[k], table, oof)
+            stage.finish_unit(*keys[k])
             bar.update()
-    if grams:
-        tables.append(_layer_pairs_cka(grams))
-    result = _finish(pd.concat(tables, ignore_index=True))
-    run.write_table("probes.parquet", result)
-    if oofs:
-        run.write_table("oof.parquet", pd.concat(oofs, ignore_index=True))
-    run.mark_complete("probe", n_rows=len(result), n_models=len(model_infos), n_layers=len(jobs),
-                      probes=list(cfg.probes))
-    logger.info("probes: %d rows for %d layer(s) of %d model(s) -> %s", len(result), len(jobs), len(model_infos),
-                run.file("probes.parquet"))
-    return result

@@ -3,13 +3,10 @@
 * :func:`probe_targets`: descriptors of every clip of ``clips.parquet`` (rows in that order), on
   their probe scale from ``features_meta.csv`` (``log`` -> natural log; non-positive values of a
   log-scale descriptor become NaN and are counted).
-* :func:`list_models` / :func:`model_layers`: ``activations/<model>/model.json`` and ``layers.csv``.
-* :func:`read_layer`: one ``<layer>.zarr`` array as float64, shape (n_clips, pooled_width).
+
+The model and layer readers are the run folder's own (:mod:`audioprobe.contract`).
 """
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +15,7 @@ from ..errors import ParameterError
 from ..log import logger
 from ..runstore import Run
 
-__all__ = ["probe_targets", "list_models", "model_layers", "read_layer", "PROBE_SCALES"]
+__all__ = ["probe_targets", "PROBE_SCALES"]
 
 PROBE_SCALES = {"linear": lambda v: v, "log": np.log}
 
@@ -63,52 +60,3 @@ def probe_targets(run: Run, clips: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
                 values = np.where(bad, np.nan, np.log(np.where(bad, 1.0, values)))
         targets[name] = values
     return pd.DataFrame(targets, index=table.index), meta
-
-
-def list_models(run: Run, models=None) -> list[dict]:
-    """The ``model.json`` of every model under ``activations/`` (or of the named ones), by name."""
-    root = run.file("activations")
-    found = sorted(p.parent.name for p in root.glob("*/model.json")) if root.is_dir() else []
-    if models is None:
-        names = found
-    else:
-        names = [models] if isinstance(models, str) else list(models)
-        unknown = [m for m in names if m not in found]
-        if unknown:
-            raise ParameterError(f"models {unknown} have no activations in {str(root)!r}; available: {found}")
-    if not names:
-        raise ParameterError(f"no model activations under {str(root)!r}: run `audioprobe extract` first")
-    out = []
-    for name in names:
-        info = json.loads((root / name / "model.json").read_text())
-        info.setdefault("name", name)
-        info["folder"] = str(root / name)
-        out.append(info)
-    return out
-
-
-def model_layers(model: dict, layers=None) -> pd.DataFrame:
-    """Rows of the model's ``layers.csv`` (all, or the named layers), in ``layer_index`` order."""
-    table = pd.read_csv(Path(model["folder"]) / "layers.csv", keep_default_na=False, na_values=[""])
-    table["layer"] = table["layer"].astype(str)
-    if layers is not None:
-        names = [layers] if isinstance(layers, str) else list(layers)
-        table = table[table["layer"].isin(names)]
-        if table.empty:
-            logger.warning("model %s has none of the layers %s", model["name"], names)
-    return table.sort_values("layer_index", kind="stable").reset_index(drop=True)
-
-
-def read_layer(model: dict, layer: pd.Series, n_clips: int) -> np.ndarray:
-    """One layer's pooled activations, float64, shape (n_clips, pooled_width); NaN rows = failed clips."""
-    import zarr
-
-    name = layer.get("file")
-    path = Path(model["folder"]) / (name if isinstance(name, str) and name else f"{layer['layer']}.zarr")
-    if not path.exists():
-        raise ParameterError(f"activation array {str(path)!r} is missing (layers.csv lists it)")
-    X = np.asarray(zarr.open_array(str(path), mode="r")[:], dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] != n_clips:
-        raise ParameterError(f"{str(path)!r} has shape {X.shape}; expected ({n_clips}, n_units), one row per clip "
-                             "of clips.parquet")
-    return X

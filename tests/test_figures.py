@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 from synthetic_run import DESCRIPTORS, FAILED_CLIP, LAYERS, MODELS, make_run
 
-from audioprobe.errors import ParameterError
+from audioprobe.errors import ParameterError, StageError
 from audioprobe.figures import FIGURES, make_all
 from audioprobe.figures.cka import cka_matrix
 from audioprobe.figures.contrast import significance_marks
@@ -117,7 +117,9 @@ def test_absent_inputs_are_skipped_with_a_note(tmp_path, caplog):
         assert f"figure {name} skipped" in notes
     bare = make_run(tmp_path / "bare", omit=("probes", "stats", "features", "activations", "failures",
                                              "run_json"), n_per_domain=3)
-    assert make_all(bare) == []
+    with pytest.raises(StageError, match="holds the input of none"):  # a stage that produced nothing fails
+        make_all(bare)
+    assert bare.stage_record("figures")["status"] == "failed"
 
 
 def test_unknown_figure_name_is_refused(run):

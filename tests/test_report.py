@@ -88,7 +88,7 @@ def test_methods_paragraph_says_what_was_not_recorded(tmp_path):
     assert "Permutations: not recorded" in text and "Unit of inference: not recorded" in text
     assert "Pitch tracker: parselmouth" in text  # from features_meta.csv when run.json is silent
     page = build_report(run)
-    assert "run.json is absent" in page.read_text()
+    assert "run.json records no stage that computed these results: no provenance recorded" in page.read_text()
 
 
 def test_find_parameter_and_recorded_parameters():
