@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["FLOAT_NOISE_RTOL", "as_targets", "variation_notes", "variation_note"]
+__all__ = ["FLOAT_NOISE_RTOL", "as_targets", "has_note", "variation_note", "variation_notes"]
 
 #: Variation below this fraction of the mean square is float noise: ``var <= FLOAT_NOISE_RTOL * mean(x^2)``,
 #: i.e. a standard deviation below one float32 ulp (``eps32 = 1.19e-7``) of the root mean square.
@@ -121,3 +121,9 @@ def variation_note(values, reference=None, *, what: str = "target", min_count: i
     var = float(np.sum(np.var(v, axis=0))) if len(v) else np.nan
     scale = float(np.mean(np.sum(r**2, axis=1))) if len(r) else 0.0
     return _judge(var, scale, len(v), what, min_count)
+
+
+def has_note(notes) -> np.ndarray:
+    """Boolean mask of the entries of a notes array (from :func:`variation_notes`) that hold a reason."""
+    notes = np.asarray(notes, dtype=object)
+    return np.array([note is not None for note in notes.ravel()], dtype=bool).reshape(notes.shape)

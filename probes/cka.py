@@ -7,12 +7,19 @@ estimator of Song et al. (2012), so that the index of independent representation
 average instead of growing with the ratio of units to clips. Both are invariant to orthogonal
 transforms and isotropic scaling of either representation. Working with Gram matrices makes
 one (n x n) matrix per layer the only thing kept to compare layers and models.
+
+A representation whose variation across clips is float noise relative to its scale (the rule of
+:func:`~audioprobe.probes._targets.variation_note`: total variance at most
+:data:`~audioprobe.probes._targets.FLOAT_NOISE_RTOL` of the total mean square) is constant:
+:func:`gram_linear` returns its centred Gram matrix as exact zeros, so that CKA is NaN instead of an
+alignment of rounding residue; ``variation_note(X)`` gives the reason.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ParameterError
+from ._targets import variation_note
 
 __all__ = ["gram_linear", "center_gram", "cka_from_grams", "linear_cka"]
 
@@ -21,11 +28,14 @@ def gram_linear(X: np.ndarray) -> np.ndarray:
     """Linear-kernel Gram matrix ``X X^T`` of the rows, shape (n_clips, n_clips).
 
     The columns are centred first (this leaves the centred Gram matrix unchanged and avoids
-    cancellation for activations with large means).
+    cancellation for activations with large means). A representation that varies across clips by float
+    noise only (:func:`~audioprobe.probes._targets.variation_note`) is constant: its Gram matrix is 0.
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ParameterError(f"X must be (n_clips, n_units), got shape {X.shape}")
+    if variation_note(X, what="representation") is not None:
+        return np.zeros((len(X), len(X)))
     X = X - X.mean(axis=0)
     return X @ X.T
 
@@ -65,7 +75,7 @@ def cka_from_grams(K: np.ndarray, L: np.ndarray, *, debiased: bool = False) -> f
     -------
     float
         In [0, 1] for plain CKA (debiased CKA can be slightly negative); NaN when one
-        representation is constant.
+        representation is constant (a zero centred Gram matrix).
     """
     if np.shape(K) != np.shape(L):
         raise ParameterError(f"Gram matrices must describe the same clips, got shapes {np.shape(K)} and "
@@ -88,6 +98,8 @@ def linear_cka(X: np.ndarray, Y: np.ndarray, *, debiased: bool = False) -> float
     Returns
     -------
     float
+        NaN when ``X`` or ``Y`` varies by float noise only (or not at all) across the clips;
+        :func:`~audioprobe.probes._targets.variation_note` of each says why.
     """
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
     if X.shape[0] != Y.shape[0]:

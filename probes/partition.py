@@ -16,6 +16,9 @@ The unique variance of set S is ``R^2(full) - R^2(full without S)``: variance th
 descriptors cannot account for, so correlated descriptors (F0 and centroid, flatness and HNR) are
 not credited twice. Shared variance is what the full model explains beyond the sum of unique parts.
 Clips missing any descriptor of the full set are left out (all models see the same clips).
+A fold whose held-out activations vary by float noise only, relative to the layer's mean square over all
+clips (the rule of :func:`~audioprobe.probes._targets.variation_note`), has no variance to explain: its
+scores are NaN with the reason in ``note``; the same holds for the pooled scores of such a layer.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import pandas as pd
 
 from ..errors import ParameterError
 from ..log import logger
+from ._targets import variation_note
 from .ridge import decompose, fit_predict_ridge
 from .splitters import GroupFolds, fold_labels
 
@@ -57,6 +61,8 @@ class VariancePartition:
     r2_without_pooled_ : dict of str -> float
     n_clips_ : int
         Clips with every descriptor of the full set.
+    notes_ : list of (str or None), length n_folds + 1
+        Why the scores of each fold (and, last, the pooled ones) are NaN; None where they are defined.
     """
 
     def __init__(self, cv: int = 5, *, sets: dict[str, list[str]] | None = None, n_components: int = 32,
@@ -113,6 +119,11 @@ class VariancePartition:
                                           scaling="standard")[0] if cols else np.zeros_like(scores_test))
                 sse_red[name][f] = _sse_unit_space(X_test_c, scores_test, pred)
         ss_pooled = ((X - X.mean(axis=0)) ** 2).sum()
+        self.notes_ = [variation_note(X[folds == f], X, what="layer") for f in range(n_folds)]
+        self.notes_.append(variation_note(X, what="layer"))
+        ss[[note is not None for note in self.notes_[:-1]]] = np.nan
+        if self.notes_[-1] is not None:
+            ss_pooled = np.nan
         self.n_clips_ = int(keep.sum())
         self.n_test_ = np.bincount(folds, minlength=n_folds)
         self.r2_full_ = 1 - sse_full / ss
@@ -122,21 +133,23 @@ class VariancePartition:
         return self
 
     def to_frame(self) -> pd.DataFrame:
-        """Long table: ``feature, metric, fold, value, n_clips``.
+        """Long table: ``feature, metric, fold, value, n_clips, note``.
 
         Metrics: ``r2_full`` (feature ``all``), ``r2_without`` and ``unique_r2`` per set; per fold and
-        pooled over all held-out clips (fold <NA>).
+        pooled over all held-out clips (fold <NA>). ``note`` says why a value is NaN (<NA> otherwise).
         """
         rows = []
-        folds = [(f, self.n_test_[f]) for f in range(len(self.r2_full_))] + [(pd.NA, self.n_clips_)]
+        folds = [(f, self.n_test_[f], note) for f, note in zip(range(len(self.r2_full_)), self.notes_)]
+        folds.append((pd.NA, self.n_clips_, self.notes_[-1]))
         full = [*self.r2_full_, self.r2_full_pooled_]
-        for (fold, n), value in zip(folds, full):
-            rows.append(("all", "r2_full", fold, value, n))
+        for (fold, n, note), value in zip(folds, full):
+            rows.append(("all", "r2_full", fold, value, n, note))
         for name, per_fold in self.r2_without_.items():
             without = [*per_fold, self.r2_without_pooled_[name]]
-            for (fold, n), w, value in zip(folds, without, full):
-                rows.append((name, "r2_without", fold, w, n))
-                rows.append((name, "unique_r2", fold, value - w, n))
-        table = pd.DataFrame(rows, columns=["feature", "metric", "fold", "value", "n_clips"])
+            for (fold, n, note), w, value in zip(folds, without, full):
+                rows.append((name, "r2_without", fold, w, n, note))
+                rows.append((name, "unique_r2", fold, value - w, n, note))
+        table = pd.DataFrame(rows, columns=["feature", "metric", "fold", "value", "n_clips", "note"])
         table["fold"] = table["fold"].astype("Int64")
+        table["note"] = table["note"].astype("string")
         return table

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
-from ._targets import as_targets, variation_notes
+from ._targets import as_targets, has_note, variation_notes
 from .scaling import fit_scaling
 from .splitters import GroupFolds, fold_labels
 
@@ -186,11 +186,6 @@ def fit_predict_ridge(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarr
     return Y_pred, chosen
 
 
-def _undefined(notes: np.ndarray) -> np.ndarray:
-    """Boolean mask of the columns that have a note."""
-    return np.array([note is not None for note in notes], dtype=bool)
-
-
 def _scored(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Both arrays as (n, n_targets) with NaN wherever either is missing, and the mask of scored rows."""
     y_true = np.asarray(y_true, dtype=np.float64)
@@ -262,7 +257,7 @@ def r2_score_columns(y_true: np.ndarray, y_pred: np.ndarray, *, reference=None) 
         ss_res = np.where(ok, (yt - yp) ** 2, 0.0).sum(axis=0)
         ss_tot = np.where(ok, (yt - mean) ** 2, 0.0).sum(axis=0)
         r2 = 1.0 - ss_res / ss_tot
-    r2[_undefined(score_notes(yt, yp, metric="r2", reference=reference))] = np.nan
+    r2[has_note(score_notes(yt, yp, metric="r2", reference=reference))] = np.nan
     return r2
 
 
@@ -287,7 +282,7 @@ def pearson_columns(y_true: np.ndarray, y_pred: np.ndarray, *, reference=None) -
         a = np.where(ok, yt - np.where(ok, yt, 0).sum(axis=0) / n, 0.0)
         b = np.where(ok, yp - np.where(ok, yp, 0).sum(axis=0) / n, 0.0)
         r = (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    r[_undefined(score_notes(yt, yp, metric="pearson_r", reference=reference))] = np.nan
+    r[has_note(score_notes(yt, yp, metric="pearson_r", reference=reference))] = np.nan
     return r
 
 

@@ -15,6 +15,10 @@
   the group is drawn; pairs of a clip with its own copy are left out, as rsatoolbox's
   ``subsample_pattern`` does). Spearman's rho of a bootstrap sample uses weighted mid-ranks over
   the presorted vectors, which equal the ranks of the expanded sample without re-sorting.
+* Undefined: a descriptor whose values on the compared clips vary by float noise only (relative to
+  its mean square over all clips), or a layer whose activations do (the rule of
+  :func:`~audioprobe.probes._targets.variation_notes`), has an RDM of rounding residue whose ranks
+  are arbitrary: the similarity, p-value and interval are NaN with the reason in ``note``.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from scipy.stats import kendalltau, rankdata
 
 from ..errors import ParameterError, check_choice
 from ..log import logger
-from ._targets import as_targets
+from ._targets import as_targets, has_note, variation_note, variation_notes
 
 __all__ = ["RDM_METRICS", "COMPARISONS", "layer_rdm", "descriptor_rdm", "compare_rdms", "kendall_tau_a",
            "condensed_index", "permutation_null", "bootstrap_distribution", "RSAProbe"]
@@ -108,14 +112,15 @@ def compare_rdms(a: np.ndarray, b: np.ndarray, *, method: str = "spearman") -> f
     Returns
     -------
     float
-        NaN when fewer than 3 pairs are finite or one RDM is constant.
+        NaN when fewer than 3 pairs are finite or one RDM is constant up to float noise (its variance at most
+        :data:`~audioprobe.probes._targets.FLOAT_NOISE_RTOL` of its mean square).
     """
     check_choice("method", method, COMPARISONS)
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ParameterError(f"RDMs must have the same number of pairs, got {a.shape} and {b.shape}")
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+    if has_note(variation_notes(np.c_[a[ok], b[ok]], min_count=3)).any():
         return float("nan")
     return COMPARISONS[method](a[ok], b[ok])
 
@@ -334,7 +339,8 @@ class RSAProbe:
     Attributes
     ----------
     results_ : pd.DataFrame
-        One row per descriptor: ``feature, metric, value, p_value, ci_low, ci_high, n_clips``.
+        One row per descriptor: ``feature, metric, value, p_value, ci_low, ci_high, n_clips, note``; ``note``
+        says why the value is NaN (<NA> otherwise).
     """
 
     def __init__(self, *, metric: str = "correlation", method: str = "spearman", n_permutations: int = 1000,
@@ -371,28 +377,45 @@ class RSAProbe:
             logger.warning("RSA: %d clip(s) with constant or non-finite activations left out", int((~usable).sum()))
         rdm_full = layer_rdm(np.where(usable[:, None], X, 0.0), metric=self.metric)
         n = len(X)
+        layer = np.where(usable[:, None], X, np.nan)
         rows = []
         finite = np.isfinite(Yv) & usable[:, None]
         patterns, which = np.unique(finite.T, axis=0, return_inverse=True)
         for k, keep in enumerate(patterns):
             cols = np.flatnonzero(which.ravel() == k)
             clips = np.flatnonzero(keep)
-            rows.extend(self._fit_pattern(rdm_full, n, clips, Yv[:, cols], [names[c] for c in cols],
+            rows.extend(self._fit_pattern(rdm_full, layer, clips, Yv[:, cols], [names[c] for c in cols],
                                           groups[clips], rng))
         order = {name: i for i, name in enumerate(names)}
         self.results_ = (pd.DataFrame(rows, columns=["feature", "metric", "value", "p_value", "ci_low", "ci_high",
-                                                     "n_clips"])
-                         .sort_values("feature", key=lambda s: s.map(order), kind="stable").reset_index(drop=True))
+                                                     "n_clips", "note"])
+                         .sort_values("feature", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+                         .astype({"note": "string"}))
         return self
 
-    def _fit_pattern(self, rdm_full, n, clips, Ysub, names, groups, rng):
+    @staticmethod
+    def _undefined(clips: np.ndarray, Y: np.ndarray, layer: np.ndarray) -> np.ndarray:
+        """Why the similarity of each column of ``Y`` on ``clips`` is undefined (None where it is not).
+
+        ``Y`` (n_clips, n_targets) and ``layer`` (n_clips, n_units; NaN rows unusable) over all clips set the
+        scales of the rule.
+        """
+        notes = variation_notes(Y[clips], Y, what="descriptor", min_count=4)
+        layer_note = variation_note(layer[clips], layer, what="layer") if len(clips) >= 4 else None
+        return np.array([note if note is not None else layer_note for note in notes], dtype=object)
+
+    def _fit_pattern(self, rdm_full, layer, clips, Ysub, names, groups, rng):
         metric_name = self.method.replace("-", "_")
+        n = len(layer)
+        notes = self._undefined(clips, Ysub, layer)
         if len(clips) < 4:
-            return [(name, metric_name, np.nan, np.nan, np.nan, np.nan, len(clips)) for name in names]
+            return [(name, metric_name, np.nan, np.nan, np.nan, np.nan, len(clips), notes[t])
+                    for t, name in enumerate(names)]
         I, J = np.triu_indices(len(clips), 1)
         rdm_layer = rdm_full[condensed_index(clips[I], clips[J], n)]
         rdm_targets = np.abs(Ysub[clips][I] - Ysub[clips][J])
         value = np.array([compare_rdms(rdm_layer, rdm_targets[:, t], method=self.method) for t in range(len(names))])
+        value[has_note(notes)] = np.nan
         p = np.full(len(names), np.nan)
         if self.n_permutations:
             null = permutation_null(rdm_layer, rdm_targets, method=self.method, n_permutations=self.n_permutations,
@@ -408,4 +431,7 @@ class RSAProbe:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN bounds
                 low, high = np.nanquantile(boot, [tail, 1 - tail], axis=0)
-        return [(name, metric_name, value[t], p[t], low[t], high[t], len(clips)) for t, name in enumerate(names)]
+            low[~np.isfinite(value)] = high[~np.isfinite(value)] = np.nan
+        return [(name, metric_name, value[t], p[t], low[t], high[t], len(clips),
+                 notes[t] if notes[t] is not None or np.isfinite(value[t]) else "an RDM is constant up to float noise")
+                for t, name in enumerate(names)]

@@ -4,7 +4,10 @@
 by the training standard deviation. Per-unit standardisation of ReLU layers is risky: a unit
 that is almost always 0 in the training folds and active in the test fold explodes after
 scaling (design.md section 7 measured fold R^2 of -39 with it and 0.56 with centring only on
-real BYOL-A activations), hence centring by default.
+real BYOL-A activations), hence centring by default. A column whose training variance is float noise
+relative to its mean square (the rule of :func:`~audioprobe.probes._targets.variation_notes`) is
+constant and keeps scale 1: dividing by the standard deviation of rounding residue would blow it up to
+unit variance.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import check_choice
+from ._targets import has_note, variation_notes
 
 __all__ = ["SCALINGS", "fit_scaling"]
 
@@ -23,7 +27,7 @@ def _unit_scale(X: np.ndarray) -> np.ndarray:
 
 def _std_scale(X: np.ndarray) -> np.ndarray:
     scale = X.std(axis=0)
-    scale[scale <= np.finfo(float).eps * np.maximum(1.0, np.abs(X).max(axis=0))] = 1.0  # constant columns
+    scale[has_note(variation_notes(X))] = 1.0  # constant up to float noise
     return scale
 
 
@@ -41,7 +45,7 @@ def fit_scaling(X: np.ndarray, method: str = "center") -> tuple[np.ndarray, np.n
     Returns
     -------
     mean, scale : np.ndarray, shape (n_columns,)
-        Apply as ``(X - mean) / scale``; constant columns get scale 1.
+        Apply as ``(X - mean) / scale``; columns constant up to float noise get scale 1.
     """
     check_choice("scaling", method, SCALINGS)
     return X.mean(axis=0), SCALINGS[method](X)

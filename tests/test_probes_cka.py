@@ -74,3 +74,20 @@ def test_bad_input():
         center_gram(np.eye(3), debiased=True)
     assert np.isnan(linear_cka(np.ones((6, 3)), np.random.default_rng(0).normal(size=(6, 2))))
     assert gram_linear(np.ones((3, 2))).shape == (3, 3)
+
+
+def test_representation_that_varies_by_float_noise_gives_nan():
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(40, 6))
+    residue = 3.0 + 1e-12 * rng.normal(size=(40, 2))  # a descriptor set that is constant up to rounding
+    K = (X - X.mean(axis=0)) @ (X - X.mean(axis=0)).T
+    R = residue - residue.mean(axis=0)
+    before = np.vdot(center_gram(K), center_gram(R @ R.T)) / np.sqrt(
+        np.vdot(center_gram(K), center_gram(K)) * np.vdot(center_gram(R @ R.T), center_gram(R @ R.T)))
+    assert np.isfinite(before) and before > 0  # the alignment of rounding residue, without the rule
+    for debiased in (False, True):
+        assert np.isnan(linear_cka(X, residue, debiased=debiased))
+        assert np.isnan(cka_from_grams(gram_linear(X), gram_linear(residue), debiased=debiased))
+    np.testing.assert_array_equal(gram_linear(residue), 0.0)
+    Y = X @ rng.normal(size=(6, 3)) + rng.normal(size=(40, 3))
+    assert linear_cka(X, 1e-9 * Y) == pytest.approx(linear_cka(X, Y), abs=1e-12)  # small but genuine: kept

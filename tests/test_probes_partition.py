@@ -7,6 +7,8 @@ import pytest
 
 from audioprobe.errors import ParameterError
 from audioprobe.probes.partition import VariancePartition
+from audioprobe.probes.scaling import fit_scaling
+from audioprobe.probes.splitters import GroupFolds, fold_labels
 from audioprobe.probes.transfer import DomainTransfer
 
 
@@ -67,3 +69,31 @@ def test_transfer_follows_the_planted_mapping_of_each_domain():
     assert score[("speech", "environmental", "pearson_r")] < -0.8
     assert score[("environmental", "speech", "r2")] < -1
     assert set(res["n_clips"]) == {30}
+
+
+def test_partition_fold_whose_layer_varies_by_float_noise_is_nan_with_reason():
+    rng = np.random.default_rng(13)
+    n, p = 60, 6
+    D = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    X = np.outer(D["a"], _unit(rng, p)) + 0.3 * rng.normal(size=(n, p))
+    groups = np.arange(n) // 3
+    folds = fold_labels(GroupFolds(3), groups)
+    X[folds == 0] = X[0] + 1e-13 * rng.normal(size=((folds == 0).sum(), p))  # fold 0: all clips alike
+    part = VariancePartition(3, n_components=4).fit(X, D, groups)
+    table = part.to_frame()
+    fold0 = table[table["fold"] == 0]
+    assert fold0["value"].isna().all() and fold0["note"].str.startswith("layer variance is float noise").all()
+    others = table[table["fold"] != 0]  # fold 1, 2 and pooled (<NA> compares as NA and is kept out here)
+    assert others["value"].notna().all() and others["note"].isna().all()
+    pooled = table[table["fold"].isna()]
+    assert pooled["value"].notna().all()
+
+
+def test_standard_scaling_leaves_float_noise_columns_unscaled():
+    rng = np.random.default_rng(14)
+    X = np.c_[1000.0 + 1e-10 * rng.normal(size=50), 1e-12 * rng.normal(size=50), rng.normal(size=50)]
+    mean, scale = fit_scaling(X, "standard")
+    assert scale[0] == 1.0  # residue around a level: constant
+    assert scale[1] == pytest.approx(X[:, 1].std())  # small but genuine: standardised
+    assert scale[2] == pytest.approx(X[:, 2].std())
+    assert fit_scaling(np.ones((5, 2)), "standard")[1].tolist() == [1.0, 1.0]

@@ -128,3 +128,26 @@ def test_missing_values_random_state_and_bad_input():
         RSAProbe(method="pearson").fit(X, Y, groups)
     with pytest.raises(ParameterError, match="same number of pairs"):
         compare_rdms(np.ones(3), np.ones(6))
+
+
+def test_descriptor_or_layer_that_varies_by_float_noise_gives_nan_with_reason():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(30, 8))
+    X[:, 0] *= 4
+    signal = X[:, 0] + 0.5 * rng.normal(size=30)
+    Y = pd.DataFrame({"band_residue": 0.5 + 1e-12 * rng.normal(size=30),  # std 2e-12 of its level: float noise
+                      "small_genuine": 1e-9 * signal,                    # tiny values, genuine variation
+                      "signal": signal})
+    before = compare_rdms(layer_rdm(X), descriptor_rdm(Y["band_residue"].to_numpy()))
+    assert np.isfinite(before)  # the rank correlation of rounding residue, without the rule
+    res = RSAProbe(n_permutations=50, n_bootstraps=20, random_state=0).fit(X, Y, np.arange(30) // 2).results_
+    res = res.set_index("feature")
+    assert res.loc["band_residue", ["value", "p_value", "ci_low", "ci_high"]].isna().all()
+    assert res.loc["band_residue", "note"].startswith("descriptor variance is float noise")
+    assert res.loc["small_genuine", "value"] == pytest.approx(res.loc["signal", "value"], abs=1e-12)
+    assert res.loc["small_genuine", "value"] > 0.2 and pd.isna(res.loc["small_genuine", "note"])
+    dead = np.outer(np.ones(30), rng.normal(size=8)) + 1e-13 * rng.normal(size=(30, 8))  # equal for all clips
+    layer = RSAProbe(n_permutations=0, n_bootstraps=0).fit(dead, Y, np.arange(30) // 2).results_
+    assert layer["value"].isna().all()
+    assert layer["note"].iloc[1:].str.startswith("layer variance is float noise").all()
+    assert np.isnan(compare_rdms(1.0 + 1e-12 * rng.normal(size=435), descriptor_rdm(signal)))
