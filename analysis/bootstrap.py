@@ -7,7 +7,10 @@ ratio of group sums; its linearised group contributions ``r_g = (d_g - R s_g) / 
 the group's share of SST) are bootstrapped with the *wild cluster bootstrap* (Cameron, Gelbach &
 Miller 2008) using Webb's six-point weights (Webb 2023, "Reworking wild bootstrap-based inference
 for clustered errors"), conditional on the targets: ``R* - R = sum_g w_g r_g``. The interval is
-``[R - q_{1-alpha/2}, R - q_{alpha/2}]``.
+``[R - q_{1-alpha/2}, R - q_{alpha/2}]``, with ``q`` the order statistics ``k`` and ``B + 1 - k`` of
+the ``B`` draws of ``R* - R``, ``k = floor(alpha (B + 1) / 2)``. The test
+(:func:`wild_r2_difference_test`) uses the same draws: ``p = 2 min(1 + #{R* - R >= R},
+1 + #{R* - R <= R}) / (B + 1)``, so that ``p <= alpha`` exactly when the interval excludes 0.
 
 Why not the resampling (pairs) bootstrap: per-group error differences are heavy-tailed (squared
 errors, groups of unequal difficulty). In null designs of :func:`~.simulate.simulate_group_errors`
@@ -24,7 +27,8 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["GroupSums", "group_sums", "r2_difference", "wild_r2_difference_ci", "WEBB_WEIGHTS"]
+__all__ = ["GroupSums", "group_sums", "r2_difference", "wild_r2_difference_ci", "wild_r2_difference_test",
+           "WEBB_WEIGHTS"]
 
 WEBB_WEIGHTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 _BATCH_FLOATS = 4_000_000
@@ -92,6 +96,35 @@ def r2_difference(sums: GroupSums) -> np.ndarray:
         return (sse_b.sum(axis=-1) - sse_a.sum(axis=-1)) / sst
 
 
+def _check_resamples(sums: GroupSums, n_resamples: int) -> None:
+    if sums.n_groups < 3:
+        raise ParameterError(f"a bootstrap over groups needs at least 3 groups, got {sums.n_groups}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ParameterError(f"n_bootstrap must be a positive integer, got {n_resamples!r}")
+
+
+def _wild_draws(sums: GroupSums, n_resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The estimate ``R`` (n_cells,) and the wild bootstrap draws of ``R* - R`` (n_cells, n_resamples)."""
+    estimate = np.atleast_1d(r2_difference(sums))
+    n, _, _, sse_a, sse_b = sums.arrays()
+    sst = sums.sst_shares()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        contrib = ((sse_b - sse_a) - estimate.reshape(sse_a.shape[:-1] + (1,)) * sst) / sst.sum(axis=-1, keepdims=True)
+    contrib = contrib.reshape(-1, sums.n_groups)
+    batch = max(1, _BATCH_FLOATS // contrib.size)
+    draws = np.concatenate([contrib @ rng.choice(WEBB_WEIGHTS, (min(batch, n_resamples - k), sums.n_groups)).T
+                            for k in range(0, int(n_resamples), batch)], axis=1)
+    return estimate.ravel(), draws
+
+
+def _interval(estimate: np.ndarray, draws: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    k = int(np.floor(alpha * (draws.shape[1] + 1) / 2.0))
+    if k < 1:  # too few draws for this level: the interval is unbounded
+        return np.full(estimate.shape, -np.inf), np.full(estimate.shape, np.inf)
+    ordered = np.sort(draws, axis=1)
+    return estimate - ordered[:, draws.shape[1] - k], estimate - ordered[:, k - 1]
+
+
 def wild_r2_difference_ci(sums: GroupSums, *, confidence_level: float = 0.95, n_resamples: int = 9999,
                           random_state: int | np.random.Generator | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Wild cluster bootstrap interval of ``R^2_a - R^2_b`` over groups (Webb weights), per cell.
@@ -110,24 +143,41 @@ def wild_r2_difference_ci(sums: GroupSums, *, confidence_level: float = 0.95, n_
     Returns
     -------
     low, high : ndarray, shape (n_cells,)
-        Interval bounds, in units of R^2.
+        Interval bounds, in units of R^2 (infinite when ``(1 - confidence_level) (B + 1) / 2 < 1``).
     """
     if not 0.0 < confidence_level < 1.0:
         raise ParameterError(f"confidence_level must be in (0, 1), got {confidence_level!r}")
-    if sums.n_groups < 3:
-        raise ParameterError(f"a bootstrap over groups needs at least 3 groups, got {sums.n_groups}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ParameterError(f"n_bootstrap must be a positive integer, got {n_resamples!r}")
-    rng = np.random.default_rng(random_state)
-    estimate = np.atleast_1d(r2_difference(sums))
-    n, _, _, sse_a, sse_b = sums.arrays()
-    sst = sums.sst_shares()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        contrib = ((sse_b - sse_a) - estimate.reshape(sse_a.shape[:-1] + (1,)) * sst) / sst.sum(axis=-1, keepdims=True)
-    contrib = contrib.reshape(-1, sums.n_groups)
-    batch = max(1, _BATCH_FLOATS // contrib.size)
-    draws = np.concatenate([contrib @ rng.choice(WEBB_WEIGHTS, (min(batch, n_resamples - k), sums.n_groups)).T
-                            for k in range(0, int(n_resamples), batch)], axis=1)
-    tail = (1.0 - confidence_level) / 2.0
-    upper, lower = np.quantile(draws, [1.0 - tail, tail], axis=1)
-    return estimate.ravel() - upper, estimate.ravel() - lower
+    return wild_r2_difference_test(sums, alpha=1.0 - confidence_level, n_resamples=n_resamples,
+                                   random_state=random_state)[1:3]
+
+
+def wild_r2_difference_test(sums: GroupSums, *, alpha: float = 0.05, n_resamples: int = 9999,
+                            random_state: int | np.random.Generator | None = 0) -> tuple[np.ndarray, ...]:
+    """Wild cluster bootstrap test and interval of ``R^2_a - R^2_b``, from the same draws, per cell.
+
+    Parameters
+    ----------
+    sums : GroupSums
+        Per-group sums (leading axes are cells).
+    alpha : float
+        Level: the interval has coverage ``1 - alpha``; ``p <= alpha`` iff it excludes 0.
+    n_resamples : int
+        Bootstrap draws ``B`` of the group weights.
+    random_state : int, Generator or None
+        Seed of the weights.
+
+    Returns
+    -------
+    estimate, low, high, p_value, sd : ndarray, shape (n_cells,)
+        ``R^2_a - R^2_b``, the interval, the two-sided p (smallest ``2 / (B + 1)``) and the
+        bootstrap standard deviation of the estimate (R^2 units).
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ParameterError(f"alpha must be in (0, 1), got {alpha!r}")
+    _check_resamples(sums, n_resamples)
+    estimate, draws = _wild_draws(sums, int(n_resamples), np.random.default_rng(random_state))
+    low, high = _interval(estimate, draws, alpha)
+    upper = 1 + np.sum(draws >= estimate[:, None], axis=1)
+    lower = 1 + np.sum(draws <= estimate[:, None], axis=1)
+    p_value = np.minimum(1.0, 2.0 * np.minimum(upper, lower) / (draws.shape[1] + 1))
+    return estimate, low, high, p_value, draws.std(axis=1, ddof=1)

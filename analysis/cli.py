@@ -9,7 +9,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     compare_run(args.run, unit=args.unit, contrasts=args.contrast, alpha=args.alpha,
                 n_permutations=args.permutations, n_bootstrap=args.bootstrap, metric=args.metric, probe=args.probe,
-                mixed=not args.no_mixed, random_state=args.seed, force=args.force)
+                mixed=not args.no_mixed, random_state=args.seed, seed_test=args.seed_test, power_delta=args.power,
+                force=args.force)
     return 0
 
 
@@ -19,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare", parents=[subparsers.common_parent],
         help="compare layers' encoding between pretraining domains (calibrated tests, FDR)",
         description="Test whether models pretrained on speech, nonspeech and mixed audio differ in how well each "
-                    "layer encodes each descriptor. Several seeds per domain: permutation of domain labels across "
-                    "seeds and mixed-effects models (seed as unit). One model per domain: sign-flip permutation "
-                    "and paired wild cluster bootstrap over groups of clips (inference limited to those models). "
+                    "layer encodes each descriptor. Several seeds per domain: Student t-tests of the seeds' scores "
+                    "(or permutation of domain labels) and mixed-effects models (seed as unit), with the smallest "
+                    "difference detectable at 80%% power. One model per domain: paired wild cluster bootstrap of "
+                    "the R^2 difference over groups of clips (inference limited to those models). "
                     "Benjamini-Hochberg FDR within each contrast. Writes stats.parquet and stats_summary.txt.")
     parser.add_argument("run", metavar="RUN", help="run folder with probes.parquet (and oof.parquet for --unit clip)")
     parser.add_argument("--unit", choices=("seed", "clip", "auto"), default="auto",
@@ -29,8 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default auto)")
     parser.add_argument("--contrast", action="append", default=None, metavar="A-B",
                         help="domain contrast such as speech-nonspeech (repeatable; default: every pair present)")
+    parser.add_argument("--seed-test", choices=("t", "permutation"), default="t",
+                        help="per-cell test across seeds: t = Student t (can reject with 3 vs 3 seeds), permutation = "
+                             "exact/Monte-Carlo label permutation (smallest p 0.1 with 3 vs 3) (default t)")
     parser.add_argument("--permutations", type=int, default=10000, metavar="N",
-                        help="maximum permutations per test; exact enumeration when fewer exist (default 10000)")
+                        help="maximum permutations per test of --seed-test permutation; exact enumeration when fewer "
+                             "exist (default 10000)")
+    parser.add_argument("--power", type=float, default=None, metavar="DELTA",
+                        help="power analysis: seeds per domain needed to detect a difference DELTA (score units) "
+                             "with 80%% power, per cell (column seeds_needed, summary)")
     parser.add_argument("--bootstrap", type=int, default=9999, metavar="N",
                         help="bootstrap resamples for --unit clip intervals (default 9999)")
     parser.add_argument("--alpha", type=float, default=0.05, metavar="A",

@@ -2,10 +2,13 @@
 
 For a contrast ``a - b`` the two models' out-of-fold ridge predictions on the same clips
 (``oof.parquet``, paired by ``clip_id``) give per-clip squared errors. The estimate is the
-difference of pooled R^2, ``R^2_a - R^2_b = (SSE_b - SSE_a) / SST``; the p-value is a sign-flip
-permutation test of the per-group sums of ``(e_b - e_a)`` (clips of one group, e.g. one speaker,
-are not independent, so whole groups are flipped); the interval is a paired wild cluster bootstrap
-over groups (:mod:`.bootstrap`).
+difference of pooled R^2, ``R^2_a - R^2_b = (SSE_b - SSE_a) / SST``; the interval and the
+p-value both come from one paired wild cluster bootstrap of that difference over groups (clips of
+one group, e.g. one speaker, are not independent, so whole groups carry one weight;
+:func:`~.bootstrap.wild_r2_difference_test`): p <= alpha exactly when the interval excludes 0.
+(A sign-flip test of the squared-error sums and a bootstrap interval of the R^2 difference, as
+before, could disagree: p = 0.0014 beside an interval holding 0.) Cells where both models make
+the same errors (the shared input layer) are described, not tested.
 
 Such inference is about these two trained networks on this population of clips: it says nothing
 about other seeds or trainings of the same domains, and the output says so.
@@ -18,19 +21,25 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
-from .bootstrap import group_sums, r2_difference, wild_r2_difference_ci
-from .design import contrast_name
-from .permutation import sign_flip_test
+from scipy import stats
 
-__all__ = ["clip_contrast_grid", "minimum_units", "OOF_COLUMNS", "SIGN_FLIP_TEST_NAME"]
+from .bootstrap import group_sums, wild_r2_difference_test
+from .design import IDENTICAL_RTOL, contrast_name
+from .power import POWER
+from .seed_unit import identical_note
+
+__all__ = ["clip_contrast_grid", "minimum_units", "OOF_COLUMNS", "BOOTSTRAP_TEST_NAME"]
 
 OOF_COLUMNS = ["model", "layer", "feature", "clip_id", "y_true", "y_pred"]
-SIGN_FLIP_TEST_NAME = "sign-flip permutation of per-group squared-error differences"
-_BOOTSTRAP_NAME = "paired wild cluster bootstrap over groups (Webb weights)"
+BOOTSTRAP_TEST_NAME = "paired wild cluster bootstrap of the pooled R^2 difference over groups (Webb weights)"
 
 
 def minimum_units(alpha: float) -> int:
-    """Fewest units (groups) for which an exact sign-flip test can give ``p <= alpha`` (``2 / 2**G <= alpha``)."""
+    """Fewest groups whose two-point sign patterns alone could give ``p <= alpha`` (``2 / 2**G <= alpha``).
+
+    The wild bootstrap's six-point weights have more patterns, but with fewer groups than this its
+    null distribution is too coarse to trust at ``alpha``.
+    """
     return max(2, math.ceil(math.log2(2.0 / alpha)))
 
 
@@ -68,7 +77,7 @@ def _feature_arrays(fpart: pd.DataFrame, model_a: str, model_b: str, layer_index
 
 
 def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tuple[str, str], *,
-                       layer_index: dict, alpha: float, n_permutations: int, n_bootstrap: int,
+                       layer_index: dict, alpha: float, n_bootstrap: int,
                        rng: np.random.Generator) -> pd.DataFrame:
     """Test one contrast in every layer x feature cell, with the clips' groups as the unit.
 
@@ -85,18 +94,17 @@ def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tupl
         ``layer name -> layer_index``.
     alpha : float
         1 - confidence level.
-    n_permutations : int
-        Maximum sign patterns (exact when ``2**groups`` is not larger).
     n_bootstrap : int
-        Bootstrap resamples.
+        Bootstrap resamples of the test and the interval.
     rng : Generator
-        Source of sign flips and bootstrap resamples.
+        Source of the bootstrap weights.
 
     Returns
     -------
     pd.DataFrame
         One row per layer present for both models x feature, columns as
-        :func:`~.seed_unit.seed_permutation_grid`.
+        :func:`~.seed_unit.seed_grid` (``seed_sd`` NaN; ``mde`` from the bootstrap SD with the
+        normal approximation, ``(z_{1-alpha/2} + z_{0.8}) sd``).
     """
     part = _paired_errors(oof, model_a, model_b)
     both = part.groupby("clip_id")["model"].nunique() == 2
@@ -104,8 +112,8 @@ def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tupl
     n_groups = shared["group"].nunique() if "group" in shared.columns else shared["clip_id"].nunique()
     if n_groups < minimum_units(alpha):
         raise ParameterError(f"unit='clip' needs at least {minimum_units(alpha)} groups of clips predicted by both "
-                             f"{model_a!r} and {model_b!r} for a sign-flip test to reach p <= {alpha} "
-                             f"(smallest p = 2 / 2**groups); they share {n_groups}")
+                             f"{model_a!r} and {model_b!r} for a bootstrap over groups to reach p <= {alpha} "
+                             f"(2 / 2**groups <= alpha); they share {n_groups}")
     rows = []
     tested = differ = False
     for feature, fpart in part.groupby("feature", sort=False):
@@ -118,22 +126,32 @@ def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tupl
                 f"(other seeds or trainings of the same domains)")
         if len(uniques) < minimum_units(alpha):
             rows += [dict(base, layer=lay, estimate=np.nan, ci_low=np.nan, ci_high=np.nan, p_value=np.nan, test="",
-                          note=f"not tested: {len(uniques)} groups with paired predictions; a sign-flip test needs "
-                               f"at least {minimum_units(alpha)} to reach p <= {alpha}") for lay in layers]
+                          status="not_tested",
+                          note=f"not tested: {len(uniques)} groups with paired predictions; a bootstrap over groups "
+                               f"needs at least {minimum_units(alpha)} to reach p <= {alpha}") for lay in layers]
             continue
-        sums = group_sums(codes, y[keep], ea[:, keep], eb[:, keep])
-        tested, differ = True, differ or bool(np.any(ea[:, keep] != eb[:, keep]))
-        estimate = r2_difference(sums)
-        flip = sign_flip_test(sums.sse_b - sums.sse_a, n_permutations=n_permutations, random_state=rng)
-        low, high = wild_r2_difference_ci(sums, confidence_level=1.0 - alpha, n_resamples=n_bootstrap,
-                                          random_state=rng)
-        test = flip.describe(SIGN_FLIP_TEST_NAME) + f"; CI: {_BOOTSTRAP_NAME}, {n_bootstrap} resamples"
-        rows += [dict(base, layer=lay, estimate=estimate[i], ci_low=low[i], ci_high=high[i],
-                      p_value=flip.pvalue[i], test=test, note=note) for i, lay in enumerate(layers)]
+        ea, eb = ea[:, keep], eb[:, keep]
+        same = np.max(np.abs(ea - eb), axis=1) <= IDENTICAL_RTOL * np.maximum(np.max(ea, axis=1), np.max(eb, axis=1))
+        sums = group_sums(codes, y[keep], ea, eb)
+        tested, differ = True, differ or bool(np.any(~same))
+        estimate, low, high, p, sd = wild_r2_difference_test(sums, alpha=alpha, n_resamples=n_bootstrap,
+                                                             random_state=rng)
+        mde = (stats.norm.ppf(1.0 - alpha / 2.0) + stats.norm.ppf(POWER)) * sd
+        test = f"{BOOTSTRAP_TEST_NAME}, {n_bootstrap} resamples; CI: the same bootstrap"
+        smallest = 2.0 / (n_bootstrap + 1)
+        for i, lay in enumerate(layers):
+            if same[i]:
+                rows.append(dict(base, layer=lay, estimate=estimate[i], ci_low=np.nan, ci_high=np.nan, p_value=np.nan,
+                                 test="", status="identical", note=identical_note(layer_index.get(lay))))
+                continue
+            rows.append(dict(base, layer=lay, estimate=estimate[i], ci_low=low[i], ci_high=high[i], p_value=p[i],
+                             test=test, note=note, smallest_p=smallest, mde=mde[i],
+                             status="tested" if smallest <= alpha else "cannot_reject"))
     if tested and not differ:
         raise ParameterError(f"models {model_a!r} and {model_b!r} have identical out-of-fold errors on every clip, "
                              "layer and feature: there is no difference between them to test")
     table = pd.DataFrame(rows, columns=["contrast", "layer", "feature", "estimate", "ci_low", "ci_high", "p_value",
-                                        "test", "unit", "n", "note"])
+                                        "test", "unit", "n", "note", "status", "smallest_p", "mde"])
+    table["seed_sd"] = np.nan
     table.insert(2, "layer_index", table["layer"].map(layer_index).astype("Int64"))
     return table

@@ -1,15 +1,17 @@
 """The domain-comparison entry point: pick the valid tests for the design, run them, correct, label.
 
-* Several models (seeds) per domain -> the seed is the unit: per layer x feature a permutation of
-  domain labels across seeds (Welch t interval), plus mixed models per descriptor and across
-  descriptors (rows with ``layer="all"``; ``feature="all"`` for the across-descriptor model).
-* One model per domain -> clips are the unit: sign-flip permutation and paired wild cluster bootstrap over
-  groups of clips on the out-of-fold squared errors; every row's note says that the inference
-  does not reach beyond those two models.
+* Several models (seeds) per domain -> the seed is the unit: per layer x feature a Student t-test
+  of the seeds' scores (or, as an option, a permutation of domain labels), plus mixed models per
+  descriptor and across descriptors (rows with ``layer="all"``; ``feature="all"`` for the
+  across-descriptor model).
+* One model per domain -> clips are the unit: paired wild cluster bootstrap over groups of clips
+  of the pooled R^2 difference (test and interval from the same bootstrap distribution); every
+  row's note says that the inference does not reach beyond those two models.
 
-p-values are adjusted with Benjamini-Hochberg within each contrast: over the layer x feature grid,
-and separately over the per-descriptor mixed models. The ``test``, ``correction`` and ``unit``
-columns say what was done.
+Cells identical by construction (the shared input layer) are described, not tested. p-values are
+adjusted with Benjamini-Hochberg within each contrast: over the layer x feature grid, and
+separately over the per-descriptor mixed models. The ``test``, ``correction``, ``unit`` and
+``status`` columns say what was done; ``mde`` is the power analysis beside every contrast.
 """
 from __future__ import annotations
 
@@ -21,15 +23,18 @@ import pandas as pd
 from ..errors import ParameterError, check_choice
 from ..log import logger
 from .clip_unit import clip_contrast_grid
-from .design import CONTRAST_DOMAINS, is_constant, model_scores, model_table, parse_contrasts, score_matrix
+from .design import (CONTRAST_DOMAINS, identical_cells, is_constant, model_scores, model_table, parse_contrasts,
+                     score_matrix)
 from .fdr import FDR_METHOD, fdr_bh
 from .mixed import mixed_contrasts
-from .seed_unit import seed_permutation_grid
+from .power import seeds_needed
+from .seed_unit import SEED_TESTS, seed_grid
 
 __all__ = ["compare_domains", "choose_unit", "STATS_COLUMNS", "UNITS"]
 
 STATS_COLUMNS = ["contrast", "layer", "layer_index", "feature", "probe", "metric", "estimate", "ci_low", "ci_high",
-                 "p_value", "p_fdr", "test", "correction", "unit", "n", "note"]
+                 "p_value", "p_fdr", "test", "correction", "unit", "n", "note", "status", "can_reject", "smallest_p",
+                 "seed_sd", "mde", "seeds_needed", "fit"]
 UNITS = ("seed", "clip", "auto")
 
 
@@ -84,9 +89,13 @@ def _clip_models(models: pd.DataFrame, pairs: list[tuple[str, str]], oof: pd.Dat
     return chosen
 
 
-def _check_options(alpha: float, n_permutations: int, n_bootstrap: int) -> None:
+def _check_options(alpha: float, n_permutations: int, n_bootstrap: int, power_delta: float | None) -> None:
     if not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
         raise ParameterError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    if power_delta is not None and not (isinstance(power_delta, (int, float)) and np.isfinite(power_delta)
+                                        and power_delta != 0):
+        raise ParameterError(f"power_delta (--power) must be a nonzero difference in the score's units, "
+                             f"got {power_delta!r}")
     for name, value in (("n_permutations", n_permutations), ("n_bootstrap", n_bootstrap)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ParameterError(f"{name} must be a positive integer, got {value!r}")
@@ -107,11 +116,25 @@ def _adjust(table: pd.DataFrame, what: str) -> pd.DataFrame:
     return table
 
 
+def _finish(stats: pd.DataFrame, *, alpha: float, power_delta: float | None) -> pd.DataFrame:
+    """The derived columns: ``can_reject`` and, with ``power_delta``, ``seeds_needed``."""
+    stats = stats.assign(can_reject=(stats["status"] == "tested") & (stats["smallest_p"] <= alpha))
+    needed = np.full(len(stats), np.nan)
+    if power_delta is not None:
+        with_sd = stats["seed_sd"].notna().to_numpy()
+        needed[with_sd] = seeds_needed(power_delta, stats.loc[with_sd, "seed_sd"].to_numpy(dtype=float), alpha=alpha)
+    stats["seeds_needed"] = needed
+    if "fit" not in stats.columns:
+        stats["fit"] = ""
+    stats["fit"] = stats["fit"].fillna("")
+    return stats
+
+
 def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
                     contrasts: Iterable[str | Sequence[str]] | None = None, alpha: float = 0.05,
                     n_permutations: int = 10000, n_bootstrap: int = 9999, random_state: int | None = 0,
                     oof: pd.DataFrame | None = None, metric: str = "r2_pooled", probe: str = "ridge",
-                    mixed: bool = True) -> pd.DataFrame:
+                    mixed: bool = True, seed_test: str = "t", power_delta: float | None = None) -> pd.DataFrame:
     """Compare what each layer encodes between pretraining domains, with the test valid for the design.
 
     Parameters
@@ -129,7 +152,7 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
     alpha : float
         Level of the intervals (``1 - alpha`` coverage) and of "significant" in summaries.
     n_permutations : int
-        Maximum permutations per test; fewer possible rearrangements -> exact enumeration.
+        Maximum relabellings of ``seed_test="permutation"``; fewer possible -> exact enumeration.
     n_bootstrap : int
         Bootstrap resamples (``unit="clip"``).
     random_state : int or None
@@ -143,6 +166,13 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
         Probe whose scores are compared (``unit="clip"``: ``"ridge"`` only).
     mixed : bool
         With ``unit="seed"``, also fit the mixed-effects models.
+    seed_test : {"t", "permutation"}
+        Per-cell test with ``unit="seed"`` (:mod:`.seed_unit`): Student's t-test (default; can
+        reject with 3 vs 3 seeds) or the label permutation test (exact, but its smallest p is
+        ``2 / comb(n_a + n_b, n_a)``: 0.1 with 3 vs 3 seeds).
+    power_delta : float, optional
+        A difference in the score's units: fills ``seeds_needed``, the seeds per domain a
+        Student t-test needs to detect it with 80 % power given each cell's between-seed SD.
 
     Returns
     -------
@@ -150,7 +180,12 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
         Columns :data:`STATS_COLUMNS`: one row per contrast x layer x feature (the estimate is a
         difference of scores, e.g. of R^2), and with ``unit="seed"`` and ``mixed`` the
         mixed-model rows (``layer="all"``). ``p_value`` is two-sided; NaN where no valid test
-        exists, with the reason in ``note``.
+        exists, with the reason in ``note`` and ``status`` (``identical`` by construction,
+        ``not_tested``). ``can_reject`` is False where the design cannot reach ``p <= alpha``
+        (``smallest_p > alpha``) or nothing was tested. ``seed_sd`` is the pooled between-seed
+        SD, ``mde`` the difference detectable with 80 % power at ``alpha`` (score units),
+        ``seeds_needed`` the seeds per domain for ``power_delta``, ``fit`` the mixed-model fit
+        status (:data:`~.mixed.FIT_STATUS`; empty for other rows).
 
     Raises
     ------
@@ -160,7 +195,8 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
         clips with ``unit="clip"``, scores that are identical for every model.
     """
     check_choice("unit", unit, UNITS)
-    _check_options(alpha, n_permutations, n_bootstrap)
+    check_choice("seed_test", seed_test, SEED_TESTS)
+    _check_options(alpha, n_permutations, n_bootstrap, power_delta)
     scores = model_scores(probes, probe=probe, metric=metric)
     models = model_table(scores)
     pairs = parse_contrasts(contrasts, models)
@@ -171,14 +207,16 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
     if unit == "seed":
         _check_seed_design(models, pairs)
         members = sum(_domain_members(models, pairs).values(), [])
-        if is_constant(score_matrix(scores)[members].to_numpy(), axis=1).all():
+        wide = score_matrix(scores)
+        if is_constant(wide[members].to_numpy(), axis=1).all():
             raise ParameterError(f"the {probe} {metric} scores are identical for every model in every layer and "
                                  "feature: there is no variation between models to compare")
-        tables = [_adjust(pd.concat([seed_permutation_grid(scores, models, pair, alpha=alpha,
-                                                           n_permutations=n_permutations, rng=rng)
+        identical = identical_cells(wide)
+        tables = [_adjust(pd.concat([seed_grid(scores, models, pair, alpha=alpha, identical=identical, test=seed_test,
+                                               n_permutations=n_permutations, rng=rng)
                                      for pair in pairs], ignore_index=True), "layer x feature cells")]
         if mixed:
-            table = mixed_contrasts(scores, models, pairs, alpha=alpha)
+            table = mixed_contrasts(scores, models, pairs, alpha=alpha, identical=identical)
             across = table["feature"] == "all"
             tables += [_adjust(table[~across], "descriptors"), _adjust(table[across], "models")]
     else:
@@ -188,11 +226,12 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
         chosen = _clip_models(models, pairs, oof)
         layer_index = dict(zip(scores["layer"], scores["layer_index"]))
         grids = [clip_contrast_grid(oof, chosen[a], chosen[b], (a, b), layer_index=layer_index, alpha=alpha,
-                                    n_permutations=n_permutations, n_bootstrap=n_bootstrap, rng=rng)
+                                    n_bootstrap=n_bootstrap, rng=rng)
                  for a, b in pairs]
         tables = [_adjust(pd.concat(grids, ignore_index=True), "layer x feature cells")]
-    stats = pd.concat(tables, ignore_index=True).assign(probe=probe, metric=metric)[STATS_COLUMNS]
-    for noted in stats.loc[stats["note"].str.contains("smallest attainable p"), "note"].unique():
+    stats = _finish(pd.concat(tables, ignore_index=True).assign(probe=probe, metric=metric), alpha=alpha,
+                    power_delta=power_delta)[STATS_COLUMNS]
+    for noted in stats.loc[stats["status"] == "cannot_reject", "note"].unique():
         logger.warning("%s", noted)
     return stats
 

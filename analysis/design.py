@@ -6,6 +6,7 @@ models (``"none"``) never enter a domain contrast but are counted for the report
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -14,7 +15,9 @@ import pandas as pd
 from ..errors import ParameterError
 
 __all__ = ["CONTRAST_DOMAINS", "CONTROL_DOMAIN", "SCORE_COLUMNS", "model_scores", "model_table",
-           "parse_contrasts", "contrast_name", "score_matrix", "is_constant"]
+           "parse_contrasts", "contrast_name", "score_matrix", "is_constant", "identical_cells", "IDENTICAL_RTOL"]
+
+IDENTICAL_RTOL = 1e-5
 
 CONTRAST_DOMAINS = ("speech", "nonspeech", "mixed")
 CONTROL_DOMAIN = "none"
@@ -150,3 +153,33 @@ def is_constant(values: np.ndarray, axis: int = -1) -> np.ndarray:
         spread = np.nanmax(values, axis=axis) - np.nanmin(values, axis=axis)
         scale = np.nanmax(np.abs(values), axis=axis)
     return ~(spread > 1e-12 * np.maximum(scale, 1e-300))
+
+
+def identical_cells(wide: pd.DataFrame, *, rtol: float = IDENTICAL_RTOL) -> pd.Series:
+    """Cells whose score is the same for every model up to float noise: identical by construction.
+
+    The input layer (``logmel``, ``layer_index`` 0) is the same array for every model, so its
+    probe scores differ only by float rounding (~1e-8 R^2 in real runs). A cell counts as
+    identical when its range over the models (the random-weight control included) is at most
+    ``rtol`` times the larger of its largest absolute score and the median range of all cells:
+    real between-seed differences are 3 or more orders of magnitude above that.
+
+    Parameters
+    ----------
+    wide : pd.DataFrame, shape (n_cells, n_models)
+        :func:`score_matrix` output (NaN = no score).
+    rtol : float
+        Relative tolerance.
+
+    Returns
+    -------
+    pd.Series of bool, indexed like ``wide``
+        False for cells with fewer than 2 finite scores.
+    """
+    values = wide.to_numpy(dtype=float)
+    finite = np.isfinite(values).sum(axis=1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        spread = np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
+        scale = np.maximum(np.nanmax(np.abs(values), axis=1), np.nanmedian(spread))
+    return pd.Series((finite >= 2) & (spread <= rtol * np.nan_to_num(scale)), index=wide.index)

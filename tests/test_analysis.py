@@ -11,15 +11,20 @@ import pytest
 from scipy import stats
 from sklearn.metrics import r2_score
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestIndPower
 
-from audioprobe.analysis.bootstrap import group_sums, r2_difference, wild_r2_difference_ci
+from audioprobe.analysis.bootstrap import (GroupSums, group_sums, r2_difference, wild_r2_difference_ci,
+                                           wild_r2_difference_test)
 from audioprobe.analysis.compare import STATS_COLUMNS, compare_domains
 from audioprobe.analysis.design import model_scores, model_table, parse_contrasts
 from audioprobe.analysis.fdr import fdr_bh
 from audioprobe.analysis.mixed import domain_contrast, fit_domain_model
+from audioprobe.analysis.power import mde_from_se, minimum_detectable_effect, seeds_needed
+from audioprobe.analysis.seed_unit import permutation_interval
+from audioprobe.analysis.summary import summarize
 from audioprobe.analysis.permutation import label_permutation_test, sign_flip_test
-from audioprobe.analysis.simulate import (SeedDesign, seed_scores_table, simulate_oof_run, simulate_probes,
-                                          simulate_seed_scores)
+from audioprobe.analysis.simulate import (SeedDesign, seed_scores_table, simulate_group_errors, simulate_oof_run,
+                                          simulate_probes, simulate_seed_scores)
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.runstore import Run
@@ -235,17 +240,34 @@ def test_identical_or_inconsistent_predictions_are_refused_for_the_clip_unit():
         compare_domains(probes, unit="clip", oof=shifted, contrasts=["speech-mixed"])
 
 
-def test_few_seeds_warn_that_the_permutation_cannot_reject(null_probes, caplog):
+def test_few_seeds_permutation_option_says_it_cannot_reject(null_probes, caplog):
     three = null_probes[~null_probes["model"].str.endswith("-3")]
-    table = compare_domains(three, n_permutations=500, mixed=False)
+    table = compare_domains(three, n_permutations=500, mixed=False, seed_test="permutation")
     assert table["note"].str.contains("smallest attainable p is 0.1 > alpha").all()
     assert table["test"].str.contains(r"exact, 20 relabellings").all()
+    assert (table["status"] == "cannot_reject").all() and not table["can_reject"].any()
+    assert (table["smallest_p"] == 0.1).all() and np.isinf(table[["ci_low", "ci_high"]]).all().all()
     assert "cannot reject" in caplog.text
+    default = compare_domains(three, mixed=False)  # Student t: the same 3 vs 3 design can reject
+    assert (default["status"] == "tested").all() and default["can_reject"].all()
+    assert default["test"].str.contains("Student two-sample t-test, pooled variance, df = 4").all()
+
+
+def test_permutation_option_interval_inverts_its_test():
+    """With 5 vs 5 seeds (252 relabellings) p <= alpha exactly when the inverted interval excludes 0."""
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(0.0, 1.0, (5, 200)), rng.normal(0.0, 1.0, (5, 200))
+    a[:, :100] += 1.5
+    p = label_permutation_test(a, b, n_permutations=1000, random_state=3).pvalue
+    low, high = permutation_interval(a, b, alpha=0.05, n_permutations=1000, random_state=3)
+    assert 20 < (p <= 0.05).sum() < 180
+    np.testing.assert_array_equal(p <= 0.05, (low > 0) | (high < 0))
+    assert np.all(low <= a.mean(0) - b.mean(0)) and np.all(a.mean(0) - b.mean(0) <= high)
 
 
 # ---- seed unit: known answers --------------------------------------------------------------------------
 def test_seed_grid_cells_equal_direct_tests(null_probes):
-    table = compare_domains(null_probes, contrasts=["speech-mixed"], n_permutations=1000, mixed=False)
+    table = compare_domains(null_probes, contrasts=["speech-mixed"], mixed=False)
     assert list(table.columns) == STATS_COLUMNS
     assert len(table) == 8 and (table["unit"] == "seed").all() and (table["n"] == 8).all()
     wide = model_scores(null_probes).pivot(index=["layer", "feature"], columns="model", values="value")
@@ -253,10 +275,16 @@ def test_seed_grid_cells_equal_direct_tests(null_probes):
     a = wide.loc[("L2", "f1"), [f"speech-{i}" for i in range(4)]].to_numpy(float)
     b = wide.loc[("L2", "f1"), [f"mixed-{i}" for i in range(4)]].to_numpy(float)
     assert row["estimate"] == pytest.approx(a.mean() - b.mean())
-    assert row["p_value"] == pytest.approx(label_permutation_test(a, b, n_permutations=1000).pvalue[0])
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    res = stats.ttest_ind(a, b, equal_var=True)
+    ci = res.confidence_interval(0.95)
+    assert row["p_value"] == pytest.approx(res.pvalue)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
-    assert "exact, 70 relabellings" in row["test"] and "Welch" in row["test"]
+    sd = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    assert row["seed_sd"] == pytest.approx(sd)
+    d = TTestIndPower().solve_power(None, nobs1=4, alpha=0.05, power=0.8, ratio=1.0)
+    assert row["mde"] == pytest.approx(d * sd, rel=1e-6)
+    assert "df = 6" in row["test"] and row["status"] == "tested" and row["can_reject"] and row["smallest_p"] == 0
+    assert ((table["p_value"] <= 0.05) == ((table["ci_low"] > 0) | (table["ci_high"] < 0))).all()
 
 
 def test_missing_scores_reduce_n_and_too_few_are_not_tested(null_probes):
@@ -265,11 +293,12 @@ def test_missing_scores_reduce_n_and_too_few_are_not_tested(null_probes):
     holes.loc[cell & holes["model"].isin(["speech-0"]), "value"] = np.nan
     table = compare_domains(holes, contrasts=["speech-nonspeech"], n_permutations=500, mixed=False)
     row = table[(table["layer"] == "L1") & (table["feature"] == "f0")].iloc[0]
-    assert row["n"] == 7 and "exact, 35 relabellings" in row["test"]
+    assert row["n"] == 7 and "df = 5" in row["test"]
     holes.loc[cell & holes["model"].isin(["speech-1", "speech-2"]), "value"] = np.nan
     table = compare_domains(holes, contrasts=["speech-nonspeech"], n_permutations=500, mixed=False)
     row = table[(table["layer"] == "L1") & (table["feature"] == "f0")].iloc[0]
     assert np.isnan(row["p_value"]) and "needs at least 2 per domain" in row["note"]
+    assert row["status"] == "not_tested" and not row["can_reject"]
 
 
 def _seed_means_t(table: pd.DataFrame, pair, *, by=("seed",)) -> tuple[float, float, int]:
@@ -302,10 +331,15 @@ def test_mixed_rows_are_labelled(planted):
     mixed = table[table["layer"] == "all"]
     assert len(mixed) == 3 * 3  # 3 contrasts x (2 descriptors + across)
     assert mixed["layer_index"].isna().all() and (mixed["n"] == 10).all()
-    across = mixed[mixed["feature"] == "all"]
+    fitted = mixed["fit"].isin(["converged", "refit"])
+    fallback = mixed["fit"].str.endswith("fallback")
+    assert (fitted | fallback).all() and (mixed["status"] == "tested").all()
+    across = mixed[(mixed["feature"] == "all") & fitted]
     assert across["test"].str.contains(r"\(1\|feature\)").all()
-    assert mixed[mixed["feature"] != "all"]["test"].str.contains(r"\(1\|seed\), REML").all()
-    assert mixed["note"].str.contains("df = 12").all()
+    assert mixed[(mixed["feature"] != "all") & fitted]["test"].str.contains(r"\(1\|seed\), REML").all()
+    assert mixed.loc[fitted, "note"].str.contains("df = 12").all()
+    assert mixed.loc[fallback, "test"].str.contains("mixed-model fallback").all()
+    assert mixed.loc[fallback, "test"].str.contains("df = 8").all()  # the pair's 5 + 5 seeds
 
 
 # ---- planted effects -----------------------------------------------------------------------------------
@@ -332,13 +366,10 @@ def test_clip_unit_known_answers_and_planted_effect():
         a, b = (f"{d}-0" for d in row["contrast"].split("-"))
         assert row["estimate"] == pytest.approx(pooled[(a, row["layer"], row["feature"])]
                                                 - pooled[(b, row["layer"], row["feature"])])
-    row = table[(table["contrast"] == "nonspeech-mixed") & (table["layer"] == "L1") & (table["feature"] == "f0")]
-    cell = oof[(oof["layer"] == "L1") & (oof["feature"] == "f0")]
-    err = cell.assign(e=(cell["y_pred"] - cell["y_true"]) ** 2).pivot(index=["group", "clip_id"], columns="model",
-                                                                     values="e")
-    d = (err["mixed-0"] - err["nonspeech-0"]).groupby(level=0).sum().to_numpy()
-    assert row["p_value"].iloc[0] == pytest.approx(sign_flip_test(d, n_permutations=5000).pvalue[0])
-    assert "exact, 4096 sign flips" in row["test"].iloc[0] and "wild cluster bootstrap" in row["test"].iloc[0]
+    assert "paired wild cluster bootstrap of the pooled R^2 difference" in table["test"].iloc[0]
+    assert ((table["p_value"] <= 0.05) == ((table["ci_low"] > 0) | (table["ci_high"] < 0))).all()
+    np.testing.assert_allclose(table["smallest_p"], 2 / 2001)
+    assert table["mde"].gt(0).all()
     speech = table[table["contrast"].str.startswith("speech")]
     assert (speech["p_fdr"] <= 0.05).all() and (speech["ci_low"] > 0).all()
 
@@ -356,7 +387,8 @@ def test_compare_command_round_trip(tmp_path, planted):
     summary = run.file("stats_summary.txt").read_text()
     assert "unit of inference: seed" in summary and "Benjamini-Hochberg" in summary
     assert "excluded from every contrast: 1 with pretrain_domain 'none'" in summary
-    assert "permutation of domain labels across seeds" in summary and "mixed model" in summary
+    assert "Student two-sample t-test" in summary and "mixed model" in summary
+    assert "mixed models: 9 fits" in summary and "mde" in summary
     n_sig = int((table["p_fdr"] <= 0.05).sum())
     assert f"significant at FDR 0.05 (p_fdr <= 0.05): {n_sig} of {len(table)} tests" in summary
     record = json.loads(run.file("run.json").read_text())["stages"]["compare"]
@@ -379,4 +411,93 @@ def test_compare_command_clip_unit_and_refusal(tmp_path):
     assert (table["unit"] == "clip").all() and len(table) == 3 * 3 * 2
     summary = run.file("stats_summary.txt").read_text()
     assert "unit of inference: clip" in summary and "does not reach beyond these models" in summary
-    assert "sign-flip permutation" in summary
+    assert "paired wild cluster bootstrap" in summary
+
+
+# ---- power analysis ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n_a, n_b, alpha", [(3, 3, 0.05), (3, 5, 0.05), (10, 10, 0.01)])
+def test_power_analysis_equals_statsmodels(n_a, n_b, alpha):
+    analysis = TTestIndPower()
+    d = analysis.solve_power(None, nobs1=n_a, alpha=alpha, power=0.8, ratio=n_b / n_a)
+    sd = np.array([0.01, 0.03])
+    np.testing.assert_allclose(minimum_detectable_effect(sd, n_a, n_b, alpha=alpha), d * sd, rtol=1e-9)
+    se = 0.02 * np.sqrt(1 / n_a + 1 / n_b)  # a t-test's standard error and df give the same MDE
+    assert mde_from_se(se, n_a + n_b - 2, alpha=alpha) == pytest.approx(d * 0.02, rel=1e-6)
+    sds = np.array([0.01, 0.02, 0.0149, 0.05])
+    expected = [np.ceil(analysis.solve_power(0.03 / s, nobs1=None, alpha=alpha, power=0.8)) for s in sds]
+    np.testing.assert_array_equal(seeds_needed(0.03, sds, alpha=alpha), np.maximum(expected, 2))
+    with pytest.raises(ParameterError, match="nonzero"):
+        seeds_needed(0.0, sds, alpha=alpha)
+
+
+# ---- cells identical by construction -------------------------------------------------------------------
+def test_input_layer_is_described_not_tested_and_absent_from_fdr_families(null_probes):
+    shared = null_probes.copy()
+    rng = np.random.default_rng(9)
+    at_input = shared["layer"] == "L0"  # the log-mel input: the same for every model up to float rounding
+    shared.loc[at_input, "value"] = 0.25 + rng.normal(0, 1e-8, int(at_input.sum()))
+    table = compare_domains(shared)
+    grid = table[table["layer"] != "all"]
+    layer0 = grid[grid["layer"] == "L0"]
+    assert (layer0["status"] == "identical").all() and layer0["p_value"].isna().all()
+    assert layer0["p_fdr"].isna().all() and not layer0["can_reject"].any()
+    assert layer0["note"].str.contains("input layer").all()
+    families = grid[grid["status"] == "tested"]
+    assert families["correction"].str.contains("over the 6 tested layer x feature").all()
+    for contrast, rows in families.groupby("contrast"):  # the FDR family is the other layers only
+        np.testing.assert_allclose(rows["p_fdr"], multipletests(rows["p_value"], method="fdr_bh")[1], rtol=1e-12)
+    mixed = table[(table["layer"] == "all") & table["fit"].isin(["converged", "refit"])]
+    assert mixed["note"].str.contains("averaged over 3 layers").all()
+    without = compare_domains(shared[~at_input])  # layer averages equal those of the run without the input layer
+    pd.testing.assert_series_equal(table.loc[table["layer"] == "all", "estimate"].reset_index(drop=True),
+                                   without.loc[without["layer"] == "all", "estimate"].reset_index(drop=True))
+
+
+# ---- mixed models at the boundary ----------------------------------------------------------------------
+def test_boundary_fit_falls_back_to_the_seed_means_t_test():
+    """No seed variance at all: the REML seed variance is 0 (boundary); the seed-means t-test replaces it."""
+    scores = _scores(n_seeds=4, n_features=1, n_layers=4, sd_seed=0.0, sd_seed_feature=0.0, layer_corr=0.0,
+                     random_state=5)
+    probes = simulate_probes(scores)
+    fit = fit_domain_model(seed_scores_table(scores), across_features=False)
+    assert fit.boundary and fit.converged
+    table = compare_domains(probes)
+    mixed = table[table["layer"] == "all"]
+    assert (mixed["fit"] == "boundary_fallback").all() and mixed["note"].str.contains("boundary").all()
+    data = seed_scores_table(scores)
+    for _, row in mixed.iterrows():
+        a, b = (data[data["domain"] == d].groupby("seed")["value"].mean() for d in row["contrast"].split("-"))
+        res = stats.ttest_ind(a, b)
+        assert row["estimate"] == pytest.approx(a.mean() - b.mean()) and row["p_value"] == pytest.approx(res.pvalue)
+    summary = summarize(table)
+    assert "boundary_fallback: 3" in summary
+
+
+def test_statsmodels_absolute_boundary_warning_is_not_a_boundary():
+    """R^2-scale seed variances (~4e-4) trip statsmodels' absolute 0.01 warning; standardised, they are interior."""
+    scores = _scores(n_seeds=3, n_features=1, n_layers=6, random_state=1)
+    fit = fit_domain_model(seed_scores_table(scores), across_features=False)
+    assert not fit.boundary and fit.converged and not any("boundary" in n for n in fit.notes)
+
+
+# ---- clip unit: one statistic for p and interval -------------------------------------------------------
+@pytest.mark.parametrize("effect", [0.0, 0.15])
+def test_bootstrap_p_below_alpha_iff_interval_excludes_zero(effect):
+    sums = GroupSums(*simulate_group_errors(400, 12, effect=effect, random_state=int(effect * 100)))
+    for alpha in (0.05, 0.2):
+        est, low, high, p, sd = wild_r2_difference_test(sums, alpha=alpha, n_resamples=999, random_state=1)
+        np.testing.assert_array_equal(p <= alpha, (low > 0) | (high < 0))
+        assert np.all((low <= est) & (est <= high)) and np.all(sd > 0)
+    assert 0 < (p <= 0.2).sum() < 400
+
+
+# ---- the power flag ------------------------------------------------------------------------------------
+def test_compare_command_power_flag(tmp_path, null_probes):
+    run = Run(tmp_path / "run")
+    run.write_table("probes.parquet", null_probes)
+    assert main(["compare", str(run.path), "--power", "0.05", "--no-mixed", "-q"]) == 0
+    table = run.read_table("stats.parquet")
+    np.testing.assert_array_equal(table["seeds_needed"], seeds_needed(0.05, table["seed_sd"], alpha=0.05))
+    summary = run.file("stats_summary.txt").read_text()
+    assert "seeds per domain needed for a difference of 0.05 at 80% power" in summary
+    assert "mde" in summary and "what these tests can and cannot show" in summary
