@@ -100,7 +100,7 @@ class LayerData:
 
 
 def _ridge(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
-    probe = RidgeProbe(cfg.cv, scaling=cfg.scaling).fit(data.X, data.targets, data.clips["group"].to_numpy())
+    probe = RidgeProbe(cfg.cv, scaling=cfg.scaling).fit(data.X, data.targets, data.clips["group"], data.clips["domain"])
     res = probe.result_
     Y = data.targets.to_numpy(dtype=np.float64)
     domain_rows = []
