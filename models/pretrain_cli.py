@@ -11,7 +11,7 @@ import argparse
 def _pretrain(args: argparse.Namespace) -> int:
     from .pretrain import pretrain
 
-    pretrain(args.manifests, args.out, domain=args.domain, arch=args.arch, d=args.d, epochs=args.epochs,
+    pretrain(args.manifests, args.output, domain=args.domain, arch=args.arch, d=args.d, epochs=args.epochs,
              seed=args.seed, batch_size=args.batch_size, lr=args.lr, ema_decay=args.ema_decay,
              proj_hidden=args.proj_hidden, proj_dim=args.proj_dim, mixup_ratio=args.mixup_ratio,
              n_memory=args.n_memory, fader_gain=args.fader_gain,
@@ -23,7 +23,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _pretrain_shipped(args: argparse.Namespace) -> int:
     from .pretrain_shipped import pretrain_shipped
 
-    pretrain_shipped(args.manifests, out_dir=args.out, work_dir=args.work, domains=args.domains, seeds=args.seeds,
+    pretrain_shipped(args.manifests, out_dir=args.output, work_dir=args.work, domains=args.domains, seeds=args.seeds,
                      device=args.device)
     return 0
 
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "DIR/seed<k>.json (sidecar); a re-run resumes from DIR/seed<k>.state. Under torchrun it "
                     "trains data-parallel.")
     p.add_argument("manifests", nargs="+", metavar="MANIFEST", help="manifest CSV(s) of the pretraining pool")
-    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--domain", required=True, choices=PRETRAIN_DOMAINS,
                    help="speech; nonspeech (half music, half environmental); mixed (half speech)")
     p.add_argument("--arch", default="byola-v1", choices=["byola-v1", "byola-v2"], help="encoder (default %(default)s)")
@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(audioprobe.models.pretrain_recipe.SHIPPED_RECIPE) on the pools' manifests.")
     s.add_argument("manifests", nargs="+", metavar="MANIFEST", help="pool manifest CSV(s), e.g. from "
                    "`audioprobe corpus build-pools`")
-    s.add_argument("-o", "--out", default=None, metavar="DIR",
+    s.add_argument("-o", "--output", default=None, metavar="DIR",
                    help="weights folder (default: the package's models/weights)")
     s.add_argument("--work", required=True, metavar="DIR", help="training state folder (a re-run resumes from it)")
     s.add_argument("--domains", nargs="+", default=list(SHIPPED_DOMAINS), choices=PRETRAIN_DOMAINS)

@@ -8,7 +8,7 @@ def _probe(args: argparse.Namespace) -> int:
     from .driver import run_probes
 
     run_probes(args.run, probes=args.probes, cv=args.cv, n_permutations=args.permutations,
-               n_bootstraps=args.bootstraps, random_state=args.seed, models=args.models, layers=args.layers,
+               n_bootstraps=args.bootstraps, random_state=args.random_state, models=args.models, layers=args.layers,
                scaling=args.scaling, rdm_metric=args.rdm_metric, rsa_method=args.rsa_method,
                partition_by=args.partition_by, n_jobs=args.jobs, force=args.force)
     return 0
@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="RSA permutations for p-values (default 1000)")
     probe.add_argument("--bootstraps", type=int, default=1000, metavar="N",
                        help="RSA group-bootstrap samples for CIs (default 1000)")
-    probe.add_argument("--seed", type=int, default=0, help="random_state of permutations and bootstraps")
+    probe.add_argument("--random-state", type=int, default=0, metavar="N",
+                       help="seed of the RSA permutations and bootstraps (default 0)")
     probe.add_argument("--models", nargs="+", default=None, help="model folders under activations/ (default: all)")
     probe.add_argument("--layers", nargs="+", default=None, help="layer names (default: all)")
     probe.add_argument("--scaling", choices=("center", "standard"), default="center",
@@ -38,5 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     probe.add_argument("--rsa-method", choices=("spearman", "tau-a"), default="spearman")
     probe.add_argument("--partition-by", choices=("family", "descriptor"), default="family")
     probe.add_argument("-j", "--jobs", type=int, default=None, help="layers probed at once (default: all cores)")
-    probe.add_argument("--force", action="store_true", help="recompute even if the stage is complete")
+    probe.add_argument("--force", action="store_true",
+                       help="recompute every layer even if it is up to date (default: only new or changed layers)")
     probe.set_defaults(func=_probe)

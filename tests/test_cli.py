@@ -35,3 +35,13 @@ def test_package_error_becomes_exit_status_with_message(tmp_path, caplog):
     bad = tmp_path / "m.csv"
     bad.write_text("clip_id,path\n")
     assert main(["corpus", "check", str(bad)]) == 1
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["probe", "--help"], ["features", "--help"], ["extract", "--help"]])
+def test_help_loads_no_heavy_library(argv):
+    """``--help`` builds the parser only: numpy, pandas, torch, librosa, Praat and matplotlib stay unloaded."""
+    code = ("import sys\nfrom audioprobe.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('numpy', 'pandas', 'torch', 'librosa', 'parselmouth', 'matplotlib', 'scipy')"
+            " if m in sys.modules))" % (argv,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr

@@ -184,7 +184,7 @@ def test_missing_package_is_named_with_the_apt_command(monkeypatch):
 def test_build_default_reproduces_the_shipped_corpus(tmp_path):
     from audioprobe.cli import main
 
-    assert main(["-q", "corpus", "build-default", "--out", str(tmp_path / "c"), "--manifest",
+    assert main(["-q", "corpus", "build-default", "-o", str(tmp_path / "c"), "--manifest",
                  str(tmp_path / "data_manifest.csv")]) == 0
     built = pd.read_csv(tmp_path / "data_manifest.csv")
     shipped = pd.read_csv(REPO / "data_manifest.csv")
@@ -197,7 +197,7 @@ def test_pools_are_matched_and_disjoint_from_the_default_corpus(tmp_path):
     from audioprobe.cli import main
     from audioprobe.manifest import check_manifest
 
-    assert main(["-q", "corpus", "build-pools", "--out", str(tmp_path), "--minutes", "0.5"]) == 0
+    assert main(["-q", "corpus", "build-pools", "-o", str(tmp_path), "--minutes", "0.5"]) == 0
     tables = {n: pd.read_csv(tmp_path / f"{n}.csv") for n in ("speech", "nonspeech", "mixed")}
     assert tables["speech"]["duration_s"].sum() == pytest.approx(30.0, abs=1e-4)
     assert tables["nonspeech"]["duration_s"].sum() == pytest.approx(30.0, abs=1e-4)

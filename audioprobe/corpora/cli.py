@@ -22,7 +22,7 @@ def _check(args: argparse.Namespace) -> int:
 def _build_pools(args: argparse.Namespace) -> int:
     from .pools import build_pools
 
-    build_pools(args.out, minutes=args.minutes, crop_s=args.crop_seconds, min_crop_s=args.min_crop_seconds,
+    build_pools(args.output, minutes=args.minutes, crop_s=args.crop_seconds, min_crop_s=args.min_crop_seconds,
                 n_jobs=args.jobs)
     return 0
 
@@ -34,7 +34,7 @@ def _build_default(args: argparse.Namespace) -> int:
     from .default import build_default
 
     t0 = time.perf_counter()
-    build_default(args.out, manifest=args.manifest, n_jobs=args.jobs)
+    build_default(args.output, manifest=args.manifest, n_jobs=args.jobs)
     logger.info("built in %.1f s", time.perf_counter() - t0)
     return 0
 
@@ -61,9 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "build-default", parents=[common], help="rebuild the default corpus from the installed Debian packages",
         description="Rebuild the default corpus (100 speech, 100 music, 100 environmental clips of 2.0 s, 16 kHz "
                     "FLAC) from the installed Debian packages: OUT/clips/, OUT/licenses/ and the manifest. The "
-                    "shipped corpus is `audioprobe corpus build-default --out corpus --manifest data_manifest.csv` "
+                    "shipped corpus is `audioprobe corpus build-default -o corpus --manifest data_manifest.csv` "
                     "run in the repository root.")
-    default.add_argument("--out", required=True, help="output folder for clips/ and licenses/")
+    default.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder for clips/ and licenses/")
     default.add_argument("--manifest", default=None, help="manifest path (default: OUT/data_manifest.csv)")
     default.add_argument("-j", "--jobs", type=int, default=None, help="decoding threads (default: all cores)")
     default.set_defaults(func=_build_default)
@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the installed Debian packages, disjoint by source from the default corpus, plus mixed.csv "
                     "(N/2 minutes of each). Writes OUT/speech.csv, OUT/nonspeech.csv, OUT/mixed.csv and the "
                     "FLAC crops they name.")
-    pools.add_argument("--out", required=True, help="output folder")
+    pools.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     pools.add_argument("--minutes", type=float, required=True, help="minutes of audio per pool")
     pools.add_argument("--crop-seconds", type=float, default=2.0, help="longest crop (s, default 2.0)")
     pools.add_argument("--min-crop-seconds", type=float, default=0.5, help="shortest crop (s, default 0.5)")
