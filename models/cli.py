@@ -71,7 +71,7 @@ def _extract(args: argparse.Namespace) -> int:
     from .extract import extract_activations
 
     loaded = _load(args)
-    extract_activations(loaded, args.manifest, run=args.out, layers=args.layers,
+    extract_activations(loaded, args.manifest, run=args.output, layers=args.layers,
                         pooling=_parse_pooling(args.pooling), device=args.device, batch_size=args.batch_size,
                         n_jobs=args.jobs, chunk_clips=args.chunk_clips,
                         random_state=0 if args.seed is None else args.seed)
@@ -102,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_args(extract)
     extract.add_argument("manifest", nargs="?", default=None,
                          help="manifest CSV (default: the run's clips, else the shipped data_manifest.csv)")
-    extract.add_argument("-o", "--out", required=True, help="run folder")
+    extract.add_argument("-o", "--output", required=True, metavar="RUN", help="run folder")
     extract.add_argument("--name", default=None, help="folder name under activations/ (default: from the spec)")
     extract.add_argument("--layers", nargs="+", default=None,
                          help="layer names (default: the model's default layers; see `audioprobe layers`)")
