@@ -100,52 +100,80 @@ def _resolve_alphas(alphas, s2: np.ndarray) -> np.ndarray:
     return alphas
 
 
-def loo_errors(dec: Decomposition, Yc: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+def loo_errors(dec: Decomposition, Yc: np.ndarray, alphas: np.ndarray, *,
+               intercept_leverage: np.ndarray | None = None) -> np.ndarray:
     """Mean squared leave-one-out error of every target at every alpha.
 
     Parameters
     ----------
     dec : Decomposition
-        Of the training rows.
+        Of the training rows (centred on their intercept's rows: the global mean, or each domain's mean).
     Yc : np.ndarray, shape (n_train, n_targets)
-        Targets centred on their training mean.
+        Targets centred the same way.
     alphas : np.ndarray, shape (n_alphas,)
+    intercept_leverage : np.ndarray, shape (n_train,), optional
+        Each row's leverage on its unpenalised intercept: ``1 / n_train`` for one intercept (the default),
+        ``1 / n_domain`` for one intercept per domain. Rows alone in their domain (leverage 1) are fit
+        exactly by their intercept, say nothing about alpha and are left out of the mean.
 
     Returns
     -------
     np.ndarray, shape (n_alphas, n_targets)
     """
     n = Yc.shape[0]
+    intercept_leverage = np.full(n, 1.0 / n) if intercept_leverage is None else intercept_leverage
+    informative = intercept_leverage < 1.0
     UTy = dec.U.T @ Yc
     U2 = dec.U**2
-    errors = np.empty((len(alphas), Yc.shape[1]))
+    errors = np.zeros((len(alphas), Yc.shape[1]))
+    if not informative.any():
+        return errors
     with np.errstate(divide="ignore", invalid="ignore"):
         for a, alpha in enumerate(alphas):
             shrink = dec.s2 / (dec.s2 + alpha)
             resid = Yc - dec.U @ (shrink[:, None] * UTy)
-            leverage = U2 @ shrink + 1.0 / n
-            errors[a] = np.mean((resid / (1.0 - leverage)[:, None]) ** 2, axis=0)
+            leverage = U2 @ shrink + intercept_leverage
+            errors[a] = np.mean((resid / (1.0 - leverage)[:, None])[informative] ** 2, axis=0)
     errors[~np.isfinite(errors)] = np.inf
     return errors
 
 
-def _fit_predict_complete(X_train, Y_train, X_test, alphas, scaling):
-    dec = decompose(X_train, scaling=scaling)
+def _level_means(values: np.ndarray, inverse: np.ndarray, n_levels: int) -> np.ndarray:
+    """Column means of ``values`` (n, k) per level (``inverse``: level of each row), shape (n_levels, k)."""
+    sums = np.zeros((n_levels, values.shape[1]))
+    np.add.at(sums, inverse, values)
+    return sums / np.bincount(inverse, minlength=n_levels)[:, None]
+
+
+def _fit_predict_complete(X_train, Y_train, X_test, alphas, scaling, d_train, d_test):
+    """Ridge with one unpenalised intercept per level of ``d_train`` (one level: the usual intercept)."""
+    levels, inverse, counts = np.unique(d_train, return_inverse=True, return_counts=True)
+    at = np.searchsorted(levels, d_test).clip(0, len(levels) - 1)
+    seen = levels[at] == d_test
+    x_means, y_means = (_level_means(v, inverse, len(levels)) for v in (X_train, Y_train))
+    dec = decompose(X_train - x_means[inverse], scaling=scaling)
     grid = _resolve_alphas(alphas, dec.s2)
-    y_mean = Y_train.mean(axis=0)
-    Yc = Y_train - y_mean
-    best = np.argmin(loo_errors(dec, Yc, grid), axis=0)
+    Yc = Y_train - y_means[inverse]
+    best = np.argmin(loo_errors(dec, Yc, grid, intercept_leverage=1.0 / counts[inverse]), axis=0)
     chosen = grid[best]
     coef = (np.sqrt(dec.s2)[:, None] / (dec.s2[:, None] + chosen[None, :])) * (dec.U.T @ Yc)
-    return (dec.transform(X_test) @ dec.V) @ coef + y_mean, chosen
+    pred = (dec.transform(X_test - x_means[at]) @ dec.V) @ coef + y_means[at]
+    pred[~seen] = np.nan
+    return pred, chosen
 
 
 def fit_predict_ridge(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarray, *, alphas=None,
-                      scaling: str = "center") -> tuple[np.ndarray, np.ndarray]:
+                      scaling: str = "center", domains_train=None, domains_test=None) -> tuple[np.ndarray, np.ndarray]:
     """Fit ridge on training rows (alpha per target by leave-one-out) and predict test rows.
 
     Targets missing (NaN) on some training rows are fit on their finite rows only; targets are
     grouped by their pattern of missing rows so that each pattern costs one decomposition.
+
+    With domains, the model has one unpenalised intercept per domain (domain fixed effects): activations and
+    targets are centred on each domain's training mean before the fit (equivalent by the Frisch-Waugh-Lovell
+    theorem), the leave-one-out leverage of a row's intercept is ``1 / n_domain`` (so alpha selection also
+    refits the domain means without the left-out row), and a test row is predicted as its domain's training
+    mean plus ``(x - domain mean of x) beta``: the slope sees within-domain variation only.
 
     Parameters
     ----------
@@ -158,11 +186,14 @@ def fit_predict_ridge(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarr
         the scaled training Gram matrix.
     scaling : {"center", "standard"}
         Column scaling fit on the training rows.
+    domains_train, domains_test : array-like of str, shape (n_train,) and (n_test,), optional
+        Domain of every row (both or neither).
 
     Returns
     -------
     Y_pred : np.ndarray, shape (n_test, n_targets)
-        NaN for targets with fewer than 3 finite training rows.
+        NaN for targets with fewer than 3 finite training rows, and for test rows of a domain without
+        training rows with the target.
     alpha : np.ndarray, shape (n_targets,)
         The chosen alpha of every target (NaN where not fit).
     """
@@ -173,6 +204,13 @@ def fit_predict_ridge(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarr
         Y_train = Y_train[:, None]
     if X_train.shape[0] != Y_train.shape[0]:
         raise ParameterError(f"X_train has {X_train.shape[0]} rows but Y_train has {Y_train.shape[0]}")
+    if (domains_train is None) != (domains_test is None):
+        raise ParameterError("fit_predict_ridge needs both domains_train and domains_test, or neither")
+    d_train = np.zeros(len(X_train), dtype=str) if domains_train is None else np.asarray(domains_train).astype(str)
+    d_test = np.zeros(len(X_test), dtype=str) if domains_test is None else np.asarray(domains_test).astype(str)
+    if len(d_train) != len(X_train) or len(d_test) != len(X_test):
+        raise ParameterError(f"domains_train / domains_test need one label per row of X_train / X_test, got "
+                             f"{len(d_train)} for {len(X_train)} and {len(d_test)} for {len(X_test)}")
     Y_pred = np.full((X_test.shape[0], Y_train.shape[1]), np.nan)
     chosen = np.full(Y_train.shape[1], np.nan)
     finite = np.isfinite(Y_train)
@@ -182,7 +220,7 @@ def fit_predict_ridge(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarr
         if rows.sum() < 3:
             continue
         Y_pred[:, cols], chosen[cols] = _fit_predict_complete(X_train[rows], Y_train[np.ix_(rows, cols)], X_test,
-                                                              alphas, scaling)
+                                                              alphas, scaling, d_train[rows], d_test)
     return Y_pred, chosen
 
 
@@ -358,24 +396,19 @@ def _domain_means(values: np.ndarray, domains: np.ndarray, rows: np.ndarray) -> 
     return means
 
 
-def _minus_domain_means(values: np.ndarray, domains: np.ndarray, means: dict[str, np.ndarray]) -> np.ndarray:
-    """``values`` minus the mean of each row's domain (NaN rows where the domain has no mean)."""
-    nan = np.full(values.shape[1], np.nan)
-    return values - np.array([means.get(d, nan) for d in domains]).reshape(values.shape)
-
-
 def within_domain_predictions(X: np.ndarray, Y: np.ndarray, folds: np.ndarray, domains, *, alphas=None,
                               scaling: str = "center") -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold ridge predictions of the targets' within-domain variation.
 
-    For every fold, the training rows give each domain's mean activation and each target's domain mean (over
-    its finite training rows). Activations and targets of training and held-out rows have their domain's
-    training mean subtracted; ridge (alpha per target by leave-one-out, as :func:`fit_predict_ridge`) is fit
-    on the training deviations and predicts the held-out deviations. Domain effects are thus removed with
-    training-fold statistics only: a layer that merely tells the domains apart predicts nothing here, and a
-    descriptor that differs only between domains has no within-domain variation to predict (its deviations
-    are float noise; its within-domain R^2 is NaN with that reason, see
-    :func:`~audioprobe.probes._targets.variation_notes`).
+    For every fold, ridge with one unpenalised intercept per domain (:func:`fit_predict_ridge` with
+    domains) is fit on the training rows: activations and each target are centred on their domain's
+    training mean (over the target's finite training rows), alpha is chosen by the exact leave-one-out
+    error of that model, and the held-out rows are predicted. Scored are the held-out deviations from the
+    training domain means, ``y - m_d``, against the predicted deviations, ``yhat - m_d``. Domain effects
+    are thus removed with training-fold statistics only: a layer that merely tells the domains apart
+    predicts nothing here, and a descriptor that differs only between domains has no within-domain
+    variation to predict (its deviations are zero or float noise; its within-domain R^2 is NaN with that
+    reason, see :func:`~audioprobe.probes._targets.variation_notes`).
 
     Parameters
     ----------
@@ -401,18 +434,15 @@ def within_domain_predictions(X: np.ndarray, Y: np.ndarray, folds: np.ndarray, d
     X, Y, folds = _check_inputs(X, Y, folds, domains)
     y_within = np.full(Y.shape, np.nan)
     y_pred = np.full(Y.shape, np.nan)
+    nan = np.full(Y.shape[1], np.nan)
     for f in range(int(folds.max()) + 1):
         train, test = folds != f, folds == f
-        x_means = _domain_means(X, domains, train)
-        seen = test & np.isin(domains, list(x_means))
-        if not seen.any():
-            continue
-        y_means = _domain_means(Y, domains, train)
-        Xd = _minus_domain_means(X, domains, x_means)
-        Yd = _minus_domain_means(Y, domains, y_means)
-        pred, _ = fit_predict_ridge(Xd[train], Yd[train], Xd[seen], alphas=alphas, scaling=scaling)
-        y_within[seen] = Yd[seen]
-        y_pred[seen] = np.where(np.isfinite(Yd[seen]), pred, np.nan)
+        pred, _ = fit_predict_ridge(X[train], Y[train], X[test], alphas=alphas, scaling=scaling,
+                                    domains_train=domains[train], domains_test=domains[test])
+        means = _domain_means(Y, domains, train)
+        offset = np.array([means.get(d, nan) for d in domains[test]]).reshape(pred.shape)
+        y_within[test] = Y[test] - offset
+        y_pred[test] = np.where(np.isfinite(y_within[test]), pred - offset, np.nan)
     return y_within, y_pred
 
 

@@ -11,8 +11,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from audioprobe.errors import ParameterError
-from audioprobe.probes.ridge import (RidgeProbe, cross_validate_ridge, fit_predict_ridge, pearson_columns,
-                                     r2_score_columns, score_notes)
+from audioprobe.probes.ridge import (RidgeProbe, cross_validate_ridge, decompose, fit_predict_ridge, loo_errors,
+                                     pearson_columns, r2_score_columns, score_notes)
 from audioprobe.probes.splitters import GroupFolds, fold_labels
 from audioprobe.probes.transfer import DomainTransfer
 
@@ -241,6 +241,15 @@ def test_descriptor_constant_within_each_domain_has_no_within_score():
     assert probe.to_frame().set_index("metric").loc["r2_pooled", "value"] > 0.9
 
 
+def _centred_on_domains(X, y, domains, fit):
+    """X and y minus the domain means of the ``fit`` rows (the fixed-effects model, by hand)."""
+    Xd, yd = X.copy(), y.copy()
+    for d in np.unique(domains):
+        Xd[domains == d] -= X[fit & (domains == d)].mean(axis=0)
+        yd[domains == d] -= y[fit & (domains == d)].mean()
+    return Xd, yd
+
+
 def test_within_domain_predictions_equal_sklearn_on_domain_centred_training_folds():
     X, domains, level, z, groups, rng = _domain_run(n_per=30)
     y = z + level + 0.2 * rng.normal(size=len(z))
@@ -250,11 +259,8 @@ def test_within_domain_predictions_equal_sklearn_on_domain_centred_training_fold
     expected, deviations = np.full(len(y), np.nan), np.full(len(y), np.nan)
     for f in range(3):
         train, test = folds != f, folds == f
-        Xd, yd = X.copy(), y.copy()
-        for d in np.unique(domains):
-            Xd[domains == d] -= X[train & (domains == d)].mean(axis=0)
-            yd[domains == d] -= np.nanmean(y[train & (domains == d)])
-        fit = train & np.isfinite(y)
+        fit = train & np.isfinite(y)  # the target's finite training rows set both domain means
+        Xd, yd = _centred_on_domains(X, y, domains, fit)
         expected[test] = Ridge(alpha=2.0).fit(Xd[fit], yd[fit]).predict(Xd[test])
         deviations[test] = yd[test]
     expected[np.isnan(y)] = np.nan
@@ -263,6 +269,32 @@ def test_within_domain_predictions_equal_sklearn_on_domain_centred_training_fold
     ok = np.isfinite(y)
     assert res.r2_within[0] == pytest.approx(r2_score(deviations[ok], expected[ok]), abs=1e-8)
     assert res.n_within[0] == ok.sum()
+
+
+def test_domain_intercept_alpha_is_the_brute_force_leave_one_out_choice():
+    """Alpha of the fixed-effects model minimises the LOO error that refits the domain means without the row."""
+    rng = np.random.default_rng(10)
+    n, p = 21, 5
+    domains = np.array(["a"] * 3 + ["b"] * 8 + ["c"] * 10)  # a small domain: its means move most without a row
+    X = rng.normal(size=(n, p)) + np.repeat([[0.0], [3.0], [-2.0]], [3, 8, 10], axis=0)
+    y = X[:, 0] + rng.normal(size=n) + np.repeat([5.0, 0.0, -5.0], [3, 8, 10])
+    grid = np.logspace(-2, 3, 11)
+    errors = np.zeros(len(grid))
+    for a, alpha in enumerate(grid):
+        for i in range(n):
+            keep = np.arange(n) != i
+            Xd, yd = _centred_on_domains(X, y, domains, keep)
+            pred = Ridge(alpha=alpha).fit(Xd[keep], yd[keep]).predict(Xd[[i]])[0]
+            errors[a] += (yd[i] - pred) ** 2
+    Xd, yd = _centred_on_domains(X, y, domains, np.ones(n, dtype=bool))
+    counts = np.repeat([3, 8, 10], [3, 8, 10])
+    exact = loo_errors(decompose(Xd), yd[:, None], grid, intercept_leverage=1.0 / counts)[:, 0]
+    np.testing.assert_allclose(exact, errors / n, rtol=1e-10)
+    assert not np.allclose(loo_errors(decompose(Xd), yd[:, None], grid)[:, 0], errors / n, rtol=0.05)  # 1/n: wrong
+    _, chosen = fit_predict_ridge(X, y, X[:2], alphas=grid, domains_train=domains, domains_test=domains[:2])
+    assert chosen[0] == grid[np.argmin(errors)]
+    with pytest.raises(ParameterError, match="both domains_train and domains_test"):
+        fit_predict_ridge(X, y, X, domains_train=domains)
 
 
 def test_domain_frame_needs_domains():
