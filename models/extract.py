@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +47,7 @@ from .pipeline import MIN_SAMPLES
 from .pooling import POOLINGS, effective_pooling, pooled_width
 from .specs import LoadedModel, load_model
 
-__all__ = ["extract_activations", "ExtractResult", "LAYERS_CSV_COLUMNS", "read_activations"]
+__all__ = ["extract_activations", "ExtractResult", "LAYERS_CSV_COLUMNS", "read_activations", "ModelFaultError"]
 
 LAYERS_CSV_COLUMNS = ["layer", "layer_index", "kind", "output_shape", "pooling", "pooled_width",
                       "receptive_field_ms", "receptive_field_hz", "file"]
@@ -53,6 +55,12 @@ SAMPLE_RATE = 16000
 DEVICES = ("auto", "cpu", "cuda")
 #: a chunk's waiting clips run early when they hold more samples than this (bounds memory for long clips)
 _MAX_HELD_SAMPLES = 16 * 30 * SAMPLE_RATE
+#: a run stops when its first this many clips (fewer if the run has fewer) fail the forward pass the same way
+FAIL_FAST_CLIPS = 3
+
+
+class ModelFaultError(AudioprobeError):
+    """The network or its settings, not a clip, is at fault: every clip tried so far failed the same way."""
 
 
 @dataclass
@@ -283,8 +291,9 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
     started = time.perf_counter()
     with LayerHooks(pipeline, layouts, pooling=methods) as hooks, \
             progress(total=len(rows), desc=f"extract {loaded.name}") as bar:
+        fail_fast = _FailFast(min(FAIL_FAST_CLIPS, len(rows)), loaded)
         state = _ChunkState(chunk_clips, n_clips, lambda batch: _run_batch(pipeline, hooks, batch, device_t),
-                            batch_size)
+                            batch_size, on_done=bar.update, fail_fast=fail_fast)
 
         def finish() -> None:
             blocks, failed, ok = state.flush(writer.widths)
@@ -300,7 +309,6 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
             if state.chunk is not None and row // chunk_clips != state.chunk:
                 finish()
             state.add(row // chunk_clips, row, y, error_type, message)
-            bar.update(1)
         if state.chunk is not None:
             finish()
     wall = time.perf_counter() - started
@@ -324,11 +332,54 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
     return result
 
 
-class _ChunkState:
-    """The clips of the chunk being filled: length buckets waiting to run, finished rows, failures."""
+class _FailFast:
+    """Tell a fault of the model or its settings from per-clip failures.
 
-    def __init__(self, chunk_clips: int, n_clips: int, run_batch, batch_size: int):
+    Until a clip succeeds, the forward failures of single clips are compared by their
+    message with every number masked (the sizes in a shape error follow the clip length).
+    When the first ``n_needed`` clips tried all fail the same way, the model cannot run
+    these clips at all: :class:`ModelFaultError`, naming the error and where to look. After
+    one success every failure is a per-clip failure.
+    """
+
+    def __init__(self, n_needed: int, loaded: LoadedModel):
+        self.n_needed, self.loaded = n_needed, loaded
+        self.succeeded = False
+        self.kinds: set[str] = set()
+        self.n_failed = 0
+
+    def success(self) -> None:
+        self.succeeded = True
+
+    def failure(self, message: str) -> None:
+        """Count one clip's forward failure; raise when the model, not the clip, is at fault."""
+        if self.succeeded:
+            return
+        self.kinds.add(re.sub(r"\d+", "N", message))
+        self.n_failed += 1
+        if self.n_failed >= self.n_needed and len(self.kinds) == 1:
+            raise ModelFaultError(
+                f"extract {self.loaded.name}: stopped after the first {self.n_failed} clip(s) all failed the same way "
+                f"and none succeeded, so the model or its settings are at fault, not the clips: {message}. "
+                f"Check the model with `audioprobe layers {self.loaded.spec}`; its encoder takes "
+                f"{_INPUT_HELP[self.loaded.pipeline.input_kind]}")
+
+
+_INPUT_HELP = {"logmel": "the normalised log-mel (batch, 1, 64, frames) (input_kind 'logmel')",
+               "waveform": "the 16 kHz waveform (batch, n_samples) (input_kind 'waveform')"}
+
+
+class _ChunkState:
+    """The clips of the chunk being filled: length buckets waiting to run, finished rows, failures.
+
+    ``on_done(n)`` is called as each batch (or decoding failure) is finished with its
+    number of clips (the progress bar); ``fail_fast`` sees every forward result.
+    """
+
+    def __init__(self, chunk_clips: int, n_clips: int, run_batch, batch_size: int, *,
+                 on_done: Callable[[int], object], fail_fast: _FailFast):
         self.chunk_clips, self.n_clips, self.run_batch, self.batch_size = chunk_clips, n_clips, run_batch, batch_size
+        self.on_done, self.fail_fast = on_done, fail_fast
         self.chunk: int | None = None
         self._reset()
 
@@ -343,6 +394,7 @@ class _ChunkState:
         self.chunk = chunk
         if y is None:
             self.failed.append((row, error_type, message))
+            self.on_done(1)
             return
         bucket = self.buckets.setdefault(len(y), [])
         bucket.append((row, y))
@@ -365,10 +417,13 @@ class _ChunkState:
 
     def _collect(self, batch: list, out: dict | None, error: str | None) -> None:
         if out is None:
+            self.fail_fast.failure(error)
             self.failed += [(row, "ForwardError", error) for row, _ in batch]
-            return
-        for j, (row, _) in enumerate(batch):
-            self.results[row] = {layer: values[j] for layer, values in out.items()}
+        else:
+            self.fail_fast.success()
+            for j, (row, _) in enumerate(batch):
+                self.results[row] = {layer: values[j] for layer, values in out.items()}
+        self.on_done(len(batch))
 
     def flush(self, widths: dict[str, int | None]) -> tuple[dict[str, np.ndarray], list, list[int]]:
         """Run what waits; return the chunk's rows per layer (NaN rows for failures), failures, ok rows.

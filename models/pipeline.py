@@ -1,6 +1,8 @@
 """Waveform -> log-mel -> normalisation -> encoder, as one module with named layers."""
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import nn
 
@@ -31,12 +33,29 @@ class Pipeline(nn.Module):
     -----
     Layer names (:meth:`hookable_modules`): ``logmel`` is the normalised log-mel input
     (layer 0, always available); every other name is a module of the encoder, named as in
-    ``encoder.named_modules()`` (e.g. ``features.3``, ``fc.1``).
+    ``encoder.named_modules()`` (e.g. ``features.3``, ``fc.1``). A module that runs several
+    times per forward pass (a shared ``nn.ReLU``, a weight-tied block in a loop) has one
+    layer per call, ``name#0``, ``name#1``, ... in call order (:mod:`.layers`).
+
+    Frame-folding encoders (a pitch CNN on 1024-sample frames, VGGish-style patches) run
+    all frames of all clips as one batch, so their layers return (B x N, ...) rows. Such an
+    encoder declares it with a method ``frames_per_clip(n_samples) -> int``: the number N of
+    frames (patches) it folds into the batch axis for each clip of ``n_samples`` samples at
+    16 kHz (the waveform the pipeline receives), rows clip-major (the N frames of clip 0,
+    then those of clip 1, ...). Its layers are then unfolded to (B, N, ...) and pooled over
+    the N frames like any time axis; a layer that returns B rows (after the frames were
+    pooled back into clips) is a clip-level layer as usual. Example, 1024-sample frames at a
+    10 ms hop: ``def frames_per_clip(self, n_samples): return 1 + (n_samples - 1024) // 160``.
     """
 
     def __init__(self, encoder: nn.Module, *, norm_mean: float, norm_std: float, input_kind: str = "logmel"):
         super().__init__()
         check_choice("input_kind", input_kind, INPUT_KINDS)
+        declared = getattr(encoder, "frames_per_clip", None)
+        if declared is not None and not callable(declared):
+            raise ParameterError(f"{type(encoder).__name__}.frames_per_clip must be a method "
+                                 f"frames_per_clip(n_samples) -> int (frames folded into the batch axis per clip), "
+                                 f"got {declared!r}")
         self.frontend = LogMelFrontend()
         self.normalize = Normalize(norm_mean, norm_std)
         self.encoder = encoder
@@ -45,6 +64,23 @@ class Pipeline(nn.Module):
     def hookable_modules(self) -> dict[str, nn.Module]:
         """``{"logmel": normalisation step, **encoder modules}``."""
         return {"logmel": self.normalize, **{n: m for n, m in self.encoder.named_modules() if n}}
+
+    def frames_per_clip(self, n_samples: int) -> int | None:
+        """Frames the encoder folds into the batch axis per clip of ``n_samples`` samples; None if it does not fold.
+
+        Raises
+        ------
+        ParameterError
+            If the encoder's ``frames_per_clip`` returns anything but a positive integer.
+        """
+        declared = getattr(self.encoder, "frames_per_clip", None)
+        if declared is None:
+            return None
+        n_frames = declared(int(n_samples))
+        if isinstance(n_frames, bool) or not isinstance(n_frames, Integral) or n_frames < 1:
+            raise ParameterError(f"{type(self.encoder).__name__}.frames_per_clip({int(n_samples)}) must return a "
+                                 f"positive integer, got {n_frames!r}")
+        return int(n_frames)
 
     def logmel(self, waveform: torch.Tensor) -> torch.Tensor:
         """Normalised log-mel (B, 1, 64, T) of a waveform batch (B, n_samples)."""

@@ -13,6 +13,13 @@ Methods (``POOLINGS``):
   length, so every clip of a run must then have the same length.
 
 A layer without a time axis (a clip-level output (B, D)) is never pooled: ``none``.
+
+Frame-folding encoders (a pitch CNN on 1024-sample frames, VGGish-style 0.96 s patches)
+put the frames of all clips on the batch axis: a layer returns (B x N, ...) rows, clip-major
+(the N frames of clip 0, then those of clip 1, ...). :func:`unfold_frames` turns them into
+(B, N, ...), whose frame axis is then the time axis and is pooled like any other; the
+layer's :class:`Layout` says so (``frames_folded``). The encoder declares N (see
+:class:`.pipeline.Pipeline`).
 """
 from __future__ import annotations
 
@@ -22,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import ParameterError, check_choice
+from ..errors import AudioprobeError, ParameterError, check_choice
 
-__all__ = ["POOLINGS", "Layout", "infer_layout", "effective_pooling", "pool", "pooled_width"]
+__all__ = ["POOLINGS", "Layout", "infer_layout", "effective_pooling", "pool", "pooled_width", "unfold_frames"]
 
 POOLINGS = ("mean", "meanmax", "tf-mean", "none")
 
@@ -42,22 +49,30 @@ class Layout:
     freq_axis : int or None
         The frequency axis of a conv map (B, C, F, T): the non-channel, non-time axis of a
         4-D output; None otherwise.
+    frames_folded : bool
+        The module returns (B x N, ...) rows of a frame-folding encoder; ``ndim`` and the
+        axes describe the unfolded output (B, N, ...) (:func:`unfold_frames`).
     """
 
     ndim: int
     time_axis: int | None
     freq_axis: int | None
+    frames_folded: bool = False
 
 
-def infer_layout(shape_short: Sequence[int], shape_long: Sequence[int], *, name: str = "layer") -> Layout:
+def infer_layout(shape_short: Sequence[int], shape_long: Sequence[int], *, name: str = "layer",
+                 frames_folded: bool = False) -> Layout:
     """Find the time (and frequency) axis from a layer's output shapes at two input lengths.
 
     Parameters
     ----------
     shape_short, shape_long : sequence of int
-        Output shapes (batch first) for a shorter and a longer input.
+        Output shapes (batch first) for a shorter and a longer input; unfolded shapes
+        (B, N, ...) for a frame-folded layer.
     name : str
         The layer, named in errors.
+    frames_folded : bool, keyword-only
+        Recorded in the layout (the shapes are then the unfolded ones).
 
     Returns
     -------
@@ -74,7 +89,39 @@ def infer_layout(shape_short: Sequence[int], shape_long: Sequence[int], *, name:
     freq_axis = None
     if len(shape_short) == 4 and time_axis in (2, 3):
         freq_axis = 5 - time_axis
-    return Layout(ndim=len(shape_short), time_axis=time_axis, freq_axis=freq_axis)
+    return Layout(ndim=len(shape_short), time_axis=time_axis, freq_axis=freq_axis, frames_folded=frames_folded)
+
+
+def unfold_frames(output: torch.Tensor, batch_size: int, n_frames: int, *, name: str = "layer") -> torch.Tensor:
+    """Split the batch axis of a frame-folding encoder's output into clips and frames.
+
+    Parameters
+    ----------
+    output : torch.Tensor, shape (batch_size * n_frames, ...)
+        Rows clip-major: the ``n_frames`` frames of clip 0, then those of clip 1, ...
+    batch_size : int
+        Clips in the forward pass.
+    n_frames : int
+        Frames per clip, as the encoder declares them.
+    name : str, keyword-only
+        The layer, named in errors.
+
+    Returns
+    -------
+    torch.Tensor, shape (batch_size, n_frames, ...)
+        A view of ``output``.
+
+    Raises
+    ------
+    AudioprobeError
+        If the output does not have ``batch_size * n_frames`` rows.
+    """
+    if output.ndim < 1 or output.shape[0] != batch_size * n_frames:
+        rows = output.shape[0] if output.ndim else 0
+        raise AudioprobeError(f"layer {name!r} returned {rows} rows for a batch of {batch_size} clips of "
+                             f"{n_frames} frames each (the encoder's frames_per_clip): expected "
+                             f"{batch_size * n_frames}; fix frames_per_clip or hook another layer")
+    return output.reshape(batch_size, n_frames, *output.shape[1:])
 
 
 def effective_pooling(layout: Layout, method: str) -> str:

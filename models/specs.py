@@ -15,9 +15,26 @@ spec                           model
 Checkpoints are plain state_dicts, read with ``torch.load(weights_only=True)`` (a file that
 would need pickled code is refused) and loaded with ``strict=True``. A JSON sidecar beside a
 checkpoint (same stem, ``.json``; shipped checkpoints always have one) supplies ``arch``,
-``d``, ``norm_mean``, ``norm_std``, ``domain`` and ``seed``. Official checkpoints carry no
-normalisation stats: the published v1 stats are used unless the caller passes others, and
-``norm_source`` records which.
+``d``, ``norm_mean``, ``norm_std``, ``domain`` and ``seed`` (``module:`` checkpoints: the
+last four). A ``pretrain_domain``/``seed`` given to :func:`load_model` (``--domain``/``--seed``)
+only fills in what the checkpoint does not record; one that contradicts a sidecar, the table
+of known official checkpoints or a random-weight control is an error naming both values.
+Official checkpoints carry no normalisation stats: the published v1 stats are used unless
+the caller passes others, and ``norm_source`` records which.
+
+A ``module:`` factory returns any ``nn.Module`` encoder. It may set:
+
+* ``input_kind = "waveform"`` to receive the 16 kHz waveform (batch, n_samples) instead of
+  the normalised log-mel (batch, 1, 64, frames);
+* a method ``frames_per_clip(n_samples) -> int`` if it folds frames or patches into the
+  batch axis (a pitch CNN on 1024-sample frames, VGGish-style 0.96 s patches): every
+  layer then returns (batch x frames) rows, clip-major, and is unfolded and pooled over
+  the frames (see :class:`.pipeline.Pipeline`);
+* ``d`` (int), its embedding width, recorded in ``model.json``; ``default_layers``, the
+  layer names extracted by default.
+
+Its layers are its module names; a module called several times per forward pass is one
+layer per call, ``name#0``, ``name#1``, ... (``audioprobe layers SPEC`` lists them).
 """
 from __future__ import annotations
 
@@ -190,9 +207,10 @@ def load_model(spec: str, *, random_state: int = 0, name: str | None = None, pre
     name : str, optional
         Folder name of its activations; default derived from the spec.
     pretrain_domain : str, optional
-        Overrides what the sidecar or the known-checkpoint table says; one of ``PRETRAIN_DOMAINS``.
+        One of ``PRETRAIN_DOMAINS``; fills in the domain of a checkpoint that does not record it
+        (no sidecar ``domain``, not a known official checkpoint).
     seed : int, optional
-        Overrides the recorded pretraining seed.
+        Fills in the pretraining seed of a checkpoint whose sidecar does not record it.
     norm_mean, norm_std : float, optional
         Log-mel normalisation stats (both or neither); default: sidecar, else published v1.
     weights_dir : str or Path, optional
@@ -201,6 +219,13 @@ def load_model(spec: str, *, random_state: int = 0, name: str | None = None, pre
     Returns
     -------
     LoadedModel
+
+    Raises
+    ------
+    ParameterError
+        A ``pretrain_domain`` or ``seed`` that contradicts what the model records: a sidecar's
+        ``domain``/``seed``, a known official checkpoint's domain, or, for random weights,
+        domain ``none`` and seed ``random_state``.
     """
     if not isinstance(spec, str) or not spec:
         raise ParameterError(f"spec must be a non-empty string, got {spec!r}")
@@ -218,24 +243,26 @@ def load_model(spec: str, *, random_state: int = 0, name: str | None = None, pre
                                  f"shipped models: {shipped_models(weights_dir=root)}")
         sidecar = _read_sidecar(checkpoint)
         arch = sidecar.get("arch", "byola-v1")
-        loaded = _load_byola(arch, checkpoint, spec=spec, random_state=random_state, sidecar=sidecar,
-                             norm=_norm(sidecar, norm_mean, norm_std),
-                             default_name=f"{shipped['domain']}-seed{shipped['seed']}")
+        loaded, recorded = _load_byola(arch, checkpoint, spec=spec, random_state=random_state, sidecar=sidecar,
+                                       norm=_norm(sidecar, norm_mean, norm_std),
+                                       default_name=f"{shipped['domain']}-seed{shipped['seed']}")
     elif spec.startswith(("byola-v1:", "byola-v2:")):
         arch, target = spec.split(":", 1)
         if target == "random":
-            loaded = _load_byola(arch, None, spec=spec, random_state=random_state, sidecar={},
-                                 norm=_norm({}, norm_mean, norm_std), default_name=f"{arch}-random-seed{random_state}")
+            loaded, recorded = _load_byola(arch, None, spec=spec, random_state=random_state, sidecar={},
+                                           norm=_norm({}, norm_mean, norm_std),
+                                           default_name=f"{arch}-random-seed{random_state}")
         else:
             checkpoint = Path(target)
             sidecar = _read_sidecar(checkpoint)
             if sidecar.get("arch", arch) != arch:
                 raise ParameterError(f"spec {spec!r} says {arch} but the sidecar of {target!r} says "
                                      f"{sidecar['arch']!r}")
-            loaded = _load_byola(arch, checkpoint, spec=spec, random_state=random_state, sidecar=sidecar,
-                                 norm=_norm(sidecar, norm_mean, norm_std), default_name=f"{arch}-{checkpoint.stem}")
+            loaded, recorded = _load_byola(arch, checkpoint, spec=spec, random_state=random_state, sidecar=sidecar,
+                                           norm=_norm(sidecar, norm_mean, norm_std),
+                                           default_name=f"{arch}-{checkpoint.stem}")
     elif spec.startswith("module:"):
-        loaded = _load_module(spec, random_state=random_state, norm=_norm({}, norm_mean, norm_std))
+        loaded, recorded = _load_module(spec, random_state=random_state, norm=(norm_mean, norm_std))
     else:
         raise ParameterError(f"model spec {spec!r} not understood; expected byola-v1:PATH, byola-v2:PATH, "
                              f"byola-v1:random, byola-v2:random, module:pkg.mod:factory[:CKPT] or a shipped name "
@@ -244,15 +271,30 @@ def load_model(spec: str, *, random_state: int = 0, name: str | None = None, pre
         if not name or "/" in name or name.startswith("."):
             raise ParameterError(f"name must be a folder name (no '/', not starting with '.'), got {name!r}")
         loaded.name = name
-    if pretrain_domain is not None:
-        loaded.pretrain_domain = pretrain_domain
-    if seed is not None:
-        loaded.seed = int(seed)
+    for field, given, flag in (("pretrain_domain", pretrain_domain, "--domain"), ("seed", seed, "--seed")):
+        if given is None:
+            continue
+        if field in recorded and getattr(loaded, field) != given:
+            raise ParameterError(f"{field}={given!r} ({flag}) contradicts the {recorded[field]}, which records "
+                                 f"{field}={getattr(loaded, field)!r} for model {spec!r}; leave it out (it only fills "
+                                 "in what the model does not record) or use another checkpoint")
+        setattr(loaded, field, given if field == "pretrain_domain" else int(given))
     return loaded
 
 
+def _recorded(checkpoint: Path | None, sidecar: dict, sha: str | None) -> dict[str, str]:
+    """Which of ``pretrain_domain`` / ``seed`` a checkpoint records, and where (for error messages)."""
+    if checkpoint is None:
+        return {}
+    where = f"sidecar {str(checkpoint.with_suffix('.json'))!r}"
+    recorded = {field: where for field, key in (("pretrain_domain", "domain"), ("seed", "seed")) if key in sidecar}
+    if "pretrain_domain" not in recorded and sha in KNOWN_CHECKPOINTS:
+        recorded["pretrain_domain"] = f"known checkpoint table ({KNOWN_CHECKPOINTS[sha][1]})"
+    return recorded
+
+
 def _load_byola(arch: str, checkpoint: Path | None, *, spec: str, random_state: int, sidecar: dict,
-                norm: tuple[float, float, str], default_name: str) -> LoadedModel:
+                norm: tuple[float, float, str], default_name: str) -> tuple[LoadedModel, dict[str, str]]:
     if arch not in ("byola-v1", "byola-v2"):
         raise ParameterError(f"arch must be 'byola-v1' or 'byola-v2', got {arch!r}")
     version = arch.split("-")[1]
@@ -270,13 +312,18 @@ def _load_byola(arch: str, checkpoint: Path | None, *, spec: str, random_state: 
             raise AudioprobeError(f"sidecar of {str(checkpoint)!r} says d={sidecar['d']} but the weights have "
                                   f"d={encoder.d}")
     pipeline = Pipeline(encoder, norm_mean=norm[0], norm_std=norm[1]).eval()
-    return LoadedModel(pipeline=pipeline, name=default_name, spec=spec, arch=arch, d=encoder.d,
-                       pretrain_domain=domain if domain in PRETRAIN_DOMAINS else "none",
-                       seed=None if seed is None else int(seed), control=control, checkpoint_sha256=sha,
-                       norm_mean=norm[0], norm_std=norm[1], norm_source=norm[2])
+    loaded = LoadedModel(pipeline=pipeline, name=default_name, spec=spec, arch=arch, d=encoder.d,
+                         pretrain_domain=domain if domain in PRETRAIN_DOMAINS else "none",
+                         seed=None if seed is None else int(seed), control=control, checkpoint_sha256=sha,
+                         norm_mean=norm[0], norm_std=norm[1], norm_source=norm[2])
+    if checkpoint is None:  # the random-weight control: domain none, seeded with random_state
+        return loaded, {"pretrain_domain": "random-weight control (domain 'none')",
+                        "seed": "random-weight control (its seed is random_state)"}
+    return loaded, _recorded(checkpoint, sidecar, sha)
 
 
-def _load_module(spec: str, *, random_state: int, norm: tuple[float, float, str]) -> LoadedModel:
+def _load_module(spec: str, *, random_state: int,
+                 norm: tuple[float | None, float | None]) -> tuple[LoadedModel, dict[str, str]]:
     parts = spec.split(":", 3)
     if len(parts) < 3 or not parts[1] or not parts[2]:
         raise ParameterError(f"a module spec is module:pkg.mod:factory[:CKPT], got {spec!r}")
@@ -294,14 +341,18 @@ def _load_module(spec: str, *, random_state: int, norm: tuple[float, float, str]
     if input_kind not in INPUT_KINDS:
         raise ParameterError(f"{module_name}.{factory_name}().input_kind must be one of {list(INPUT_KINDS)}, "
                              f"got {input_kind!r}")
-    sha = None
+    sha, sidecar = None, {}
     if checkpoint is not None:
         _load_strict(encoder, load_state_dict(checkpoint), checkpoint)
-        sha = sha256_file(checkpoint)
-    pipeline = Pipeline(encoder, norm_mean=norm[0], norm_std=norm[1], input_kind=input_kind).eval()
+        sha, sidecar = sha256_file(checkpoint), _read_sidecar(checkpoint)
+    mean, std, source = _norm(sidecar, *norm)
+    pipeline = Pipeline(encoder, norm_mean=mean, norm_std=std, input_kind=input_kind).eval()
     d = getattr(encoder, "d", None)
-    return LoadedModel(pipeline=pipeline, name=factory_name if checkpoint is None else f"{factory_name}-{checkpoint.stem}",
-                       spec=spec, arch=f"module:{module_name}:{factory_name}", d=d if isinstance(d, int) else None,
-                       pretrain_domain=KNOWN_CHECKPOINTS.get(sha, ("none",))[0], seed=None if sha else random_state,
-                       control=None, checkpoint_sha256=sha, norm_mean=norm[0], norm_std=norm[1],
-                       norm_source=norm[2])
+    domain = sidecar.get("domain", KNOWN_CHECKPOINTS.get(sha, ("none",))[0])
+    seed = sidecar.get("seed") if checkpoint is not None else random_state
+    loaded = LoadedModel(pipeline=pipeline, name=factory_name if checkpoint is None else f"{factory_name}-{checkpoint.stem}",
+                         spec=spec, arch=f"module:{module_name}:{factory_name}", d=d if isinstance(d, int) else None,
+                         pretrain_domain=domain if domain in PRETRAIN_DOMAINS else "none",
+                         seed=None if seed is None else int(seed), control=None, checkpoint_sha256=sha,
+                         norm_mean=mean, norm_std=std, norm_source=source)
+    return loaded, _recorded(checkpoint, sidecar, sha)

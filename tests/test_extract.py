@@ -152,3 +152,160 @@ def test_kill_and_resume_gives_identical_arrays(tmp_path):
         b = read_activations(clean, "byola-v1-random-seed0", layer)
         assert a.shape == (40, b.shape[1]) and np.isfinite(a).all()
         np.testing.assert_array_equal(a, b)
+
+
+# --- networks handed in by issue 18 (hand-weighted, see handed_nets.py) and structural errors (issue 12) ---
+
+def _logmels(model, path: str) -> np.ndarray:
+    """The normalised log-mel (64, T) of a clip as the extraction sees it (zero-padded to 0.95 s)."""
+    y = sf.read(path, dtype="float32")[0]
+    if len(y) < 15200:
+        y = np.pad(y, ((15200 - len(y)) // 2, 15200 - len(y) - (15200 - len(y)) // 2))
+    with torch.no_grad():
+        return model.pipeline.logmel(torch.from_numpy(y)[None])[0, 0].numpy().astype(np.float64)
+
+
+def test_reused_relu_default_extraction(tmp_path):
+    """Issue 18 item 5: default extraction of a BasicBlock-style net (one ReLU, two calls) exited 2; now each call."""
+    manifest = write_clips(tmp_path / "corpus", [1.0, 2.0, 0.5, 1.3, 1.0])
+    run = Run(tmp_path / "run")
+    result = extract_activations("module:handed_nets:basic_block", manifest, run=run, device="cpu", batch_size=2,
+                                 n_jobs=1)
+    assert result.n_failed == 0
+    assert result.layers[["layer", "layer_index", "file"]].values.tolist() == [
+        ["logmel", 0, "logmel.zarr"], ["conv1", 1, "conv1.zarr"], ["relu#0", 2, "relu#0.zarr"],
+        ["conv2", 3, "conv2.zarr"], ["relu#1", 4, "relu#1.zarr"]]
+    model = load_model("module:handed_nets:basic_block")
+    relu0, conv2, relu1 = (read_activations(run, result.name, n) for n in ("relu#0", "conv2", "relu#1"))
+    for i, path in enumerate(run.clips()["audio_path"]):
+        x = _logmels(model, path)
+        # relu#0 = [relu(x), relu(-x)] (channel-major units), conv2 = |x| - 0.5, relu#1 = relu(|x| - 0.5 + x)
+        np.testing.assert_allclose(relu0[i], np.concatenate([np.maximum(x, 0).mean(1), np.maximum(-x, 0).mean(1)]),
+                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(conv2[i], (np.abs(x) - 0.5).mean(1), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(relu1[i], np.maximum(np.abs(x) + x - 0.5, 0).mean(1), rtol=1e-5, atol=1e-5)
+
+
+def test_weight_tied_loop_extraction_from_the_cli(tmp_path):
+    from audioprobe.cli import main
+
+    manifest = write_clips(tmp_path / "corpus", [1.0, 1.5, 1.0])
+    assert main(["-q", "extract", "module:handed_nets:tied_loop", str(manifest), "-o", str(tmp_path / "run"),
+                 "--layers", "block#0", "block#2", "--pooling", "meanmax", "-j", "1", "--batch-size", "2"]) == 0
+    model = load_model("module:handed_nets:tied_loop")
+    rows = {n: read_activations(tmp_path / "run", "tied_loop", n) for n in ("block#0", "block#2")}
+    for i, path in enumerate(Run(tmp_path / "run").clips()["audio_path"]):
+        a, b = _logmels(model, path)[:2]
+        steps = []
+        for _ in range(3):  # (a, b) -> (relu(2a - 1), relu(1 - b))
+            a, b = np.maximum(2 * a - 1, 0), np.maximum(1 - b, 0)
+            steps.append(np.stack([a, b]))
+        for name, step in (("block#0", steps[0]), ("block#2", steps[2])):
+            np.testing.assert_allclose(rows[name][i], step.mean(1) + step.max(1), rtol=1e-4, atol=1e-5)
+
+
+def test_frame_folding_pitch_net_extraction(tmp_path):
+    """Issue 18 item 6: a CREPE-style net (frames folded into the batch axis) failed every clip; rows known by hand."""
+    manifest = write_clips(tmp_path / "corpus", [1.0, 1.0, 2.0, 0.5])
+    run = Run(tmp_path / "run")
+    result = extract_activations("module:handed_nets:frame_net", manifest, run=run, device="cpu", batch_size=2,
+                                 n_jobs=1, pooling={"frame_fc": "meanmax", "*": "mean"})
+    assert result.n_failed == 0 and list(result.layers["layer"]) == ["logmel", "frame_fc", "relu", "clip_mean"]
+    arrays = {n: read_activations(run, result.name, n) for n in ("frame_fc", "relu", "clip_mean")}
+    for i, path in enumerate(run.clips()["audio_path"]):
+        y = sf.read(path, dtype="float32")[0].astype(np.float64)
+        if len(y) < 15200:
+            y = np.pad(y, ((15200 - len(y)) // 2, 15200 - len(y) - (15200 - len(y)) // 2))
+        frames = np.lib.stride_tricks.sliding_window_view(y, 8)[::4]    # 8-sample frames, hop 4
+        fc = np.stack([frames.mean(1), frames[:, 0] - frames[:, 1]], axis=1)
+        np.testing.assert_allclose(arrays["frame_fc"][i], fc.mean(0) + fc.max(0), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(arrays["relu"][i], np.maximum(fc, 0).mean(0), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(arrays["clip_mean"][i], np.maximum(fc, 0).mean(0), rtol=1e-4, atol=1e-6)
+
+
+def test_patch_folding_net_extraction(tmp_path):
+    """VGGish-style: 0.96 s log-mel patches folded into the batch axis, pooled over the patches of each clip."""
+    manifest = write_clips(tmp_path / "corpus", [2.0, 2.0, 3.1])
+    run = Run(tmp_path / "run")
+    result = extract_activations("module:handed_nets:patch_net", manifest, run=run, device="cpu", batch_size=2,
+                                 n_jobs=1)
+    assert result.n_failed == 0
+    conv, means = (read_activations(run, result.name, n) for n in ("conv", "patch_mean"))
+    assert conv.shape == (3, 64 * 96) and means.shape == (3, 1)
+    model = load_model("module:handed_nets:patch_net")
+    for i, path in enumerate(run.clips()["audio_path"]):
+        x = _logmels(model, path)
+        n = x.shape[1] // 96                                          # 2 s: 201 frames -> 2 patches; 3.1 s: 3
+        patches = np.stack([x[:, k * 96:(k + 1) * 96] for k in range(n)])
+        np.testing.assert_allclose(conv[i], (2 * patches + 1).mean(0).ravel(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(means[i], [(2 * patches + 1).mean()], rtol=1e-4, atol=1e-5)
+
+
+def test_structural_error_stops_before_any_clip(tmp_path):
+    """Issue 12: the pitch net without its declaration failed clip after clip, then exit 0; now one line, exit 2."""
+    manifest = write_clips(tmp_path / "corpus", [1.0] * 12)
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "audioprobe", "-q", "extract", "module:handed_nets:undeclared_frame_net",
+                           str(manifest), "-o", str(tmp_path / "run"), "-j", "1"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0 and time.monotonic() - started < 30
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and "first axis is not the batch" in err[0] and "frames_per_clip(n_samples)" in err[0]
+    run = Run(tmp_path / "run")
+    assert run.failures().empty
+    assert run.info.get("stages", {}).get("extract:undeclared_frame_net", {}).get("status") != "complete"
+
+
+def test_model_fault_on_the_first_clips_stops_the_run(tmp_path):
+    """A fault describe_layers cannot see (a 2.56 s positional table, clips of 3 s): stop after 3 clips, not per clip."""
+    from audioprobe.models.extract import FAIL_FAST_CLIPS, ModelFaultError
+
+    manifest = write_clips(tmp_path / "corpus", [3.0] * 8)
+    run = Run(tmp_path / "run")
+    batches = []  # batch sizes the encoder was called with on 3 s clips (301 frames)
+    model = load_model("module:handed_nets:positional_net")
+    model.pipeline.encoder.register_forward_pre_hook(
+        lambda module, inputs: batches.append(len(inputs[0])) if inputs[0].shape[-1] == 301 else None)
+    with pytest.raises(ModelFaultError, match=r"first 3 clip\(s\) all failed the same way and none succeeded.*"
+                                              r"size of tensor a \(301\) must match the size of tensor b \(256\)"):
+        extract_activations(model, manifest, run=run, device="cpu", batch_size=4, n_jobs=1)
+    assert FAIL_FAST_CLIPS == 3 and batches == [4, 1, 1, 1]  # the first batch, then its clips one by one
+    assert run.failures().empty
+    assert run.info["stages"]["extract:positional_net"]["status"] != "complete"
+
+
+def test_clip_failures_after_a_success_are_recorded_per_clip(tmp_path):
+    """The same fault is per clip once a clip has run: clips over 2.56 s fail, the others are extracted."""
+    manifest = write_clips(tmp_path / "corpus", [3.0, 1.0, 3.0, 1.0, 3.0, 3.0, 2.0])
+    run = Run(tmp_path / "run")
+    result = extract_activations("module:handed_nets:positional_net", manifest, run=run, device="cpu",
+                                 batch_size=1, n_jobs=1)
+    assert result.n_failed == 4
+    failures = run.failures()
+    assert failures["clip_id"].tolist() == ["c000", "c002", "c004", "c005"]
+    assert set(failures["error_type"]) == {"ForwardError"}
+    values = read_activations(run, result.name, "out")
+    assert np.isnan(values[[0, 2, 4, 5]]).all() and np.isfinite(values[[1, 3, 6]]).all()
+
+
+def test_progress_advances_per_batch():
+    """Issue 12: the bar sat at 0 until a 64-clip chunk finished; it now advances as each batch is done."""
+    from audioprobe.models.extract import _ChunkState, _FailFast
+
+    done: list[int] = []
+    batches: list[int] = []
+
+    def run_batch(batch):
+        batches.append(len(batch))
+        return {"layer": np.zeros((len(batch), 1), dtype=np.float32)}, None
+
+    state = _ChunkState(64, 7, run_batch, 2, on_done=done.append,
+                        fail_fast=_FailFast(3, load_model("module:handed_nets:basic_block")))
+    wave, longer = np.zeros(16000, dtype=np.float32), np.zeros(20000, dtype=np.float32)
+    for row, y in enumerate([wave, wave, None, wave, longer, wave]):
+        state.add(0, row, y, None if y is not None else "ClipError", None if y is not None else "missing")
+        assert sum(done) == [0, 2, 3, 3, 3, 5][row]
+    state.flush({"layer": 1})
+    assert done == [2, 1, 2, 1] and batches == [2, 2, 1]

@@ -122,3 +122,99 @@ def test_batch_size_and_call_count_checked():
 def test_bad_pooling_named():
     with pytest.raises(ParameterError, match="pooling of layer 'conv' must be one of"):
         LayerHooks(Tiny(), {"conv": CONV}, pooling="median")
+
+
+# --- modules called more than once per forward pass (issue 18, item 5) ---
+
+def test_shared_relu_each_call_is_its_own_layer():
+    """torchvision-BasicBlock-style: one nn.ReLU after conv1 and after conv2 + skip; each call known by hand."""
+    from handed_nets import BasicBlockNet
+
+    net = BasicBlockNet()
+    one = Layout(ndim=4, time_axis=3, freq_axis=2)
+    with LayerHooks(net, {"relu#0": one, "conv2": one, "relu#1": one}) as hooks:
+        net(X)
+        rows = hooks.pop(batch_size=1)
+    # relu#0 = [relu(x), relu(-x)]; conv2 = relu(x) + relu(-x) - 0.5 = |x| - 0.5; relu#1 = relu(|x| - 0.5 + x)
+    np.testing.assert_allclose(rows["relu#0"][0], [1.0, 1.0, 1 / 3, 2 / 3], rtol=1e-6)   # rows [1,-1,2], [0,3,-2]
+    np.testing.assert_allclose(rows["conv2"][0], [4 / 3 - 0.5, 5 / 3 - 0.5], rtol=1e-6)
+    np.testing.assert_allclose(rows["relu#1"][0], [(1.5 + 0 + 3.5) / 3, (0 + 5.5 + 0) / 3], rtol=1e-6)
+    # the plain name of a module that runs twice is refused, with the call names to use
+    with LayerHooks(net, {"relu": one}) as hooks:
+        net(X)
+        with pytest.raises(AudioprobeError, match=r"'relu' ran 2 times.*relu#0 \.\.\. relu#1"):
+            hooks.pop(batch_size=1)
+
+
+def test_weight_tied_block_in_a_loop_each_call_known():
+    """One Linear+ReLU block applied three times: (a, b) -> (relu(2a - 1), relu(1 - b)) per step."""
+    from handed_nets import TiedLoopNet
+
+    net = TiedLoopNet()
+    x = torch.tensor([[[[2.0, 1.0], [3.0, 0.5]]]])  # band 0 (a) = [2, 1], band 1 (b) = [3, 0.5] over T = 2
+    layers = ["block#0", "block.0#0", "block#1", "block#2", "block.0#2"]
+    with LayerHooks(net, {name: SEQ for name in layers}) as hooks:
+        net(x)
+        rows = hooks.pop(batch_size=1)
+        net(2 * x)  # call counting restarts with every forward pass
+        again = hooks.pop(batch_size=1)
+    # step 1: a [3, 1], b pre-relu [-2, 0.5] -> [0, 0.5]; step 2: a [5, 1], b [1, 0.5]; step 3: a [9, 1], b [0, 0.5]
+    expected = {"block.0#0": [2.0, -0.75], "block#0": [2.0, 0.25], "block#1": [3.0, 0.75],
+                "block.0#2": [5.0, 0.25], "block#2": [5.0, 0.25]}
+    for name, values in expected.items():
+        np.testing.assert_allclose(rows[name][0], values, rtol=1e-6, err_msg=name)
+    # 2x: a [4, 2] -> [7, 3] -> [13, 5] -> [25, 9]; b [6, 1] -> [0, 0] -> [1, 1] -> [0, 0]
+    np.testing.assert_allclose(again["block#2"][0], [17.0, 0.0], rtol=1e-6)
+
+
+def test_call_of_a_module_that_does_not_run_that_often():
+    from handed_nets import BasicBlockNet
+
+    net = BasicBlockNet()
+    with LayerHooks(net, {"relu#2": CONV}) as hooks:
+        net(X)
+        with pytest.raises(AudioprobeError, match="'relu#2' ran 0 times"):
+            hooks.pop(batch_size=1)
+
+
+# --- encoders that fold frames into the batch axis (issue 18, item 6) ---
+
+FRAMES = Layout(ndim=3, time_axis=1, freq_axis=None, frames_folded=True)   # (B, N, D) after unfolding
+
+
+def test_frame_folded_layers_are_unfolded_clip_major_and_pooled_over_frames():
+    """CREPE-style: 8-sample frames at a hop of 4 -> 3 frames per 16-sample clip, rows clip-major."""
+    from handed_nets import FrameNet
+
+    net = FrameNet()
+    wave = torch.stack([torch.arange(16.0), torch.arange(16.0).flip(0)])  # clip 1 = clip 0 reversed
+    layouts = {"frame_fc": FRAMES, "relu": FRAMES, "clip_mean": Layout(ndim=2, time_axis=None, freq_axis=None)}
+    with LayerHooks(net, layouts, pooling={"frame_fc": "meanmax", "relu": "mean", "clip_mean": "mean"}) as hooks:
+        net(wave)
+        rows = hooks.pop(batch_size=2)
+    # frame_fc = [frame mean, y0 - y1]: clip 0 frames 0-7, 4-11, 8-15 -> means 3.5, 7.5, 11.5 and -1;
+    # clip 1 -> means 11.5, 7.5, 3.5 and +1. meanmax = mean + max over the 3 frames.
+    np.testing.assert_allclose(rows["frame_fc"], [[7.5 + 11.5, -2.0], [7.5 + 11.5, 2.0]], rtol=1e-6)
+    np.testing.assert_allclose(rows["relu"], [[7.5, 0.0], [7.5, 1.0]], rtol=1e-6)
+    np.testing.assert_allclose(rows["clip_mean"], [[7.5, 0.0], [7.5, 1.0]], rtol=1e-6)  # a clip-level layer
+
+
+def test_declared_frames_are_checked():
+    from handed_nets import FrameNet
+
+    net = FrameNet()
+    with LayerHooks(net, {"relu": FRAMES}, frames_per_clip=lambda n: 2), \
+            pytest.raises(AudioprobeError, match=r"'relu' returned 6 rows for a batch of 2 clips of 2 frames"):
+        net(torch.zeros(2, 16))
+    with pytest.raises(ParameterError, match="no frames_per_clip"):
+        LayerHooks(Tiny(), {"fc": FRAMES})
+
+
+def test_unfolded_batch_axis_without_declaration_names_the_fix():
+    from handed_nets import FrameNet
+
+    net = FrameNet()
+    with LayerHooks(net, {"relu": Layout(ndim=2, time_axis=None, freq_axis=None)}) as hooks:
+        net(torch.zeros(1, 16))
+        with pytest.raises(AudioprobeError, match="returned 3 rows for a batch of 1.*frames_per_clip"):
+            hooks.pop(batch_size=1)

@@ -108,3 +108,109 @@ def test_layers_cli(capsys):
     assert "features.11" in out and "MaxPool2d" in out and "64x8x12" in out
     line = next(line for line in out.splitlines() if line.split()[1:2] == ["features.3"])
     assert line.split()[4] == "64"  # tf-mean keeps the channels
+
+
+def test_layers_lists_each_call_of_a_reused_module(capsys):
+    """Issue 18 item 5: one nn.ReLU used after two convs; `audioprobe layers` failed ("do not run exactly once")."""
+    table = describe_layers(load_model("module:handed_nets:basic_block").pipeline)
+    assert table[["layer", "layer_index", "kind"]].values.tolist() == [
+        ["logmel", 0, "input"], ["conv1", 1, "Conv2d"], ["relu#0", 2, "ReLU"], ["conv2", 3, "Conv2d"],
+        ["relu#1", 4, "ReLU"]]
+    assert not table["frames_folded"].any()
+    assert main(["layers", "module:handed_nets:basic_block"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[1] for line in out.splitlines()[2:]] == ["logmel", "conv1", "relu#0", "conv2", "relu#1"]
+    pipeline = load_model("module:handed_nets:basic_block").pipeline
+    with pytest.raises(AudioprobeError, match=r"'relu': relu runs 2 times per forward pass, name one call: "
+                                              r"relu#0, relu#1"):
+        describe_layers(pipeline, layers=["relu"])
+    with pytest.raises(AudioprobeError, match=r"'relu#2': relu runs 2 times.*'conv1#0': conv1 runs once"):
+        describe_layers(pipeline, layers=["relu#2", "conv1#0"])
+    with pytest.raises(ParameterError, match=r"unknown layer name\(s\) \['relux#0'\]"):
+        describe_layers(pipeline, layers=["relux#0"])
+
+
+def test_weight_tied_loop_layers_in_forward_order_of_calls():
+    pipeline = load_model("module:handed_nets:tied_loop").pipeline
+    table = describe_layers(pipeline)
+    assert list(table["layer"]) == ["logmel", "block.0#0", "block.1#0", "block.0#1", "block.1#1", "block.0#2",
+                                    "block.1#2"]
+    assert list(table["layer_index"]) == list(range(7))
+    # a container call shares the number of its last leaf call; rows come in forward order
+    table = describe_layers(pipeline, layers=["block.0#2", "block#1", "block.1#0"])
+    assert table[["layer", "layer_index", "output_shape"]].values.tolist() == [
+        ["block.1#0", 2, "101x2"], ["block#1", 4, "101x2"], ["block.0#2", 5, "101x2"]]
+
+
+def test_layers_of_frame_folding_encoders():
+    """Issue 18 item 6: layers of encoders that fold frames (CREPE-style) or patches (VGGish-style) into the batch."""
+    frames = describe_layers(load_model("module:handed_nets:frame_net").pipeline).set_index("layer")
+    # 1 s = 16000 samples -> 1 + (16000 - 8) // 4 = 3999 frames of 8 samples, the frames are the time axis
+    assert frames.loc["frame_fc", "output_shape"] == "3999x2" and frames.loc["frame_fc", "time_axis"] == 1
+    assert frames.loc["frame_fc", "pooled_width"] == 2 and bool(frames.loc["relu", "frames_folded"])
+    assert frames.loc["frame_fc", "receptive_field_ms"] == pytest.approx(1000 * 8 / 16000)  # one frame
+    assert frames.loc["clip_mean", "output_shape"] == "2" and not frames.loc["clip_mean", "frames_folded"]
+    assert frames.loc["clip_mean", "pooling"] == "none"
+    patches = describe_layers(load_model("module:handed_nets:patch_net").pipeline).set_index("layer")
+    # 1 s = 101 log-mel frames -> one 96-frame patch of (1, 64, 96)
+    assert patches.loc["conv", "output_shape"] == "1x1x64x96" and patches.loc["conv", "time_axis"] == 1
+    assert patches.loc["conv", "pooled_width"] == 64 * 96 and bool(patches.loc["patch_mean", "frames_folded"])
+    assert patches.loc["conv", "receptive_field_ms"] == pytest.approx((95 * 160 + 1024) / 16)
+
+
+def test_batch_axis_that_is_not_the_batch_names_the_fix():
+    """The handed pitch network without a declaration: refused before any clip, naming frames_per_clip."""
+    with pytest.raises(AudioprobeError, match=r"layer 'frame_fc' returned 7999 rows for one clip of 2 s: its first "
+                                              r"axis is not the batch\. .*frames_per_clip\(n_samples\)"):
+        describe_layers(load_model("module:handed_nets:undeclared_frame_net").pipeline)
+    from audioprobe.models.pipeline import Pipeline
+    from handed_nets import BasicBlockNet
+
+    wrong_input = Pipeline(BasicBlockNet(), norm_mean=0.0, norm_std=1.0, input_kind="waveform")
+    with pytest.raises(AudioprobeError, match=r"the encoder fails on a random input of shape \(1, 32000\) .*"
+                                              r"input_kind 'waveform'"):
+        describe_layers(wrong_input)
+
+
+def test_domain_and_seed_only_fill_in_what_a_checkpoint_does_not_record(tmp_path, capsys):
+    """Issue 12: `extract speech/seed0 ... --domain nonspeech` relabelled a shipped speech model without a word."""
+    encoder = load_model("byola-v1:random", random_state=1).pipeline.encoder
+    (tmp_path / "speech").mkdir()
+    torch.save(encoder.state_dict(), tmp_path / "speech" / "seed2.pt")
+    (tmp_path / "speech" / "seed2.json").write_text(json.dumps({"arch": "byola-v1", "domain": "speech", "seed": 2}))
+    with pytest.raises(ParameterError, match=r"pretrain_domain='nonspeech' \(--domain\) contradicts the sidecar "
+                                             r".*seed2\.json', which records pretrain_domain='speech'"):
+        load_model("speech/seed2", weights_dir=tmp_path, pretrain_domain="nonspeech")
+    with pytest.raises(ParameterError, match=r"seed=0 \(--seed\) contradicts .* records seed=2"):
+        load_model("speech/seed2", weights_dir=tmp_path, seed=0)
+    agreeing = load_model("speech/seed2", weights_dir=tmp_path, pretrain_domain="speech", seed=2)
+    assert (agreeing.pretrain_domain, agreeing.seed) == ("speech", 2)
+    # a checkpoint without a sidecar: the options fill in
+    bare = tmp_path / "bare.pth"
+    torch.save(encoder.state_dict(), bare)
+    filled = load_model(f"byola-v1:{bare}", pretrain_domain="nonspeech", seed=4)
+    assert (filled.pretrain_domain, filled.seed) == ("nonspeech", 4)
+    # a sidecar with a domain but no seed: the seed fills in, the domain must agree
+    (tmp_path / "bare.json").write_text(json.dumps({"domain": "mixed"}))
+    partial = load_model(f"byola-v1:{bare}", seed=4)
+    assert (partial.pretrain_domain, partial.seed) == ("mixed", 4)
+    with pytest.raises(ParameterError, match="'speech'.*'mixed'"):
+        load_model(f"byola-v1:{bare}", pretrain_domain="speech")
+    # module checkpoints read their sidecar too; random weights are domain none
+    module = load_model(f"module:audioprobe.models.byola:AudioNTT2020:{bare}")
+    assert (module.pretrain_domain, module.seed) == ("mixed", None)
+    with pytest.raises(ParameterError, match="'nonspeech'.*'mixed'"):
+        load_model(f"module:audioprobe.models.byola:AudioNTT2020:{bare}", pretrain_domain="nonspeech")
+    with pytest.raises(ParameterError, match=r"pretrain_domain='speech' \(--domain\) contradicts the random-weight "
+                                             "control"):
+        load_model("byola-v1:random", pretrain_domain="speech")
+    assert load_model("module:handed_nets:basic_block", pretrain_domain="speech").pretrain_domain == "speech"
+
+
+def test_domain_contradicting_a_shipped_model_is_a_cli_error(tmp_path, capsys):
+    if "speech/seed0" not in shipped_models():
+        pytest.skip("shipped model speech/seed0 absent")
+    assert main(["extract", "speech/seed0", "-o", str(tmp_path / "run"), "--domain", "nonspeech"]) == 2
+    assert not (tmp_path / "run").exists()
+    err = capsys.readouterr().err
+    assert "pretrain_domain='nonspeech' (--domain)" in err and "pretrain_domain='speech'" in err
