@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio import audio_info, load_audio
+from .audio import FULL_SCALE, DecodedAudio, audio_info, decode_audio
 from .errors import ClipError, ManifestError, ParameterError
 
 __all__ = [
     "REQUIRED_COLUMNS", "DOMAINS", "NONSPEECH_DOMAINS", "read_manifest", "check_manifest", "sha256_file",
-    "default_manifest_path", "as_clip_table", "manifest_sha256",
+    "default_manifest_path", "as_clip_table", "manifest_sha256", "over_full_scale_message",
 ]
 
 REQUIRED_COLUMNS = ("clip_id", "path", "domain", "dataset", "group", "split", "license", "source",
@@ -167,14 +167,31 @@ def as_clip_table(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str | 
     return pd.DataFrame({"clip_id": ids, "audio_path": [str(p.resolve()) for p in paths], "group": ids})
 
 
+def over_full_scale_message(decoded: DecodedAudio) -> str:
+    """Describe samples beyond full scale: the peak, how far over it is, and how many samples.
+
+    Returns
+    -------
+    str
+        e.g. ``"samples beyond full scale [-1, 1]: peak |sample| 200 (+46.0 dB re full scale) in 16000 of
+        16000 samples (all channels); rescale the file into [-1, 1]"``.
+    """
+    over_db = 20.0 * np.log10(decoded.peak_abs / FULL_SCALE)
+    return (f"samples beyond full scale [-{FULL_SCALE:g}, {FULL_SCALE:g}]: peak |sample| {decoded.peak_abs:.6g} "
+            f"(+{over_db:.1f} dB re full scale) in {decoded.n_over_full_scale} of {decoded.n_file_samples} "
+            "samples (all channels); rescale the file into [-1, 1] (its dBFS levels are NaN in features)")
+
+
 def _check_clip(row: dict) -> list[str]:
     clip_id, path = row["clip_id"], row["audio_path"]
     problems: list[str] = []
     try:
         info = audio_info(path, clip_id=clip_id)
-        load_audio(path, sr=None, clip_id=clip_id)
+        decoded = decode_audio(path, sr=None, clip_id=clip_id)
     except ClipError as exc:
         return [str(exc)]
+    if decoded.n_over_full_scale:
+        problems.append(f"clip {clip_id!r}: file {row['path']!r}: {over_full_scale_message(decoded)}")
     digest = sha256_file(path)
     if str(row["sha256"]).lower() != digest:
         problems.append(f"clip {clip_id!r}: file {row['path']!r}: sha256 mismatch (manifest {row['sha256']}, "
@@ -200,8 +217,9 @@ def check_manifest(path: str | Path, *, n_jobs: int | None = None) -> list[str]:
     """Check a manifest and every file it names; report all problems at once.
 
     Checks required columns, unique ``clip_id``, relative paths, known domains, then per clip:
-    file present, sha256 match, decodable audio with finite samples, sample rate and
-    duration (within 10 ms) consistent with the manifest.
+    file present, sha256 match, decodable audio with finite samples within full scale
+    (``|sample| <= 1`` in every channel; the message gives the peak), sample rate and duration
+    (within 10 ms) consistent with the manifest.
 
     Parameters
     ----------

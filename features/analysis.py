@@ -13,13 +13,13 @@ import librosa
 import numpy as np
 import scipy.signal
 
-from ..audio import validate_samples
+from ..audio import FULL_SCALE, validate_samples
 from ..errors import ParameterError
-from .config import AnalysisConfig
+from .config import HIGHPASS_ORDER, HIGHPASS_PAD_PERIODS, AnalysisConfig
 from .modulation import band_envelopes, logfreq_filterbank, modulation_spectrum
 from .pitch import PitchTrack, harmonicity_track, track_pitch
 
-__all__ = ["ClipAnalysis"]
+__all__ = ["ClipAnalysis", "clean_signal"]
 
 
 @lru_cache(maxsize=8)
@@ -28,29 +28,64 @@ def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _trend_basis(length: int) -> np.ndarray:
-    """Orthonormal basis (length, 3) of constant, linear and quadratic trends over a frame."""
-    x = np.linspace(-1.0, 1.0, length)
-    return np.linalg.qr(np.vander(x, 3))[0]
+def _highpass(sr: int, lowcut_hz: float) -> np.ndarray:
+    return scipy.signal.butter(HIGHPASS_ORDER, lowcut_hz, btype="highpass", fs=sr, output="sos")
+
+
+def clean_signal(y: np.ndarray, *, sr: int, lowcut_hz: float) -> np.ndarray:
+    """The analysis signal every descriptor family sees: DC and sub-``lowcut_hz`` drift removed.
+
+    The clip mean is subtracted, then a Butterworth high-pass of order ``HIGHPASS_ORDER`` at
+    ``lowcut_hz`` is applied forward and backward (zero phase, squared magnitude response: -6 dB at
+    ``lowcut_hz``; a 2 Hz drift is attenuated by 160 dB at 20 Hz). The clip is first extended at
+    both ends by its mirror image (``numpy.pad(mode="reflect")``, ``HIGHPASS_PAD_PERIODS`` periods of
+    ``lowcut_hz`` or the clip's length) and the filter starts from rest: unlike
+    ``scipy.signal.sosfiltfilt``'s odd extension and step-response start, this adds no step at the
+    edges, whose 20 Hz ringing would pull a 50 ms tone's centroid down by 7 %.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,)
+    sr : int
+        Hz.
+    lowcut_hz : float
+        High-pass corner, Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (n_samples,), float64
+    """
+    y = np.asarray(y, dtype=np.float64) - np.mean(y, dtype=np.float64)
+    pad = min(y.size - 1, int(np.ceil(HIGHPASS_PAD_PERIODS * sr / lowcut_hz)))
+    sos = _highpass(sr, lowcut_hz)
+    x = scipy.signal.sosfilt(sos, np.pad(y, pad, mode="reflect"))
+    x = scipy.signal.sosfilt(sos, x[::-1])[::-1]
+    return np.ascontiguousarray(x[pad: pad + y.size])
 
 
 class ClipAnalysis:
     """Shared intermediate representations of one clip.
 
-    Frames are ``n_fft`` samples long, every ``hop_length`` samples, and lie wholly inside the
-    clip (no edge padding, whose artificial onsets and splatter would bias spectral spread,
-    flux and onsets); frame ``k`` is centred at ``(k * hop_length + n_fft / 2) / sr`` seconds. A
-    clip shorter than ``n_fft`` is one frame (its level is the RMS of its samples).
+    Every descriptor family is computed from one analysis signal, :attr:`y` = :func:`clean_signal`
+    of the input (clip mean removed, zero-phase high-pass at ``lowcut_hz``). Frames are ``n_fft``
+    samples long, every ``hop_length`` samples, and lie wholly inside the clip (no edge padding,
+    whose artificial onsets and splatter would bias spectral spread, flux and onsets); frame ``k``
+    is centred at ``(k * hop_length + n_fft / 2) / sr`` seconds. A clip shorter than ``n_fft`` is one
+    frame of its own length if it spans at least one period of ``lowcut_hz`` (``sr / lowcut_hz``
+    samples, 50 ms at the defaults: shorter, the mean removal and the high-pass cannot tell drift
+    from sound); a shorter clip has no frame (``n_frames`` 0) and every frame-based descriptor is NaN.
 
     Parameters
     ----------
     y : np.ndarray, shape (n_samples,)
-        Samples in full scale ([-1, 1]) at ``sr``. Its mean (DC) is subtracted; the analysis
-        signal is :attr:`y` (float64).
+        Samples at ``sr``; full scale is 1.
     sr : int
         Sample rate of ``y`` in Hz; must equal ``config.sr`` (resample first, e.g. with
         :func:`audioprobe.load_audio`).
     config : AnalysisConfig, optional
+    n_over_full_scale : int, optional, keyword-only
+        Samples of the source file beyond full scale (:attr:`audioprobe.audio.DecodedAudio.n_over_full_scale`);
+        default: counted in ``y``.
 
     Raises
     ------
@@ -60,7 +95,8 @@ class ClipAnalysis:
         ``sr`` differs from ``config.sr`` or ``y`` is not one-dimensional.
     """
 
-    def __init__(self, y: np.ndarray, sr: int, config: AnalysisConfig | None = None):
+    def __init__(self, y: np.ndarray, sr: int, config: AnalysisConfig | None = None, *,
+                 n_over_full_scale: int | None = None):
         self.config = config or AnalysisConfig()
         if sr != self.config.sr:
             raise ParameterError(f"sr must equal the analysis rate config.sr={self.config.sr} Hz, got {sr!r}; "
@@ -70,7 +106,10 @@ class ClipAnalysis:
             raise ParameterError(f"y must be one-dimensional (mono), got shape {y.shape}")
         validate_samples(y)
         self.sr = sr
-        self.y = np.asarray(y, dtype=np.float64) - np.mean(y, dtype=np.float64)
+        if n_over_full_scale is None:
+            n_over_full_scale = int(np.count_nonzero(np.abs(y) > FULL_SCALE))
+        self.n_over_full_scale = int(n_over_full_scale)
+        self.y = clean_signal(y, sr=sr, lowcut_hz=self.config.lowcut_hz)
 
     @property
     def duration_s(self) -> float:
@@ -78,34 +117,51 @@ class ClipAnalysis:
         return self.y.size / self.sr
 
     # ---- frames and levels -----------------------------------------------------------------
+    @property
+    def min_frame_length(self) -> int:
+        """Shortest frame analysed, samples: ``min(n_fft, ceil(sr / lowcut_hz))``."""
+        c = self.config
+        return min(c.n_fft, int(np.ceil(self.sr / c.lowcut_hz)))
+
+    @cached_property
+    def frames(self) -> np.ndarray:
+        """Frames of the analysis signal, shape (frame_length, n_frames); no frame when the clip is too short."""
+        c = self.config
+        length = min(c.n_fft, self.y.size)
+        if length < self.min_frame_length:
+            return np.zeros((length, 0))
+        return librosa.util.frame(self.y, frame_length=length, hop_length=c.hop_length)
+
     @cached_property
     def frame_dbfs(self) -> np.ndarray:
-        """Frame levels, dBFS: 20 log10 of the frame RMS about the frame mean, floored; shape (n_frames,).
-
-        Frames are rectangular, ``n_fft`` samples (the whole clip when shorter); removing each
-        frame's mean keeps DC and slow drift out of the level, as Praat's intensity does.
-        """
-        c = self.config
-        frames = librosa.util.frame(self.y, frame_length=min(c.n_fft, self.y.size), hop_length=c.hop_length)
-        rms = frames.std(axis=0)
-        return np.maximum(20.0 * np.log10(np.maximum(rms, 1e-300)), c.level_floor_dbfs)
+        """Frame levels, dBFS: 20 log10 of the frame RMS (rectangular frames), floored; shape (n_frames,)."""
+        rms = np.sqrt(np.mean(self.frames ** 2, axis=0))
+        return np.maximum(20.0 * np.log10(np.maximum(rms, 1e-300)), self.config.level_floor_dbfs)
 
     @property
     def n_frames(self) -> int:
-        return int(self.frame_dbfs.size)
+        return int(self.frames.shape[1])
+
+    @cached_property
+    def silence_threshold_dbfs(self) -> float:
+        """``max(silence_abs_dbfs, loudest frame level - silence_rel_db)``, dBFS."""
+        c = self.config
+        loudest = float(self.frame_dbfs.max()) if self.n_frames else c.level_floor_dbfs
+        return max(c.silence_abs_dbfs, loudest - c.silence_rel_db)
 
     @cached_property
     def nonsilent(self) -> np.ndarray:
         """Boolean mask of non-silent frames, shape (n_frames,).
 
-        A frame is non-silent when its level exceeds the loudest frame minus
-        ``silence_rel_db`` and ``silence_abs_dbfs`` (so digital silence, a pure DC offset and
-        a -90 dBFS clip have none).
+        A frame is non-silent when its level (:attr:`frame_dbfs`) and the level of its windowed
+        spectrum over the bins at or above ``lowcut_hz`` (:attr:`spectrum_dbfs`) both exceed
+        :attr:`silence_threshold_dbfs` (the loudest frame minus ``silence_rel_db``, and
+        ``silence_abs_dbfs``): digital silence, a pure DC offset and a -90 dBFS clip have none, and
+        neither has a frame whose only sound lies where the window is ~0 (a spectrum of numerical
+        residue, whose centroid and flatness would be numbers about nothing).
         """
-        c = self.config
-        level = self.frame_dbfs
-        threshold = max(c.silence_abs_dbfs, float(level.max()) - c.silence_rel_db)
-        return level > threshold
+        threshold = self.silence_threshold_dbfs
+        return (self.frame_dbfs > threshold) & (self.spectrum_dbfs > threshold)
 
     @property
     def n_nonsilent(self) -> int:
@@ -116,22 +172,33 @@ class ClipAnalysis:
     def magnitude(self) -> np.ndarray:
         """|STFT| of the analysis signal, shape (1 + n_fft/2, n_frames).
 
-        Each frame's least-squares quadratic trend is removed (its DC and most sub-audio drift, whose
-        window leakage would otherwise reach far up the spectrum), Hann-windowed
-        (``scipy.signal.get_window("hann")``, periodic, as librosa) and transformed with
-        ``numpy.fft.rfft``; bins below ``lowcut_hz`` are then set to 0, so no spectral descriptor
-        sees DC or drift. A clip shorter than ``n_fft`` is one frame windowed over its own length
-        and zero-padded to ``n_fft``.
+        Each frame is Hann-windowed (``scipy.signal.get_window("hann")``, periodic, as librosa)
+        and transformed with ``numpy.fft.rfft``; bins below ``lowcut_hz`` are set to 0 (no
+        spectral descriptor uses them). A clip shorter than ``n_fft`` is one frame windowed over
+        its own length and zero-padded to ``n_fft``.
         """
         c = self.config
-        length = min(c.n_fft, self.y.size)
-        frames = librosa.util.frame(self.y, frame_length=length, hop_length=c.hop_length)
-        basis = _trend_basis(length)
-        frames = frames - basis @ (basis.T @ frames)
-        window = scipy.signal.get_window("hann", length)
+        frames = self.frames
+        window = scipy.signal.get_window("hann", frames.shape[0])
         magnitude = np.abs(np.fft.rfft(frames * window[:, None], n=c.n_fft, axis=0))
         magnitude[self.frequencies < c.lowcut_hz] = 0.0
         return magnitude
+
+    @cached_property
+    def spectrum_dbfs(self) -> np.ndarray:
+        """Level of each frame's windowed spectrum (kept bins), dBFS, floored; shape (n_frames,).
+
+        ``10 log10(sum_k w_k |X_k|^2 / (n_fft sum w^2))`` (Parseval, one-sided weights ``w_k``): the
+        Hann-weighted RMS, equal to the frame RMS for a steady sound.
+        """
+        c = self.config
+        weights = np.full(self.frequencies.size, 2.0)
+        weights[0] = 1.0
+        if c.n_fft % 2 == 0:
+            weights[-1] = 1.0
+        window = scipy.signal.get_window("hann", self.frames.shape[0])
+        power = weights @ self.magnitude ** 2 / (c.n_fft * np.sum(window ** 2))
+        return np.maximum(10.0 * np.log10(np.maximum(power, 1e-300)), c.level_floor_dbfs)
 
     @cached_property
     def frequencies(self) -> np.ndarray:

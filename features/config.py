@@ -10,19 +10,44 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..errors import ParameterError, check_choice
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import ClipAnalysis
 
-__all__ = ["AnalysisConfig", "Descriptor", "PITCH_TRACKERS", "FAMILIES", "PROBE_SCALES"]
+__all__ = ["AnalysisConfig", "Descriptor", "PITCH_TRACKERS", "FAMILIES", "PROBE_SCALES", "HIGHPASS_ORDER",
+           "HIGHPASS_PAD_PERIODS", "PREPROCESSING", "PYIN_PARAMETERS", "FULL_SCALE_UNIT", "pyin_min_range_st"]
 
 PITCH_TRACKERS = ("praat", "pyin")
 FAMILIES = ("pitch", "spectral_shape", "spectral_variability", "amplitude", "modulation", "onsets_roughness")
 PROBE_SCALES = ("log", "linear")
 
-DC_REMOVAL = ("clip mean subtracted before every descriptor; each STFT frame's quadratic trend removed and its bins below "
-              "lowcut_hz zeroed before every spectral descriptor; frame levels taken about each frame's mean")
+HIGHPASS_ORDER = 4
+HIGHPASS_PAD_PERIODS = 3
+#: What every descriptor family sees (recorded as ``preprocessing`` in features_meta.csv).
+PREPROCESSING = (f"every family (pitch, HNR, levels, spectra, envelopes) is computed from one analysis signal: the clip "
+                 f"mean subtracted, then a Butterworth high-pass of order {HIGHPASS_ORDER} at lowcut_hz applied forward "
+                 f"and backward from rest (scipy.signal.sosfilt, zero phase, -6 dB at lowcut_hz) over the clip extended "
+                 f"by its mirror image ({HIGHPASS_PAD_PERIODS} periods of lowcut_hz at most); STFT bins below lowcut_hz "
+                 "are not used by any spectral descriptor; clips shorter than min(n_fft, sr / lowcut_hz) samples have "
+                 "no frame (n_frames 0) and every frame-based descriptor is NaN")
+#: Descriptors in this unit are referenced to full scale: NaN for a clip whose file exceeds it.
+FULL_SCALE_UNIT = "dBFS"
+#: librosa.pyin settings passed explicitly (librosa's defaults), recorded in features_meta.csv.
+PYIN_PARAMETERS = {"resolution": 0.1, "max_transition_rate": 35.92}
+
+
+def pyin_min_range_st(*, sr: int, hop_length: int) -> int:
+    """The narrowest F0 search range librosa.pyin accepts, semitones.
+
+    pyin's Viterbi transition window spans ``round(max_transition_rate * 12 * hop_length / sr)``
+    semitones and must fit in its pitch grid of ``floor(12 log2(fmax / fmin) / resolution) + 1``
+    bins (``librosa.sequence.transition_local`` raises "Target size ... must be at least input
+    size" otherwise): ``12 log2(f0_ceiling / f0_floor)`` must be at least this many semitones.
+    """
+    return round(PYIN_PARAMETERS["max_transition_rate"] * 12 * hop_length / sr)
 
 
 @dataclass(frozen=True)
@@ -39,8 +64,10 @@ class AnalysisConfig:
     hop_length : int
         Frame step in samples; also the pitch tracker's time step. Default 160 (10 ms).
     lowcut_hz : float
-        STFT bins below this (DC and sub-audio drift) are excluded from every spectral
-        descriptor, Hz. Default 20. (The clip mean is always subtracted first.)
+        Corner of the high-pass that removes DC and sub-audio drift from the analysis signal of
+        every descriptor family (see :data:`PREPROCESSING`); STFT bins below it are not used by
+        spectral descriptors; clips shorter than one period of it have no frame. Hz, in
+        (0, f0_floor). Default 20.
     silence_rel_db : float
         A frame is non-silent when its level exceeds both ``loudest frame - silence_rel_db``
         and ``silence_abs_dbfs``. Default 60 dB.
@@ -52,7 +79,12 @@ class AnalysisConfig:
         Pitch tracker: Praat autocorrelation (parselmouth ``to_pitch_ac``) or librosa ``pyin``.
     f0_floor, f0_ceiling : float
         Pitch search range in Hz. Default 50-2000 Hz, which covers voices and instruments
-        (Praat's own 600 Hz ceiling halves notes above it).
+        (Praat's own 600 Hz ceiling halves notes above it). Valid: ``0 < f0_floor < f0_ceiling <
+        sr / 2``; with ``pitch="pyin"`` also ``f0_floor >= 2 sr / n_fft`` (two periods of the
+        floor in pyin's frame; librosa silently cuts longer periods at ``n_fft - 1`` samples) and
+        ``12 log2(f0_ceiling / f0_floor) >=`` :func:`pyin_min_range_st` (4 semitones at
+        ``hop_length / sr`` = 10 ms). Praat's window (3 periods of the floor) longer than a clip
+        makes that clip's pitch NaN (a per-clip fact, recorded by the frame counts).
     hnr_time_step : float
         Frame step of Praat's harmonicity (cc) analysis, s. Default 0.02.
     n_mels : int
@@ -93,10 +125,13 @@ class AnalysisConfig:
         if self.n_mfcc < 13:
             raise ParameterError(f"n_mfcc must be at least 13 (c1..c12 are reported), got {self.n_mfcc!r}")
         if not 0 < self.f0_floor < self.f0_ceiling < self.sr / 2:
-            raise ParameterError(f"need 0 < f0_floor < f0_ceiling < sr/2 = {self.sr / 2} Hz, got f0_floor="
-                                 f"{self.f0_floor!r}, f0_ceiling={self.f0_ceiling!r}")
-        if not 0 <= self.lowcut_hz < self.f0_floor:
-            raise ParameterError(f"lowcut_hz must be in [0, f0_floor={self.f0_floor}) Hz, got {self.lowcut_hz!r}")
+            raise ParameterError(f"f0_floor/f0_ceiling (--f0-floor/--f0-ceiling, --sr): need 0 < f0_floor < "
+                                 f"f0_ceiling < sr/2 = {self.sr / 2:g} Hz, got f0_floor={self.f0_floor!r}, "
+                                 f"f0_ceiling={self.f0_ceiling!r}, sr={self.sr!r}")
+        if self.pitch == "pyin":
+            self._check_pyin_range()
+        if not 0 < self.lowcut_hz < self.f0_floor:
+            raise ParameterError(f"lowcut_hz must be in (0, f0_floor={self.f0_floor}) Hz, got {self.lowcut_hz!r}")
         if self.env_rate < 400:
             raise ParameterError(f"env_rate must be at least 400 Hz (roughness reaches 150 Hz), got {self.env_rate!r}")
         if self.smod_bins_per_octave < 12:
@@ -110,6 +145,25 @@ class AnalysisConfig:
             raise ParameterError("need silence_rel_db > 0 and level_floor_dbfs < silence_abs_dbfs < 0, got "
                                  f"silence_rel_db={self.silence_rel_db!r}, silence_abs_dbfs="
                                  f"{self.silence_abs_dbfs!r}, level_floor_dbfs={self.level_floor_dbfs!r}")
+
+    def _check_pyin_range(self) -> None:
+        """Refuse a pyin search range that librosa.pyin cannot use (see the f0_floor parameter)."""
+        lowest = 2.0 * self.sr / self.n_fft
+        if self.f0_floor < lowest:
+            raise ParameterError(
+                f"pitch='pyin' (--pitch pyin) needs f0_floor (--f0-floor) >= 2 sr / n_fft = {lowest:g} Hz (two "
+                f"periods in its {self.n_fft}-sample frame at sr={self.sr} Hz), got f0_floor={self.f0_floor:g} Hz")
+        need_st = pyin_min_range_st(sr=self.sr, hop_length=self.hop_length)
+        span_st = 12.0 * np.log2(self.f0_ceiling / self.f0_floor)
+        # pyin's grid has floor(span_st / resolution) + 1 bins; the small slack absorbs rounding at the boundary
+        if np.floor(span_st / PYIN_PARAMETERS["resolution"] + 1e-9) < need_st / PYIN_PARAMETERS["resolution"]:
+            ratio = 2.0 ** (need_st / 12)
+            raise ParameterError(
+                f"pitch='pyin' (--pitch pyin) cannot use f0_floor={self.f0_floor:g} Hz, f0_ceiling={self.f0_ceiling:g} "
+                f"Hz (--f0-floor/--f0-ceiling): the range spans {span_st:.2f} semitones, pyin needs at least "
+                f"{need_st} (its transition window at hop_length={self.hop_length}, sr={self.sr} Hz), i.e. f0_ceiling "
+                f">= {ratio:.4f} x f0_floor = {self.f0_floor * ratio:.1f} Hz (or f0_floor <= "
+                f"{self.f0_ceiling / ratio:.1f} Hz), with f0_floor >= {lowest:g} Hz and f0_ceiling < {self.sr / 2:g} Hz")
 
     def as_dict(self) -> dict:
         """The settings as a plain dict (for run.json and features_meta.csv)."""
@@ -163,8 +217,11 @@ class Descriptor:
 
     def parameters(self, config: AnalysisConfig) -> dict:
         """Every parameter the values depend on, for ``features_meta.csv``."""
-        params = {"sr": config.sr, "lowcut_hz": config.lowcut_hz, "dc_removal": DC_REMOVAL,
+        params = {"sr": config.sr, "lowcut_hz": config.lowcut_hz, "preprocessing": PREPROCESSING,
                   "computed": self.computed}
+        if self.unit == FULL_SCALE_UNIT:
+            params["beyond_full_scale"] = ("NaN for a clip whose file holds samples beyond full scale "
+                                           "(n_over_full_scale > 0): its level re full scale is unknown")
         params.update({key: getattr(config, key) for key in self.settings})
         params.update(self.extra)
         return params

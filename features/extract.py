@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from ..audio import load_audio
+from ..audio import decode_audio
 from ..errors import ParameterError
 from ..log import logger
 from ..manifest import as_clip_table
 from ..runner import map_clips
 from ..runstore import FAILURE_COLUMNS, ChunkStore, Run
 from .analysis import ClipAnalysis
-from .config import AnalysisConfig
+from .config import FULL_SCALE_UNIT, AnalysisConfig
 from .registry import COUNT_COLUMNS, REGISTRY, descriptor_table, resolve_descriptors
 
 __all__ = ["compute_clip_features", "extract_features", "STAGE"]
@@ -40,24 +40,32 @@ def _thread_controller() -> ThreadpoolController:
 
 
 def compute_clip_features(y: np.ndarray, sr: int, *, descriptors: Iterable[str] | str | None = None,
-                          config: AnalysisConfig | None = None) -> dict[str, float | int]:
+                          config: AnalysisConfig | None = None,
+                          n_over_full_scale: int | None = None) -> dict[str, float | int]:
     """Descriptors of one clip.
+
+    Every family is computed from the same analysis signal (:func:`features.analysis.clean_signal`:
+    mean removed, zero-phase high-pass at ``config.lowcut_hz``). A clip beyond full scale
+    (``n_over_full_scale`` > 0) keeps every scale-invariant descriptor, and its dBFS levels are NaN.
 
     Parameters
     ----------
     y : np.ndarray, shape (n_samples,)
-        Mono samples in full scale, at ``config.sr`` Hz.
+        Mono samples at ``config.sr`` Hz; full scale is 1.
     sr : int
         Sample rate of ``y``, Hz; must equal ``config.sr`` (resample first).
     descriptors : iterable of str, optional
         Descriptor or family names (see :data:`REGISTRY`); default all.
     config : AnalysisConfig, optional
+    n_over_full_scale : int, optional
+        Samples of the source file beyond full scale (:func:`audioprobe.audio.decode_audio` counts
+        them before channel averaging and resampling); default: counted in ``y``.
 
     Returns
     -------
     dict
         ``{name: float}`` for each selected descriptor (NaN = undefined for this clip), then the int
-        counts ``n_frames``, ``n_nonsilent_frames`` and ``n_voiced_frames``.
+        counts ``n_frames``, ``n_nonsilent_frames``, ``n_voiced_frames`` and ``n_over_full_scale``.
 
     Raises
     ------
@@ -65,23 +73,27 @@ def compute_clip_features(y: np.ndarray, sr: int, *, descriptors: Iterable[str] 
         Empty signal or NaN/Inf samples.
     """
     names = resolve_descriptors(descriptors)
-    analysis = ClipAnalysis(y, sr, config)
+    analysis = ClipAnalysis(y, sr, config, n_over_full_scale=n_over_full_scale)
     values: dict[str, float] = {}
     # The matrices are small: one BLAS thread per clip is faster, and workers run clips in parallel.
     with _thread_controller().limit(limits=1, user_api="blas"):
         for name in names:
             if name not in values:
                 values.update(REGISTRY[name].compute(analysis))
-    out: dict[str, float | int] = {name: float(values[name]) for name in names}
+    beyond_full_scale = analysis.n_over_full_scale > 0
+    out: dict[str, float | int] = {
+        name: float("nan") if beyond_full_scale and REGISTRY[name].unit == FULL_SCALE_UNIT else float(values[name])
+        for name in names}
     out.update(n_frames=analysis.n_frames, n_nonsilent_frames=analysis.n_nonsilent,
-               n_voiced_frames=analysis.pitch.n_voiced)
+               n_voiced_frames=analysis.pitch.n_voiced, n_over_full_scale=analysis.n_over_full_scale)
     return out
 
 
 def _features_for_clip(row: dict, *, names: list[str], config: AnalysisConfig) -> dict:
     """The per-clip pure function run by the runner: decode at the analysis rate, then describe."""
-    y = load_audio(row["audio_path"], sr=config.sr, clip_id=str(row["clip_id"]))
-    return compute_clip_features(y, config.sr, descriptors=names, config=config)
+    decoded = decode_audio(row["audio_path"], sr=config.sr, clip_id=str(row["clip_id"]))
+    return compute_clip_features(decoded.y, config.sr, descriptors=names, config=config,
+                                 n_over_full_scale=decoded.n_over_full_scale)
 
 
 def _tidy(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -112,8 +124,9 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
     """Compute the descriptor table of a set of clips.
 
     Every clip is decoded and resampled to ``sr`` (so results do not depend on the file's rate),
-    its DC and sub-20 Hz drift are removed, and the selected descriptors are computed from one
-    shared STFT and one pitch track.
+    its DC and sub-20 Hz drift are removed by one high-pass that every descriptor family sees, and
+    the selected descriptors are computed from one shared STFT and one pitch track. A clip whose
+    file exceeds full scale is described, with ``n_over_full_scale`` > 0 and NaN dBFS levels.
 
     Parameters
     ----------
@@ -145,12 +158,14 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
     pd.DataFrame
         One row per clip that succeeded, in manifest order: ``clip_id``, one float64 column per
         descriptor (NaN = undefined), and int64 ``n_frames``, ``n_nonsilent_frames``,
-        ``n_voiced_frames``. Failed clips are absent (see ``failures.csv`` or the log).
+        ``n_voiced_frames``, ``n_over_full_scale``. Failed clips are absent (see ``failures.csv`` or the log).
 
     Raises
     ------
     ParameterError
-        Unknown descriptor, tracker or invalid settings.
+        Unknown descriptor, tracker or invalid settings, before any clip is read: a pitch range the
+        tracker cannot use (pyin: ``f0_floor >= 2 sr / 1024``, ``f0_ceiling / f0_floor`` at least 4
+        semitones at the 10 ms hop; see :class:`AnalysisConfig`).
     """
     if random_state is not None and not isinstance(random_state, (int, np.integer)):
         raise ParameterError(f"random_state must be an int or None, got {random_state!r}")

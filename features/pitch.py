@@ -17,7 +17,7 @@ import numpy as np
 import parselmouth
 
 from ..errors import check_choice
-from .config import PITCH_TRACKERS, Descriptor
+from .config import PITCH_TRACKERS, PYIN_PARAMETERS, Descriptor
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import ClipAnalysis
@@ -70,8 +70,9 @@ def _frame_index(times: np.ndarray, *, sr: int, hop_length: int, n_fft: int, n_f
     return np.clip(np.round((times * sr - n_fft / 2) / hop_length).astype(int), 0, n_frames - 1)
 
 
-def _too_short(y: np.ndarray, sr: int, f0_floor: float) -> bool:
-    return y.size / sr < PRAAT_PERIODS_PER_WINDOW / f0_floor
+def _too_short(y: np.ndarray, sr: int, f0_floor: float, nonsilent: np.ndarray) -> bool:
+    """Shorter than Praat's window (3 periods of the floor), or without analysis frames."""
+    return y.size / sr < PRAAT_PERIODS_PER_WINDOW / f0_floor or nonsilent.size == 0
 
 
 def track_pitch(y: np.ndarray, *, sr: int, tracker: str = "praat", f0_floor: float, f0_ceiling: float,
@@ -81,7 +82,7 @@ def track_pitch(y: np.ndarray, *, sr: int, tracker: str = "praat", f0_floor: flo
     Parameters
     ----------
     y : np.ndarray, shape (n_samples,)
-        The analysis signal (DC removed).
+        The analysis signal (:func:`features.analysis.clean_signal`: DC and drift removed).
     sr : int
         Hz.
     tracker : {"praat", "pyin"}
@@ -100,12 +101,12 @@ def track_pitch(y: np.ndarray, *, sr: int, tracker: str = "praat", f0_floor: flo
     """
     check_choice("tracker", tracker, PITCH_TRACKERS)
     time_step = hop_length / sr
-    if _too_short(y, sr, f0_floor) or (tracker == "pyin" and y.size < n_fft):
+    if _too_short(y, sr, f0_floor, nonsilent) or (tracker == "pyin" and y.size < n_fft):
         empty = np.zeros(0)
         return PitchTrack(f0=empty, considered=empty.astype(bool), time_step=time_step, defined=False)
     if tracker == "pyin":
         f0, voiced, _ = librosa.pyin(y, fmin=f0_floor, fmax=f0_ceiling, sr=sr, frame_length=n_fft,
-                                     hop_length=hop_length, center=False)
+                                     hop_length=hop_length, center=False, **PYIN_PARAMETERS)
         considered = nonsilent[: f0.size]
         f0 = np.where(voiced & considered, f0, np.nan)
         return PitchTrack(f0=f0, considered=considered, time_step=time_step, defined=True)
@@ -130,7 +131,7 @@ def harmonicity_track(y: np.ndarray, *, sr: int, f0_floor: float, time_step: flo
     hnr : np.ndarray, shape (n_defined,)
         dB; empty when the clip is shorter than the pitch analysis window or nothing is periodic.
     """
-    if _too_short(y, sr, f0_floor):
+    if _too_short(y, sr, f0_floor, nonsilent):
         return np.zeros(0)
     harmonicity = parselmouth.Sound(y, sampling_frequency=sr).to_harmonicity_cc(
         time_step=time_step, minimum_pitch=f0_floor,
@@ -172,7 +173,7 @@ def _hnr(an: ClipAnalysis) -> dict[str, float]:
 
 
 _PITCH_SETTINGS = ("pitch", "f0_floor", "f0_ceiling", "hop_length", "n_fft", "silence_rel_db", "silence_abs_dbfs")
-_PITCH_EXTRA = {"praat_pitch": PRAAT_PITCH_PARAMETERS, "pyin_frame_length": "n_fft",
+_PITCH_EXTRA = {"praat_pitch": PRAAT_PITCH_PARAMETERS, "pyin_frame_length": "n_fft", "pyin": PYIN_PARAMETERS,
                 "time_step_s": "hop_length / sr", "min_duration_s": f"{PRAAT_PERIODS_PER_WINDOW} / f0_floor (and n_fft / sr for pyin)"}
 _VOICED = "voiced non-silent pitch frames"
 _TRACKER = "parselmouth Sound.to_pitch_ac (Praat ac) or librosa.pyin, per the 'pitch' setting"

@@ -19,7 +19,7 @@ __all__ = ["REGISTRY", "COUNT_COLUMNS", "META_COLUMNS", "resolve_descriptors", "
 REGISTRY: dict[str, Descriptor] = {
     d.name: d for module in (pitch, spectral, variability, amplitude, modulation, onsets) for d in module.DESCRIPTORS
 }
-COUNT_COLUMNS = ("n_frames", "n_nonsilent_frames", "n_voiced_frames")
+COUNT_COLUMNS = ("n_frames", "n_nonsilent_frames", "n_voiced_frames", "n_over_full_scale")
 META_COLUMNS = ("name", "unit", "family", "extractor", "probe_scale", "parameters")
 
 
