@@ -9,11 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["FLOAT_NOISE_RTOL", "as_targets", "has_note", "variation_note", "variation_notes"]
+__all__ = ["COMPUTED_NOISE_RTOL", "FLOAT_NOISE_RTOL", "as_targets", "has_note", "variation_note", "variation_notes"]
 
-#: Variation below this fraction of the mean square is float noise: ``var <= FLOAT_NOISE_RTOL * mean(x^2)``,
-#: i.e. a standard deviation below one float32 ulp (``eps32 = 1.19e-7``) of the root mean square.
+#: Variation of measured values (descriptors, activations) below this fraction of the mean square is float noise:
+#: ``var <= FLOAT_NOISE_RTOL * mean(x^2)``, a standard deviation below one float32 ulp (``eps32 = 1.19e-7``) of
+#: the root mean square (audio is decoded and activations are stored as float32).
 FLOAT_NOISE_RTOL = float(np.finfo(np.float32).eps) ** 2
+
+#: The same for values computed in float64 from measured ones (a probe's predictions): a standard deviation below
+#: 64 float64 ulps (``64 eps64 = 1.4e-14``) of the root mean square. A heavily shrunk ridge prediction varies
+#: genuinely far below float32 resolution (its slope is tiny, not noisy) and keeps its correlation.
+COMPUTED_NOISE_RTOL = (64 * float(np.finfo(np.float64).eps)) ** 2
 
 
 def as_targets(Y) -> tuple[np.ndarray, list[str]]:
@@ -35,7 +41,8 @@ def _as_columns(values) -> np.ndarray:
     return values[:, None] if values.ndim == 1 else values
 
 
-def variation_notes(values, reference=None, *, what: str = "target", min_count: int = 2) -> np.ndarray:
+def variation_notes(values, reference=None, *, what: str = "target", min_count: int = 2,
+                    rtol: float = FLOAT_NOISE_RTOL) -> np.ndarray:
     """Why the variation of each column cannot carry a score (``None`` where it can).
 
     The rule: a column whose variance over its finite rows is at most :data:`FLOAT_NOISE_RTOL` times the mean
@@ -64,6 +71,8 @@ def variation_notes(values, reference=None, *, what: str = "target", min_count: 
         The subject of the note ("target", "descriptor", "layer", ...).
     min_count : int
         Fewer finite rows than this: undefined.
+    rtol : float
+        :data:`FLOAT_NOISE_RTOL` for measured values, :data:`COMPUTED_NOISE_RTOL` for values computed from them.
 
     Returns
     -------
@@ -79,19 +88,20 @@ def variation_notes(values, reference=None, *, what: str = "target", min_count: 
         mean = np.where(finite, values, 0.0).sum(axis=0) / count
         var = np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0) / count
         scale = np.where(ref_finite, reference**2, 0.0).sum(axis=0) / np.maximum(ref_finite.sum(axis=0), 1)
-    return np.array([_judge(float(v), float(m), int(c), what, min_count) for v, m, c in zip(var, scale, count)],
+    return np.array([_judge(float(v), float(m), int(c), what, min_count, rtol) for v, m, c in zip(var, scale, count)],
                     dtype=object)
 
 
-def _judge(var: float, scale: float, count: int, what: str, min_count: int) -> str | None:
+def _judge(var: float, scale: float, count: int, what: str, min_count: int,
+           rtol: float = FLOAT_NOISE_RTOL) -> str | None:
     """The rule of :func:`variation_notes` for one variance and one mean square."""
     if count < min_count:
         return f"{what} has {count} finite value(s), fewer than {min_count}"
     if var == 0 or scale == 0:
         return f"{what} is constant"
-    if var <= FLOAT_NOISE_RTOL * scale:
+    if var <= rtol * scale:
         return (f"{what} variance is float noise (var {var:.2g} = {var / scale:.2g} of the mean square {scale:.2g}; "
-                f"tolerance {FLOAT_NOISE_RTOL:.2g})")
+                f"tolerance {rtol:.2g})")
     return None
 
 

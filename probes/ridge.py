@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
-from ._targets import as_targets, has_note, variation_notes
+from ._targets import COMPUTED_NOISE_RTOL, as_targets, has_note, variation_notes
 from .scaling import fit_scaling
 from .splitters import GroupFolds, fold_labels
 
@@ -241,8 +241,10 @@ def score_notes(y_true: np.ndarray, y_pred: np.ndarray, *, metric: str = "r2", r
 
     The rule is :func:`~audioprobe.probes._targets.variation_notes`: the scored targets' variance (rows where
     target and prediction are both finite) must exceed float noise relative to the mean square of
-    ``reference``; Pearson r also needs the predictions to vary beyond float noise (same reference) and at
-    least 3 rows.
+    ``reference``; Pearson r also needs at least 3 rows and predictions that vary beyond float64 rounding
+    (:data:`~audioprobe.probes._targets.COMPUTED_NOISE_RTOL` of the same reference's mean square: predictions
+    are computed, so a heavily shrunk probe's tiny but genuine variation keeps its r, while a probe fit to
+    float noise, whose predictions are float noise too, does not).
 
     Parameters
     ----------
@@ -265,7 +267,7 @@ def score_notes(y_true: np.ndarray, y_pred: np.ndarray, *, metric: str = "r2", r
         reference = np.vstack([yt, yp])
     notes = variation_notes(yt, reference, what=what, min_count=2 if metric == "r2" else 3)
     if metric == "pearson_r":
-        pred_notes = variation_notes(yp, reference, what="prediction", min_count=3)
+        pred_notes = variation_notes(yp, reference, what="prediction", min_count=3, rtol=COMPUTED_NOISE_RTOL)
         notes = np.array([t if t is not None else p for t, p in zip(notes, pred_notes)], dtype=object)
     return notes
 

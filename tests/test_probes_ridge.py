@@ -182,6 +182,18 @@ def test_large_offset_with_float_noise_variation_is_nan():
     assert score_notes(np.full(30, 0.25), np.linspace(0, 1, 30))[0] == "target is constant"
 
 
+def test_pearson_needs_predictions_that_vary_beyond_float64_rounding():
+    rng = np.random.default_rng(15)
+    y = np.log(200.0) + 0.5 * rng.normal(size=40)  # a log-F0-like target with a large offset
+    shrunk = y.mean() + 1e-9 * (y - y.mean()) + 1e-10 * rng.normal(size=40)  # tiny slope, genuine variation
+    assert pearson_columns(y, shrunk)[0] == pytest.approx(np.corrcoef(y, shrunk)[0, 1], abs=1e-9)
+    assert pearson_columns(y, shrunk)[0] > 0.9
+    jitter = np.full(40, y.mean()) + np.spacing(y.mean()) * rng.integers(-2, 3, size=40)  # rounding only
+    assert np.isnan(pearson_columns(y, jitter)[0])
+    assert score_notes(y, jitter, metric="pearson_r")[0].startswith("prediction variance is float noise")
+    assert np.isfinite(r2_score_columns(y, jitter)[0])  # R^2 of a constant prediction is defined (about 0)
+
+
 def _domain_run(n_per=40, seed=9):
     """Three domains; units carry the domain and a within-domain latent z; groups of 2 clips."""
     rng = np.random.default_rng(seed)
