@@ -96,15 +96,15 @@ def r2_difference(sums: GroupSums) -> np.ndarray:
         return (sse_b.sum(axis=-1) - sse_a.sum(axis=-1)) / sst
 
 
-def _check_resamples(sums: GroupSums, n_resamples: int) -> None:
+def _check_resamples(sums: GroupSums, n_bootstraps: int) -> None:
     if sums.n_groups < 3:
         raise ParameterError(f"a bootstrap over groups needs at least 3 groups, got {sums.n_groups}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ParameterError(f"n_bootstrap must be a positive integer, got {n_resamples!r}")
+    if isinstance(n_bootstraps, bool) or not isinstance(n_bootstraps, (int, np.integer)) or n_bootstraps < 1:
+        raise ParameterError(f"n_bootstraps must be a positive integer, got {n_bootstraps!r}")
 
 
-def _wild_draws(sums: GroupSums, n_resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The estimate ``R`` (n_cells,) and the wild bootstrap draws of ``R* - R`` (n_cells, n_resamples)."""
+def _wild_draws(sums: GroupSums, n_bootstraps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The estimate ``R`` (n_cells,) and the wild bootstrap draws of ``R* - R`` (n_cells, n_bootstraps)."""
     estimate = np.atleast_1d(r2_difference(sums))
     n, _, _, sse_a, sse_b = sums.arrays()
     sst = sums.sst_shares()
@@ -112,8 +112,8 @@ def _wild_draws(sums: GroupSums, n_resamples: int, rng: np.random.Generator) -> 
         contrib = ((sse_b - sse_a) - estimate.reshape(sse_a.shape[:-1] + (1,)) * sst) / sst.sum(axis=-1, keepdims=True)
     contrib = contrib.reshape(-1, sums.n_groups)
     batch = max(1, _BATCH_FLOATS // contrib.size)
-    draws = np.concatenate([contrib @ rng.choice(WEBB_WEIGHTS, (min(batch, n_resamples - k), sums.n_groups)).T
-                            for k in range(0, int(n_resamples), batch)], axis=1)
+    draws = np.concatenate([contrib @ rng.choice(WEBB_WEIGHTS, (min(batch, n_bootstraps - k), sums.n_groups)).T
+                            for k in range(0, int(n_bootstraps), batch)], axis=1)
     return estimate.ravel(), draws
 
 
@@ -125,7 +125,7 @@ def _interval(estimate: np.ndarray, draws: np.ndarray, alpha: float) -> tuple[np
     return estimate - ordered[:, draws.shape[1] - k], estimate - ordered[:, k - 1]
 
 
-def wild_r2_difference_ci(sums: GroupSums, *, confidence_level: float = 0.95, n_resamples: int = 9999,
+def wild_r2_difference_ci(sums: GroupSums, *, confidence_level: float = 0.95, n_bootstraps: int = 9999,
                           random_state: int | np.random.Generator | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Wild cluster bootstrap interval of ``R^2_a - R^2_b`` over groups (Webb weights), per cell.
 
@@ -135,7 +135,7 @@ def wild_r2_difference_ci(sums: GroupSums, *, confidence_level: float = 0.95, n_
         Per-group sums; every cell (leading axes) gets its interval, all with the same weights.
     confidence_level : float
         Nominal coverage, in (0, 1).
-    n_resamples : int
+    n_bootstraps : int
         Bootstrap draws of the group weights.
     random_state : int, Generator or None
         Seed of the weights.
@@ -147,11 +147,11 @@ def wild_r2_difference_ci(sums: GroupSums, *, confidence_level: float = 0.95, n_
     """
     if not 0.0 < confidence_level < 1.0:
         raise ParameterError(f"confidence_level must be in (0, 1), got {confidence_level!r}")
-    return wild_r2_difference_test(sums, alpha=1.0 - confidence_level, n_resamples=n_resamples,
+    return wild_r2_difference_test(sums, alpha=1.0 - confidence_level, n_bootstraps=n_bootstraps,
                                    random_state=random_state)[1:3]
 
 
-def wild_r2_difference_test(sums: GroupSums, *, alpha: float = 0.05, n_resamples: int = 9999,
+def wild_r2_difference_test(sums: GroupSums, *, alpha: float = 0.05, n_bootstraps: int = 9999,
                             random_state: int | np.random.Generator | None = 0) -> tuple[np.ndarray, ...]:
     """Wild cluster bootstrap test and interval of ``R^2_a - R^2_b``, from the same draws, per cell.
 
@@ -161,7 +161,7 @@ def wild_r2_difference_test(sums: GroupSums, *, alpha: float = 0.05, n_resamples
         Per-group sums (leading axes are cells).
     alpha : float
         Level: the interval has coverage ``1 - alpha``; ``p <= alpha`` iff it excludes 0.
-    n_resamples : int
+    n_bootstraps : int
         Bootstrap draws ``B`` of the group weights.
     random_state : int, Generator or None
         Seed of the weights.
@@ -174,8 +174,8 @@ def wild_r2_difference_test(sums: GroupSums, *, alpha: float = 0.05, n_resamples
     """
     if not 0.0 < alpha < 1.0:
         raise ParameterError(f"alpha must be in (0, 1), got {alpha!r}")
-    _check_resamples(sums, n_resamples)
-    estimate, draws = _wild_draws(sums, int(n_resamples), np.random.default_rng(random_state))
+    _check_resamples(sums, n_bootstraps)
+    estimate, draws = _wild_draws(sums, int(n_bootstraps), np.random.default_rng(random_state))
     low, high = _interval(estimate, draws, alpha)
     upper = 1 + np.sum(draws >= estimate[:, None], axis=1)
     lower = 1 + np.sum(draws <= estimate[:, None], axis=1)

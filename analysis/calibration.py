@@ -70,9 +70,9 @@ def _sign_flip(sums: GroupSums, alpha: float, n_permutations: int, rng: np.rando
     return _chunked(chunk, sums.sse_b - sums.sse_a)
 
 
-def _bootstrap(sums: GroupSums, alpha: float, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap(sums: GroupSums, alpha: float, n_bootstraps: int, rng: np.random.Generator) -> np.ndarray:
     def chunk(*arrays: np.ndarray) -> np.ndarray:
-        return wild_r2_difference_test(GroupSums(*arrays), alpha=alpha, n_resamples=n_bootstrap,
+        return wild_r2_difference_test(GroupSums(*arrays), alpha=alpha, n_bootstraps=n_bootstraps,
                                        random_state=rng)[3] <= alpha
     return _chunked(chunk, *sums.arrays())
 
@@ -92,7 +92,7 @@ CALIBRATION_TESTS = {
 
 
 def calibrate(n_sims: int = 500, *, tests: Iterable[str] | None = None, seed_effect: float = 0.0,
-              clip_effect: float = 0.0, alpha: float = 0.05, n_permutations: int = 999, n_bootstrap: int = 999,
+              clip_effect: float = 0.0, alpha: float = 0.05, n_permutations: int = 999, n_bootstraps: int = 999,
               n_groups: int = 24, random_state: int | None = 0) -> pd.DataFrame:
     """Rejection rate of each test over ``n_sims`` simulated designs.
 
@@ -109,7 +109,7 @@ def calibrate(n_sims: int = 500, *, tests: Iterable[str] | None = None, seed_eff
         Relative reduction of the speech model's errors in the clip-unit designs; 0 = null.
     alpha : float
         Level of every test.
-    n_permutations, n_bootstrap : int
+    n_permutations, n_bootstraps : int
         Resamples per test (exact enumeration where the design has fewer rearrangements).
     n_groups : int
         Groups of clips in the clip-unit designs.
@@ -143,7 +143,7 @@ def calibrate(n_sims: int = 500, *, tests: Iterable[str] | None = None, seed_eff
         "mixed-across-descriptors": lambda: _mixed(seed_design(n_features=3, n_layers=4), alpha, pairs, across=True,
                                                    desc="mixed across descriptors"),
         "sign-flip": lambda: _sign_flip(group_sums(), alpha, n_permutations, rng),
-        "bootstrap": lambda: _bootstrap(group_sums(), alpha, n_bootstrap, rng),
+        "bootstrap": lambda: _bootstrap(group_sums(), alpha, n_bootstraps, rng),
     }
     rows = []
     for name in tests:

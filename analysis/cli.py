@@ -8,8 +8,8 @@ def _compare(args: argparse.Namespace) -> int:
     from .stage import compare_run
 
     compare_run(args.run, unit=args.unit, contrasts=args.contrast, alpha=args.alpha,
-                n_permutations=args.permutations, n_bootstrap=args.bootstrap, metric=args.metric, probe=args.probe,
-                mixed=not args.no_mixed, random_state=args.seed, seed_test=args.seed_test, power_delta=args.power,
+                n_permutations=args.permutations, n_bootstraps=args.bootstraps, metric=args.metric, probe=args.probe,
+                mixed=not args.no_mixed, random_state=args.random_state, seed_test=args.seed_test, power_delta=args.power,
                 force=args.force)
     return 0
 
@@ -40,13 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--power", type=float, default=None, metavar="DELTA",
                         help="power analysis: seeds per domain needed to detect a difference DELTA (score units) "
                              "with 80%% power, per cell (column seeds_needed, summary)")
-    parser.add_argument("--bootstrap", type=int, default=9999, metavar="N",
+    parser.add_argument("--bootstraps", type=int, default=9999, metavar="N",
                         help="bootstrap resamples for --unit clip intervals (default 9999)")
     parser.add_argument("--alpha", type=float, default=0.05, metavar="A",
                         help="interval level 1-A and FDR level for the summary (default 0.05)")
     parser.add_argument("--metric", default="r2_pooled", help="probe metric compared (default r2_pooled)")
     parser.add_argument("--probe", default="ridge", help="probe compared (default ridge)")
     parser.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects models (--unit seed)")
-    parser.add_argument("--seed", type=int, default=0, help="random_state of permutations and bootstraps")
-    parser.add_argument("--force", action="store_true", help="recompute even if the stage is complete")
+    parser.add_argument("--random-state", type=int, default=0, metavar="N",
+                        help="seed of the permutations and bootstraps (default 0)")
+    parser.add_argument("--force", action="store_true", help="recompute even if the stage is up to date")
     parser.set_defaults(func=_compare)

@@ -77,7 +77,7 @@ def _feature_arrays(fpart: pd.DataFrame, model_a: str, model_b: str, layer_index
 
 
 def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tuple[str, str], *,
-                       layer_index: dict, alpha: float, n_bootstrap: int,
+                       layer_index: dict, alpha: float, n_bootstraps: int,
                        rng: np.random.Generator) -> pd.DataFrame:
     """Test one contrast in every layer x feature cell, with the clips' groups as the unit.
 
@@ -94,7 +94,7 @@ def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tupl
         ``layer name -> layer_index``.
     alpha : float
         1 - confidence level.
-    n_bootstrap : int
+    n_bootstraps : int
         Bootstrap resamples of the test and the interval.
     rng : Generator
         Source of the bootstrap weights.
@@ -134,11 +134,11 @@ def clip_contrast_grid(oof: pd.DataFrame, model_a: str, model_b: str, pair: tupl
         same = np.max(np.abs(ea - eb), axis=1) <= IDENTICAL_RTOL * np.maximum(np.max(ea, axis=1), np.max(eb, axis=1))
         sums = group_sums(codes, y[keep], ea, eb)
         tested, differ = True, differ or bool(np.any(~same))
-        estimate, low, high, p, sd = wild_r2_difference_test(sums, alpha=alpha, n_resamples=n_bootstrap,
+        estimate, low, high, p, sd = wild_r2_difference_test(sums, alpha=alpha, n_bootstraps=n_bootstraps,
                                                              random_state=rng)
         mde = (stats.norm.ppf(1.0 - alpha / 2.0) + stats.norm.ppf(POWER)) * sd
-        test = f"{BOOTSTRAP_TEST_NAME}, {n_bootstrap} resamples; CI: the same bootstrap"
-        smallest = 2.0 / (n_bootstrap + 1)
+        test = f"{BOOTSTRAP_TEST_NAME}, {n_bootstraps} resamples; CI: the same bootstrap"
+        smallest = 2.0 / (n_bootstraps + 1)
         for i, lay in enumerate(layers):
             if same[i]:
                 rows.append(dict(base, layer=lay, estimate=estimate[i], ci_low=np.nan, ci_high=np.nan, p_value=np.nan,

@@ -89,14 +89,14 @@ def _clip_models(models: pd.DataFrame, pairs: list[tuple[str, str]], oof: pd.Dat
     return chosen
 
 
-def _check_options(alpha: float, n_permutations: int, n_bootstrap: int, power_delta: float | None) -> None:
+def _check_options(alpha: float, n_permutations: int, n_bootstraps: int, power_delta: float | None) -> None:
     if not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
         raise ParameterError(f"alpha must be a number in (0, 1), got {alpha!r}")
     if power_delta is not None and not (isinstance(power_delta, (int, float)) and np.isfinite(power_delta)
                                         and power_delta != 0):
         raise ParameterError(f"power_delta (--power) must be a nonzero difference in the score's units, "
                              f"got {power_delta!r}")
-    for name, value in (("n_permutations", n_permutations), ("n_bootstrap", n_bootstrap)):
+    for name, value in (("n_permutations", n_permutations), ("n_bootstraps", n_bootstraps)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ParameterError(f"{name} must be a positive integer, got {value!r}")
 
@@ -132,7 +132,7 @@ def _finish(stats: pd.DataFrame, *, alpha: float, power_delta: float | None) -> 
 
 def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
                     contrasts: Iterable[str | Sequence[str]] | None = None, alpha: float = 0.05,
-                    n_permutations: int = 10000, n_bootstrap: int = 9999, random_state: int | None = 0,
+                    n_permutations: int = 10000, n_bootstraps: int = 9999, random_state: int | None = 0,
                     oof: pd.DataFrame | None = None, metric: str = "r2_pooled", probe: str = "ridge",
                     mixed: bool = True, seed_test: str = "t", power_delta: float | None = None) -> pd.DataFrame:
     """Compare what each layer encodes between pretraining domains, with the test valid for the design.
@@ -153,7 +153,7 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
         Level of the intervals (``1 - alpha`` coverage) and of "significant" in summaries.
     n_permutations : int
         Maximum relabellings of ``seed_test="permutation"``; fewer possible -> exact enumeration.
-    n_bootstrap : int
+    n_bootstraps : int
         Bootstrap resamples (``unit="clip"``).
     random_state : int or None
         Seed of every Monte-Carlo draw.
@@ -196,7 +196,7 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
     """
     check_choice("unit", unit, UNITS)
     check_choice("seed_test", seed_test, SEED_TESTS)
-    _check_options(alpha, n_permutations, n_bootstrap, power_delta)
+    _check_options(alpha, n_permutations, n_bootstraps, power_delta)
     scores = model_scores(probes, probe=probe, metric=metric)
     models = model_table(scores)
     pairs = parse_contrasts(contrasts, models)
@@ -226,7 +226,7 @@ def compare_domains(probes: pd.DataFrame, *, unit: str = "seed",
         chosen = _clip_models(models, pairs, oof)
         layer_index = dict(zip(scores["layer"], scores["layer_index"]))
         grids = [clip_contrast_grid(oof, chosen[a], chosen[b], (a, b), layer_index=layer_index, alpha=alpha,
-                                    n_bootstrap=n_bootstrap, rng=rng)
+                                    n_bootstraps=n_bootstraps, rng=rng)
                  for a, b in pairs]
         tables = [_adjust(pd.concat(grids, ignore_index=True), "layer x feature cells")]
     stats = _finish(pd.concat(tables, ignore_index=True).assign(probe=probe, metric=metric), alpha=alpha,

@@ -21,7 +21,7 @@ STAGE = "compare"
 
 
 def compare_run(run: Run | str | Path, *, unit: str = "auto", contrasts: Sequence[str] | None = None,
-                alpha: float = 0.05, n_permutations: int = 10000, n_bootstrap: int = 9999,
+                alpha: float = 0.05, n_permutations: int = 10000, n_bootstraps: int = 9999,
                 metric: str = "r2_pooled", probe: str = "ridge", mixed: bool = True, random_state: int = 0,
                 seed_test: str = "t", power_delta: float | None = None, force: bool = False) -> pd.DataFrame:
     """Compare pretraining domains on a run folder's probe scores and write the results.
@@ -30,7 +30,7 @@ def compare_run(run: Run | str | Path, *, unit: str = "auto", contrasts: Sequenc
     ----------
     run : Run, str or Path
         A run folder holding ``probes.parquet`` (and ``oof.parquet`` for ``unit="clip"``).
-    unit, contrasts, alpha, n_permutations, n_bootstrap, metric, probe, mixed, random_state, seed_test, power_delta
+    unit, contrasts, alpha, n_permutations, n_bootstraps, metric, probe, mixed, random_state, seed_test, power_delta
         See :func:`audioprobe.analysis.compare_domains`.
     force : bool
         Recompute even when the stage is complete for the same inputs and options.
@@ -46,7 +46,7 @@ def compare_run(run: Run | str | Path, *, unit: str = "auto", contrasts: Sequenc
     use_oof = unit != "seed" and run.exists(OOF)
     inputs = {name: run.sha256(name) for name in (PROBES, OOF) if name == PROBES or use_oof}
     config = {"unit": unit, "contrasts": list(contrasts) if contrasts else None, "alpha": alpha,
-              "n_permutations": n_permutations, "n_bootstrap": n_bootstrap, "metric": metric, "probe": probe,
+              "n_permutations": n_permutations, "n_bootstraps": n_bootstraps, "metric": metric, "probe": probe,
               "mixed": mixed, "random_state": random_state, "seed_test": seed_test, "power_delta": power_delta}
     with run.stage(STAGE, config=config, seeds={"random_state": random_state}, inputs=inputs,
                    outputs=(STATS, STATS_SUMMARY), force=force) as stage:
@@ -57,7 +57,7 @@ def compare_run(run: Run | str | Path, *, unit: str = "auto", contrasts: Sequenc
         probes = run.read_table(PROBES)
         with threadpool_limits(limits=1, user_api="blas"):  # small matrices: threaded BLAS only adds contention
             stats = compare_domains(probes, unit=unit, contrasts=contrasts, alpha=alpha,
-                                    n_permutations=n_permutations, n_bootstrap=n_bootstrap, random_state=random_state,
+                                    n_permutations=n_permutations, n_bootstraps=n_bootstraps, random_state=random_state,
                                     oof=run.read_table(OOF) if use_oof else None, metric=metric, probe=probe,
                                     mixed=mixed, seed_test=seed_test, power_delta=power_delta)
         run.write_table(STATS, stats)

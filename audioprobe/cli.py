@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -53,6 +54,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flag_names(parser: argparse.ArgumentParser, command: str | None) -> dict[str, str]:
+    """Python parameter name -> command-line flag, for the options of ``command`` whose names differ."""
+    sub = next((a.choices[command] for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+                and command in a.choices), None)
+    names = {"force=True": "--force"}
+    for action in sub._actions if sub is not None else ():
+        flag = next((o for o in action.option_strings if o.startswith("--")), None)
+        if flag is None:
+            continue
+        if "_" in action.dest:
+            names[action.dest] = flag
+        names[f"n_{action.dest}"] = flag  # n_permutations -> --permutations, n_jobs -> --jobs
+    return names
+
+
+def _in_cli_terms(message: str, names: dict[str, str]) -> str:
+    """``message`` with the Python parameter names of ``names`` replaced by the flags a CLI user typed."""
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+                         + r")(?![\w])")
+    return pattern.sub(lambda m: names[m.group(1)], message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``audioprobe`` console script; returns the exit status."""
     parser = build_parser()
@@ -60,8 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_verbosity(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     try:
         return int(args.func(args) or 0)
-    except AudioprobeError as exc:
-        logger.error("error: %s", exc)
+    except AudioprobeError as exc:  # one line, in the words of the command line
+        logger.error("error: %s", _in_cli_terms(str(exc), _flag_names(parser, getattr(args, "command", None))))
         return 2
     except KeyboardInterrupt:
         logger.error("interrupted; finished work is kept and a re-run resumes it")

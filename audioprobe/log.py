@@ -19,6 +19,18 @@ logger = logging.getLogger("audioprobe")
 _state = {"progress": True}
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to the current ``sys.stderr`` (a caller may have replaced it since)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; the current sys.stderr always wins
+        pass
+
+
 def set_verbosity(verbose: int = 0, quiet: bool = False) -> None:
     """Set the log level and the progress-bar switch.
 
@@ -32,7 +44,7 @@ def set_verbosity(verbose: int = 0, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logger.setLevel(level)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("audioprobe: %(message)s"))
         logger.addHandler(handler)
     _state["progress"] = not quiet

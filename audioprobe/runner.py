@@ -227,6 +227,6 @@ def map_clips(func: ClipFunction, clips: pd.DataFrame, *, run: Run | None = None
         failures = failures.drop(columns="stage").reset_index(drop=True)
     else:
         failures = pd.DataFrame(failed, columns=["clip_id", "path", "error_type", "message"])
-    if len(failures):
+    if len(failures) and not table.empty:  # none succeeded: the stage says so, as its error
         logger.warning("%s: %d of %d clips failed (see failures.csv)", stage, len(failures), len(rows))
     return MapResult(table=table, failures=failures)

@@ -38,7 +38,7 @@ def _timed(func):
 
 
 def _data(args):
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.random_state)
     latent = rng.normal(size=(args.clips, 8))
     X = np.maximum(latent @ rng.normal(size=(8, args.units)) + rng.normal(size=(args.clips, args.units)), 0)
     Y = latent @ rng.normal(size=(8, args.targets)) + rng.normal(size=(args.clips, args.targets))
@@ -143,7 +143,7 @@ def main(argv=None) -> None:
     parser.add_argument("--bootstraps", type=int, default=200)
     parser.add_argument("--reference-bootstraps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for both sides (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--skip", choices=("ridge", "rsa"), action="append", default=[])
     args = parser.parse_args(argv)
     X, Y, groups = _data(args)

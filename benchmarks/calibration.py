@@ -8,7 +8,7 @@ heteroscedastic per-group squared errors with shared clip difficulty (clip unit)
 ``audioprobe.analysis.simulate``.
 
 Usage: ``python benchmarks/calibration.py [--sims 2000] [--seed-effect 0.05] [--clip-effect 0.2]
-[--permutations 999] [--bootstrap 999] [--groups 24] [--tests NAME ...]``
+[--permutations 999] [--bootstraps 999] [--groups 24] [--tests NAME ...]``
 
 The mixed models dominate the run time (about 0.05 s and 0.15 s per fit on one core): 2000
 designs per test take about 15 minutes on a shared 2-core machine.
@@ -35,13 +35,13 @@ def main() -> None:
     parser.add_argument("--clip-effect", type=float, default=0.2,
                         help="planted relative reduction of the speech model's errors (clip unit)")
     parser.add_argument("--permutations", type=int, default=999)
-    parser.add_argument("--bootstrap", type=int, default=999)
+    parser.add_argument("--bootstraps", type=int, default=999)
     parser.add_argument("--groups", type=int, default=24, help="groups of clips in the clip-unit designs")
     parser.add_argument("--tests", nargs="+", choices=list(CALIBRATION_TESTS), default=list(CALIBRATION_TESTS))
     parser.add_argument("--random-state", type=int, default=2026)
     args = parser.parse_args()
     set_verbosity(0, quiet=True)
-    options = dict(n_permutations=args.permutations, n_bootstrap=args.bootstrap, n_groups=args.groups)
+    options = dict(n_permutations=args.permutations, n_bootstraps=args.bootstraps, n_groups=args.groups)
     print(f"load average before: {os.getloadavg()}")
     print(f"{args.sims} designs per test; alpha = 0.05; planted effects: seed unit +{args.seed_effect} R^2 for "
           f"speech, clip unit speech errors x {1 - args.clip_effect}; {args.groups} groups of 2-8 clips")

@@ -19,11 +19,12 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from ..audio import decode_audio
-from ..errors import ParameterError
+from ..errors import ParameterError, StageError
 from ..log import logger
 from ..manifest import as_clip_table
+from ..contract import FAILURE_COLUMNS, FAILURES, FEATURES, FEATURES_META
 from ..runner import map_clips
-from ..runstore import FAILURE_COLUMNS, ChunkStore, Run
+from ..runstore import ChunkStore, Run
 from .analysis import ClipAnalysis
 from .config import FULL_SCALE_UNIT, AnalysisConfig
 from .registry import COUNT_COLUMNS, REGISTRY, descriptor_table, resolve_descriptors
@@ -116,11 +117,21 @@ def _normalised(obj: dict) -> dict:
     return json.loads(json.dumps(obj, default=str))
 
 
+def _check_produced(table: pd.DataFrame, failures: pd.DataFrame, n_clips: int, where: str) -> pd.DataFrame:
+    """``table``, or :class:`StageError` when no clip succeeded (a stage that produced nothing fails)."""
+    if table.empty:
+        first = failures.iloc[0] if len(failures) else None
+        raise StageError(f"{STAGE}: no clip of {n_clips} succeeded" + (
+            f" (first failure, clip {first['clip_id']!r}: {first['error_type']}: {first['message']})"
+            if first is not None else "") + f"; see {where}")
+    return table
+
+
 def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str | Path], *,
                      descriptors: Iterable[str] | str | None = None, pitch: str = "praat", sr: int = 16000,
                      f0_floor: float = 50.0, f0_ceiling: float = 2000.0, n_jobs: int | None = None,
                      scheduler: str | None = None, random_state: int | None = None,
-                     run: Run | str | Path | None = None) -> pd.DataFrame:
+                     run: Run | str | Path | None = None, force: bool = False) -> pd.DataFrame:
     """Compute the descriptor table of a set of clips.
 
     Every clip is decoded and resampled to ``sr`` (so results do not depend on the file's rate),
@@ -151,7 +162,9 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
         A run folder: finished clips are kept in chunks (a re-run resumes), failures go to
         ``failures.csv``, and ``features.parquet``, ``features_meta.csv``, ``clips.parquet`` and
         the ``features`` stage record in ``run.json`` are written. A stage already complete with
-        the same settings is not recomputed.
+        the same settings and clips is not recomputed.
+    force : bool
+        With ``run``: recompute every clip, even when the stage is up to date.
 
     Returns
     -------
@@ -166,6 +179,9 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
         Unknown descriptor, tracker or invalid settings, before any clip is read: a pitch range the
         tracker cannot use (pyin: ``f0_floor >= 2 sr / 1024``, ``f0_ceiling / f0_floor`` at least 4
         semitones at the 10 ms hop; see :class:`AnalysisConfig`).
+    StageError
+        The first clips all failed with one error (a setting the analysis cannot use), or no clip
+        succeeded; with ``run`` the stage is recorded as failed.
     """
     if random_state is not None and not isinstance(random_state, (int, np.integer)):
         raise ParameterError(f"random_state must be an int or None, got {random_state!r}")
@@ -175,30 +191,33 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
     func = partial(_features_for_clip, names=names, config=config)
     if run is None:
         result = map_clips(func, clips, n_jobs=n_jobs, scheduler=scheduler, stage=STAGE, desc=STAGE)
-        return _tidy(result.table, names)
+        return _check_produced(_tidy(result.table, names), result.failures, len(clips), "the failures above")
 
     run = run if isinstance(run, Run) else Run(run)
     run.write_clips(clips)
     stage_config = _normalised({"descriptors": names, "analysis": config.as_dict(),
                                 "clips_sha256": _clips_sha256(clips)})
-    if run.is_complete(STAGE, config=stage_config) and run.exists("features.parquet"):
-        logger.info("%s: already complete in %s with the same settings; not recomputed", STAGE, run.path)
-        return run.read_table("features.parquet")
-    previous = run.info.get("stages", {}).get(STAGE)
-    if previous is not None and previous.get("config") != stage_config:
-        logger.info("%s: settings changed since the last run; discarding its partial results", STAGE)
+    previous = run.stage_record(STAGE)
+    if force or (previous and previous.get("config") != stage_config):
+        if previous and not force:
+            logger.info("%s: settings changed since the last run; discarding its partial results", STAGE)
         ChunkStore(run, STAGE).clear()
-    run.start_stage(STAGE, config=stage_config, seeds={"random_state": random_state},
-                    inputs={"clips_sha256": stage_config["clips_sha256"],
-                            "manifest": clips.attrs.get("source")})
-    result = map_clips(func, clips, run=run, stage=STAGE, n_jobs=n_jobs, scheduler=scheduler, desc=STAGE)
-    table = _tidy(result.table, names)
-    run.write_table("features.parquet", table)
-    run.write_table("features_meta.csv", descriptor_table(names, config=config))
-    if not run.exists("failures.csv"):
-        run.write_table("failures.csv", pd.DataFrame(columns=FAILURE_COLUMNS))
-    ChunkStore(run, STAGE).clear()
-    run.mark_complete(STAGE, n_clips=len(clips), n_succeeded=len(table), n_failed=len(result.failures))
+    with run.stage(STAGE, config=stage_config, seeds={"random_state": random_state},
+                   inputs={"clips_sha256": stage_config["clips_sha256"]}, outputs=(FEATURES, FEATURES_META),
+                   force=force) as stage:
+        if stage.up_to_date:
+            logger.info("%s: up to date in %s (same settings and clips); not recomputed (--force recomputes)",
+                        STAGE, run.path)
+            return run.read_table(FEATURES)
+        result = map_clips(func, clips, run=run, stage=STAGE, n_jobs=n_jobs, scheduler=scheduler, desc=STAGE)
+        table = _check_produced(_tidy(result.table, names), result.failures, len(clips), str(run.file(FAILURES)))
+        run.write_table(FEATURES, table)
+        run.write_table(FEATURES_META, descriptor_table(names, config=config))
+        if not run.exists(FAILURES):
+            run.write_table(FAILURES, pd.DataFrame(columns=FAILURE_COLUMNS))
+        ChunkStore(run, STAGE).clear()
+        stage.complete(n_clips=len(clips), n_succeeded=len(table), n_failed=len(result.failures),
+                       manifest=clips.attrs.get("source"))
     logger.info("%s: %d of %d clips described (%d descriptors) in %s", STAGE, len(table), len(clips), len(names),
                 run.path)
     return table

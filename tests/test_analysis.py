@@ -114,7 +114,7 @@ def test_wild_bootstrap_interval_has_the_clt_width():
     y = rng.normal(size=2 * n_groups)
     ea, eb = rng.chisquare(1, (2, 2 * n_groups))
     sums = group_sums(codes, y, ea, eb)
-    low, high = wild_r2_difference_ci(sums, n_resamples=20000, random_state=0)
+    low, high = wild_r2_difference_ci(sums, n_bootstraps=20000, random_state=0)
     est = r2_difference(sums)[0]
     contrib = ((sums.sse_b - sums.sse_a) - est * sums.sst_shares()) / sums.sst_shares().sum()
     half = stats.norm.ppf(0.975) * np.sqrt((contrib ** 2).sum())
@@ -358,7 +358,7 @@ def test_planted_domain_effect_is_detected(planted):
 
 def test_clip_unit_known_answers_and_planted_effect():
     probes, oof = simulate_oof_run(n_groups=12, effect=0.6, random_state=4)
-    table = compare_domains(probes, unit="clip", oof=oof, n_permutations=5000, n_bootstrap=2000)
+    table = compare_domains(probes, unit="clip", oof=oof, n_permutations=5000, n_bootstraps=2000)
     assert list(table.columns) == STATS_COLUMNS and (table["unit"] == "clip").all() and (table["n"] == 12).all()
     assert table["note"].str.contains("does not reach beyond these models").all()
     pooled = probes.set_index(["model", "layer", "feature"])["value"]
@@ -406,7 +406,7 @@ def test_compare_command_clip_unit_and_refusal(tmp_path):
     assert main(["compare", str(run.path), "--unit", "seed", "-q"]) == 2  # one seed per domain: refused
     assert main(["compare", str(run.path), "-q"]) == 2  # auto: no oof -> no valid design
     run.write_table("oof.parquet", oof)
-    assert main(["compare", str(run.path), "--permutations", "300", "--bootstrap", "500", "-q"]) == 0
+    assert main(["compare", str(run.path), "--permutations", "300", "--bootstraps", "500", "-q"]) == 0
     table = run.read_table("stats.parquet")
     assert (table["unit"] == "clip").all() and len(table) == 3 * 3 * 2
     summary = run.file("stats_summary.txt").read_text()
@@ -485,7 +485,7 @@ def test_statsmodels_absolute_boundary_warning_is_not_a_boundary():
 def test_bootstrap_p_below_alpha_iff_interval_excludes_zero(effect):
     sums = GroupSums(*simulate_group_errors(400, 12, effect=effect, random_state=int(effect * 100)))
     for alpha in (0.05, 0.2):
-        est, low, high, p, sd = wild_r2_difference_test(sums, alpha=alpha, n_resamples=999, random_state=1)
+        est, low, high, p, sd = wild_r2_difference_test(sums, alpha=alpha, n_bootstraps=999, random_state=1)
         np.testing.assert_array_equal(p <= alpha, (low > 0) | (high < 0))
         assert np.all((low <= est) & (est <= high)) and np.all(sd > 0)
     assert 0 < (p <= 0.2).sum() < 400

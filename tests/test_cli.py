@@ -45,3 +45,12 @@ def test_help_loads_no_heavy_library(argv):
             " if m in sys.modules))" % (argv,))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def test_errors_name_the_flags_the_user_typed(tmp_path, capsys):
+    from test_probes_driver import make_run
+
+    run = make_run(tmp_path / "run", models=("solo",))
+    assert main(["probe", str(run.path), "--permutations", "-3", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--permutations must be a non-negative integer, got -3" in err and "n_permutations" not in err

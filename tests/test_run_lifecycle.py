@@ -51,7 +51,7 @@ def test_a_model_added_to_a_probed_run_is_probed_alone_and_compare_then_runs(tmp
     before = run_probes(run, **PROBE_ARGS)
     computed = _count_layers(monkeypatch)
     with pytest.raises(ParameterError, match="at least two pretraining domains"):
-        compare_run(run, n_permutations=99, n_bootstrap=99)
+        compare_run(run, n_permutations=99, n_bootstraps=99)
     assert run.stage_record("compare")["status"] == "failed"  # a refused compare is not left "running"
 
     _add_model(run, "m-nonspeech", "nonspeech", 7, tmp_path)
@@ -64,7 +64,7 @@ def test_a_model_added_to_a_probed_run_is_probed_alone_and_compare_then_runs(tmp
     assert set(after["model"]) == {"m-speech", "m-random", "m-nonspeech"}
     assert ((after["model"] == "m-nonspeech") | (after["model_b"] == "m-nonspeech")).any()  # new CKA pairs
 
-    stats = compare_run(run, n_permutations=99, n_bootstrap=99)
+    stats = compare_run(run, n_permutations=99, n_bootstraps=99)
     assert "speech-nonspeech" in set(stats["contrast"])
     computed.clear()
     again = run_probes(run, **PROBE_ARGS)  # up to date: nothing computed, the same table
@@ -169,8 +169,12 @@ def test_figures_and_report_notice_new_results(tmp_path, monkeypatch):
     run_probes(run, probes=("ridge",), cv=3)
     drawn: list[str] = []
     real = registry.build_figures
-    monkeypatch.setattr(registry, "build_figures",
-                        lambda tables, names: drawn.extend(names) or real(tables, names=names))
+    def counting(tables, names):
+        built = list(real(tables, names=names))
+        drawn.extend(spec.name for spec, _ in built)  # figures whose input is absent are not drawn
+        return built
+
+    monkeypatch.setattr(registry, "build_figures", counting)
     first = make_all(run, formats=("png",))
     n_first = len(drawn)
     assert first and n_first >= 1
