@@ -63,7 +63,10 @@ def _layers(args: argparse.Namespace) -> int:
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(f"{loaded.name} ({loaded.spec}); output shape for a 1 s input without the batch axis; "
               f"pooled width with pooling={args.pooling!r}")
-        print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.0f}"))
+        print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.1f}" if abs(v) < 10 else f"{v:.0f}"))
+    folded = list(table.loc[table["frames_folded"], "layer"])
+    if folded:
+        print(f"frames folded into the batch axis (frames_per_clip), unfolded and pooled over frames: {folded}")
     return 0
 
 

@@ -142,7 +142,7 @@ def test_weight_tied_loop_layers_in_forward_order_of_calls():
         ["block.1#0", 2, "101x2"], ["block#1", 4, "101x2"], ["block.0#2", 5, "101x2"]]
 
 
-def test_layers_of_frame_folding_encoders():
+def test_layers_of_frame_folding_encoders(capsys):
     """Issue 18 item 6: layers of encoders that fold frames (CREPE-style) or patches (VGGish-style) into the batch."""
     frames = describe_layers(load_model("module:handed_nets:frame_net").pipeline).set_index("layer")
     # 1 s = 16000 samples -> 1 + (16000 - 8) // 4 = 3999 frames of 8 samples, the frames are the time axis
@@ -156,6 +156,11 @@ def test_layers_of_frame_folding_encoders():
     assert patches.loc["conv", "output_shape"] == "1x1x64x96" and patches.loc["conv", "time_axis"] == 1
     assert patches.loc["conv", "pooled_width"] == 64 * 96 and bool(patches.loc["patch_mean", "frames_folded"])
     assert patches.loc["conv", "receptive_field_ms"] == pytest.approx((95 * 160 + 1024) / 16)
+    assert main(["layers", "module:handed_nets:frame_net"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert next(line for line in out if " frame_fc " in line).split()[-2:] == ["0.5", "NaN"]
+    assert out[-1] == ("frames folded into the batch axis (frames_per_clip), unfolded and pooled over frames: "
+                       "['frame_fc', 'relu']")
 
 
 def test_batch_axis_that_is_not_the_batch_names_the_fix():
