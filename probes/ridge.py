@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
+from ..errors import ParameterError, check_choice
 from ._targets import COMPUTED_NOISE_RTOL, as_targets, has_note, variation_notes
 from .scaling import fit_scaling
 from .splitters import GroupFolds, fold_labels
@@ -262,6 +262,7 @@ def score_notes(y_true: np.ndarray, y_pred: np.ndarray, *, metric: str = "r2", r
     -------
     np.ndarray of object, shape (n_targets,)
     """
+    check_choice("metric", metric, ("r2", "pearson_r"))
     yt, yp, _ = _scored(y_true, y_pred)
     if reference is None:
         reference = np.vstack([yt, yp])
