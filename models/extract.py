@@ -41,7 +41,7 @@ from ..log import logger, progress
 from ..manifest import as_clip_table, default_manifest_path, manifest_sha256
 from ..runner import resolve_n_jobs
 from ..runstore import Run
-from .hooks import LayerHooks
+from .hooks import MODEL_ERRORS, LayerHooks
 from .layers import describe_layers, layouts_of
 from .pipeline import MIN_SAMPLES
 from .pooling import POOLINGS, effective_pooling, pooled_width
@@ -179,7 +179,7 @@ def _run_batch(pipeline, hooks: LayerHooks, batch: list, device: torch.device) -
         waves = torch.from_numpy(np.stack([y for _, y in batch])).to(device)
         pipeline(waves)
         return hooks.pop(batch_size=len(batch)), None
-    except (RuntimeError, AudioprobeError, ValueError) as exc:
+    except (AudioprobeError, *MODEL_ERRORS) as exc:
         hooks.clear()
         return None, f"{type(exc).__name__}: {exc}"
 
@@ -360,7 +360,8 @@ class _FailFast:
         if self.n_failed >= self.n_needed and len(self.kinds) == 1:
             raise ModelFaultError(
                 f"extract {self.loaded.name}: stopped after the first {self.n_failed} clip(s) all failed the same way "
-                f"and none succeeded, so the model or its settings are at fault, not the clips: {message}. "
+                f"and none succeeded, so the model or its settings are at fault, not the clips: "
+                f"{message.strip().splitlines()[0]}. "
                 f"Check the model with `audioprobe layers {self.loaded.spec}`; its encoder takes "
                 f"{_INPUT_HELP[self.loaded.pipeline.input_kind]}")
 

@@ -32,6 +32,8 @@ from .pooling import POOLINGS, Layout, pool, unfold_frames
 
 __all__ = ["LayerHooks", "hookable_modules", "resolve_layers", "split_call", "call_name"]
 
+#: what a network's forward pass raises when it cannot run an input (shape, dtype, device, assertions)
+MODEL_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
 #: the fix named wherever a layer's first axis is not the batch
 FOLDING_HINT = ("If the encoder folds frames or patches into the batch axis, give it a method "
                 "frames_per_clip(n_samples) -> int (README: Bring your own, models)")

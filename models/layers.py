@@ -33,7 +33,7 @@ from torch import nn
 from ..errors import AudioprobeError, ParameterError
 from ..log import logger
 from .frontend import HOP_LENGTH, SAMPLE_RATE, WIN_LENGTH, frames_for_samples, mel_band_edges_hz
-from .hooks import FOLDING_HINT, call_name, hookable_modules, resolve_layers, split_call
+from .hooks import FOLDING_HINT, MODEL_ERRORS, call_name, hookable_modules, resolve_layers, split_call
 from .pipeline import Pipeline
 from .pooling import POOLINGS, Layout, effective_pooling, infer_layout, pooled_width, unfold_frames
 
@@ -77,13 +77,13 @@ def _run_capturing(pipeline: Pipeline, x: torch.Tensor, modules: dict[str, nn.Mo
                for n, m in modules.items() if n != "logmel"]
     try:
         pipeline.encoder(x)
-    except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
+    except MODEL_ERRORS as exc:
         what = ("the normalised log-mel (batch, 1, 64, frames)" if pipeline.input_kind == "logmel"
                 else "the 16 kHz waveform (batch, n_samples)")
         raise AudioprobeError(f"the encoder fails on a random input of shape {tuple(x.shape)} "
                               f"({x.shape[-1]} {'frames' if pipeline.input_kind == 'logmel' else 'samples'}); it is "
                               f"given {what} (input_kind {pipeline.input_kind!r}; set input_kind = 'waveform' on the "
-                              f"encoder for waveform input): {type(exc).__name__}: {exc}") from exc
+                              f"encoder for waveform input): {type(exc).__name__}: {_first_line(exc)}") from exc
     finally:
         for handle in handles:
             handle.remove()
@@ -102,6 +102,10 @@ def _run_capturing(pipeline: Pipeline, x: torch.Tensor, modules: dict[str, nn.Mo
         result.outputs["logmel"] = x if pipeline.input_kind == "logmel" else pipeline.logmel(x)
         result.order.insert(0, "logmel")
     return result
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
 
 
 def _check_names(names: list[str], seen: _Pass) -> None:
