@@ -22,7 +22,11 @@ def lazy_exports(package: str, where: dict[str, str]) -> tuple[Callable[[str], o
     def __getattr__(name: str) -> object:
         if name not in where:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f".{where[name]}", package), name)
+        try:
+            module = importlib.import_module(f".{where[name]}", package)
+        except AttributeError as exc:  # would read as "no attribute {name}" to the importer: say what broke
+            raise ImportError(f"importing {package}.{where[name]} failed: {exc!r}") from exc
+        return getattr(module, name)
 
     def __dir__() -> list[str]:
         return sorted(where)

@@ -51,7 +51,8 @@ from ..runstore import Run, atomic_path, fingerprint
 from .cka import cka_from_grams, gram_linear, linear_cka
 from .inputs import probe_targets
 from .partition import VariancePartition
-from .ridge import DEFAULT_RELATIVE_ALPHAS, RidgeProbe, pearson_columns, r2_score_columns
+from ._targets import variation_note, variation_notes
+from .ridge import DEFAULT_RELATIVE_ALPHAS, RidgeProbe
 from .rsa import COMPARISONS, RDM_METRICS, RSAProbe
 from .transfer import DomainTransfer
 
@@ -103,14 +104,6 @@ def _ridge(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
     probe = RidgeProbe(cfg.cv, scaling=cfg.scaling).fit(data.X, data.targets, data.clips["group"], data.clips["domain"])
     res = probe.result_
     Y = data.targets.to_numpy(dtype=np.float64)
-    domain_rows = []
-    for domain in pd.unique(data.clips["domain"]):
-        sel = (data.clips["domain"] == domain).to_numpy()
-        n = np.isfinite(res.y_pred[sel]).sum(axis=0)
-        for metric, values in (("r2_pooled", r2_score_columns(Y[sel], res.y_pred[sel])),
-                               ("pearson_r_pooled", pearson_columns(Y[sel], res.y_pred[sel]))):
-            domain_rows += [(name, metric, values[j], n[j], domain) for j, name in enumerate(probe.feature_names_)]
-    per_domain = pd.DataFrame(domain_rows, columns=["feature", "metric", "value", "n_clips", "eval_domain"])
     ok = np.isfinite(res.y_pred)
     clip_idx, target_idx = np.nonzero(ok)
     data.oof.append(pd.DataFrame({
@@ -122,7 +115,7 @@ def _ridge(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
         "y_true": Y[clip_idx, target_idx],
         "y_pred": res.y_pred[clip_idx, target_idx],
     }))
-    return pd.concat([probe.to_frame(), per_domain], ignore_index=True)
+    return pd.concat([probe.to_frame(), probe.domain_frame()], ignore_index=True)
 
 
 def _rsa(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
@@ -135,11 +128,12 @@ def _descriptor_set(data: LayerData, cfg: ProbeConfig) -> tuple[list[str], np.nd
     """Descriptors missing on at most ``cfg.max_missing`` of the clips (and not constant), and the clips
     that have all of them: the descriptor set of the CKA and partition probes."""
     frac = data.targets.isna().mean()
-    names = [c for c in data.targets.columns if frac[c] <= cfg.max_missing and data.targets[c].std() > 0]
+    noise = variation_notes(data.targets.to_numpy(dtype=np.float64))  # constant or float-noise descriptors
+    names = [c for j, c in enumerate(data.targets.columns) if frac[c] <= cfg.max_missing and noise[j] is None]
     left_out = [c for c in data.targets.columns if c not in names]
     if left_out:
-        logger.debug("descriptor set: %s left out (missing on > %.0f%% of clips or constant)", left_out,
-                     100 * cfg.max_missing)
+        logger.debug("descriptor set: %s left out (missing on > %.0f%% of clips, constant or varying by float "
+                     "noise only)", left_out, 100 * cfg.max_missing)
     return names, data.targets[names].notna().all(axis=1).to_numpy()
 
 
@@ -148,9 +142,11 @@ def _cka(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
     D = data.targets.loc[rows_ok, names].to_numpy(dtype=np.float64)
     D = (D - D.mean(axis=0)) / D.std(axis=0)
     ok = bool(names) and rows_ok.sum() >= 4
-    rows = [("descriptors", metric, linear_cka(data.X[rows_ok], D, debiased=debiased) if ok else np.nan,
-             int(rows_ok.sum())) for metric, debiased in CKA_METRICS.items()]
-    return pd.DataFrame(rows, columns=["feature", "metric", "value", "n_clips"])
+    note = (variation_note(data.X[rows_ok], what="layer", min_count=4) if names
+            else "no descriptor is defined on enough clips")
+    rows = [("descriptors", metric, linear_cka(data.X[rows_ok], D, debiased=debiased) if ok and note is None
+             else np.nan, int(rows_ok.sum()), note) for metric, debiased in CKA_METRICS.items()]
+    return pd.DataFrame(rows, columns=["feature", "metric", "value", "n_clips", "note"])
 
 
 def _partition(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
@@ -211,10 +207,12 @@ def _layer_columns(model: dict, layer: pd.Series) -> dict:
 
 def _layer_pairs_cka(jobs: list[tuple[dict, pd.Series]], n_clips: int) -> pd.DataFrame:
     """Linear and debiased CKA of every unordered pair of layers (all models), from one Gram matrix per layer."""
-    grams = []
+    grams, notes = [], []
     for model, layer in jobs:
         X = read_layer(model, layer, n_clips)
         usable = np.all(np.isfinite(X), axis=1)
+        note = variation_note(X[usable], what="layer", min_count=4)
+        notes.append(None if note is None else f"{model['name']}/{layer['layer']}: {note}")
         gram = np.full((n_clips, n_clips), np.nan)
         gram[np.ix_(usable, usable)] = gram_linear(X[usable])
         grams.append(gram)
@@ -226,10 +224,12 @@ def _layer_pairs_cka(jobs: list[tuple[dict, pd.Series]], n_clips: int) -> pd.Dat
             L = grams[b]
             ok = np.isfinite(np.diag(K)) & np.isfinite(np.diag(L))
             Ks, Ls = K[np.ix_(ok, ok)], L[np.ix_(ok, ok)]
+            note = notes[a] or notes[b] or (None if ok.sum() >= 4 else "fewer than 4 clips with both layers")
             for metric, debiased in CKA_METRICS.items():
                 rows.append({**_layer_columns(model_a, layer_a), "metric": metric,
-                             "value": cka_from_grams(Ks, Ls, debiased=debiased) if ok.sum() >= 4 else np.nan,
-                             "n_clips": int(ok.sum()), "model_b": model_b["name"], "layer_b": layer_b["layer"]})
+                             "value": cka_from_grams(Ks, Ls, debiased=debiased) if note is None else np.nan,
+                             "n_clips": int(ok.sum()), "model_b": model_b["name"], "layer_b": layer_b["layer"],
+                             "note": note})
     return _finish(pd.DataFrame(rows).assign(probe="cka")) if rows else _finish(pd.DataFrame(columns=COLUMNS))
 
 
