@@ -77,7 +77,7 @@ def _extract(args: argparse.Namespace) -> int:
     extract_activations(loaded, args.manifest, run=args.output, layers=args.layers,
                         pooling=_parse_pooling(args.pooling), device=args.device, batch_size=args.batch_size,
                         n_jobs=args.jobs, chunk_clips=args.chunk_clips,
-                        random_state=0 if args.seed is None else args.seed)
+                        random_state=0 if args.seed is None else args.seed, force=args.force)
     return 0
 
 
@@ -117,4 +117,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--chunk-clips", type=int, default=64,
                          help="rows per zarr chunk and per completed-chunk record (default 64)")
     extract.add_argument("-j", "--jobs", type=int, default=None, help="decoding processes (default: all cores)")
+    extract.add_argument("--force", action="store_true",
+                         help="extract every clip again even if the model's activations are up to date")
     extract.set_defaults(func=_extract)

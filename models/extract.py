@@ -2,8 +2,8 @@
 
 Output, under ``RUN/activations/<model>/`` (see docs/run-folder.md): ``<layer>.zarr``
 (float32, (n_clips, pooled_width), rows in ``clips.parquet`` order, chunked along clips;
-NaN rows for failed clips, listed in ``failures.csv``), ``layers.csv``, ``model.json`` and
-``progress.json``, the completed-chunk record.
+NaN rows for failed clips, listed in ``failures.csv``), ``layers.csv`` and ``model.json``; the
+completed chunks are the units of the ``extract:<model>`` stage in ``run.json``.
 
 How clips are run
 -----------------
@@ -15,13 +15,14 @@ How clips are run
   each chunk), so no clip is padded for the sake of another and a clip's activations do
   not depend on what it was batched with.
 * The rows of one chunk (``chunk_clips`` clips) are held in memory, then written to every
-  layer's array and recorded in ``progress.json``; a killed run resumes at the first chunk
+  layer's array and recorded as a finished unit of the stage; a killed run resumes at the first chunk
   not recorded, and its batches are formed exactly as in an uninterrupted run. Memory is
   one chunk of rows plus one batch, whatever the corpus size.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import time
@@ -36,11 +37,12 @@ import zarr
 from torch.utils.data import DataLoader, Dataset
 
 from ..audio import load_audio
-from ..errors import AudioprobeError, ParameterError, check_choice
+from ..contract import ACTIVATIONS, LAYERS_CSV, LAYERS_CSV_COLUMNS, MODEL_JSON
+from ..errors import AudioprobeError, ParameterError, StageError, check_choice
 from ..log import logger, progress
 from ..manifest import as_clip_table, default_manifest_path, manifest_sha256
 from ..runner import resolve_n_jobs
-from ..runstore import Run
+from ..runstore import Run, fingerprint
 from .hooks import MODEL_ERRORS, LayerHooks
 from .layers import describe_layers, layouts_of
 from .pipeline import MIN_SAMPLES
@@ -49,8 +51,6 @@ from .specs import LoadedModel, load_model
 
 __all__ = ["extract_activations", "ExtractResult", "LAYERS_CSV_COLUMNS", "read_activations", "ModelFaultError"]
 
-LAYERS_CSV_COLUMNS = ["layer", "layer_index", "kind", "output_shape", "pooling", "pooled_width",
-                      "receptive_field_ms", "receptive_field_hz", "file"]
 SAMPLE_RATE = 16000
 DEVICES = ("auto", "cpu", "cuda")
 #: a chunk's waiting clips run early when they hold more samples than this (bounds memory for long clips)
@@ -59,7 +59,7 @@ _MAX_HELD_SAMPLES = 16 * 30 * SAMPLE_RATE
 FAIL_FAST_CLIPS = 3
 
 
-class ModelFaultError(AudioprobeError):
+class ModelFaultError(StageError):
     """The network or its settings, not a clip, is at fault: every clip tried so far failed the same way."""
 
 
@@ -187,7 +187,7 @@ def _run_batch(pipeline, hooks: LayerHooks, batch: list, device: torch.device) -
 def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | str | Path,
                         layers: list[str] | None = None, pooling: str | dict[str, str] = "mean",
                         device: str = "auto", batch_size: int | None = None, n_jobs: int | None = None,
-                        chunk_clips: int = 64, random_state: int = 0) -> ExtractResult:
+                        chunk_clips: int = 64, random_state: int = 0, force: bool = False) -> ExtractResult:
     """Extract pooled activations of a model for every clip, resumably, to the run folder.
 
     Parameters
@@ -215,6 +215,8 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
         Rows per zarr chunk and per completed-chunk record.
     random_state : int
         Seed of random weights when ``model`` is a spec with random weights.
+    force : bool
+        Extract every clip again, even when the stage is up to date or holds other settings.
 
     Returns
     -------
@@ -250,7 +252,7 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
     table["file"] = [f"{n}.zarr" for n in names]
 
     stage = f"extract:{loaded.name}"
-    folder = Path("activations") / loaded.name
+    folder = Path(ACTIVATIONS) / loaded.name
     ids_sha = hashlib.sha256("\n".join(clips["clip_id"].astype(str)).encode()).hexdigest()
     config = {"spec": loaded.spec, "layers": names, "pooling": dict(zip(names, table["pooling"])),
               "n_clips": n_clips, "clip_ids_sha256": ids_sha, "checkpoint_sha256": loaded.checkpoint_sha256,
@@ -258,24 +260,40 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
               "seed": loaded.seed, "min_samples": MIN_SAMPLES}
     result = ExtractResult(name=loaded.name, folder=run.file(folder), layers=table[LAYERS_CSV_COLUMNS],
                            n_clips=n_clips, n_failed=0)
-    if run.is_complete(stage, config=config) and all(run.exists(folder / f) for f in table["file"]):
-        logger.info("extract %s: already complete in %s, skipped", loaded.name, run.path)
-        failures = run.failures()
-        result.n_failed = int((failures["stage"] == stage).sum())
-        return result
-
-    record_name = folder / "progress.json"
-    record = run.read_json(str(record_name))
-    if record is not None and record.get("config") != config:
+    previous = run.stage_record(stage)
+    if previous.get("units") and previous.get("config") != _jsonable(config) and not force:
         raise ParameterError(f"{str(run.file(folder))!r} holds activations extracted with other settings "
-                             f"(model, layers, pooling or clips); pass another name (--name) or use a new run folder")
-    done = set(record["done_chunks"]) if record else set()
-    if not done:
-        run.write_json(str(record_name), {"config": config, "done_chunks": []})
-    run.start_stage(stage, config=config, seeds={"random_state": random_state, "model_seed": loaded.seed},
-                    inputs={"manifest_sha256": manifest_sha256(clips), "checkpoint_sha256": loaded.checkpoint_sha256})
+                             "(model, layers, pooling or clips); pass another name (--name), recompute with --force, "
+                             "or use a new run folder")
+    with run.stage(stage, config=config, seeds={"random_state": random_state, "model_seed": loaded.seed},
+                   inputs={"manifest_sha256": manifest_sha256(clips), "checkpoint_sha256": loaded.checkpoint_sha256},
+                   outputs=(folder / MODEL_JSON, folder / LAYERS_CSV, *(folder / f for f in table["file"])),
+                   force=force) as record:
+        if record.up_to_date:
+            logger.info("extract %s: up to date in %s (same model, settings and clips), skipped (--force "
+                        "recomputes)", loaded.name, run.path)
+            failures = run.failures()
+            result.n_failed = int((failures["stage"] == stage).sum())
+            return result
+        _extract(run, record, loaded, clips, table, names, layouts, methods, config, device_t, batch_size, n_jobs,
+                 chunk_clips, result)
+    logger.info("extract %s: %d clips, %d layers, %d failed -> %s", loaded.name, n_clips, len(names),
+                result.n_failed, run.file(folder))
+    return result
 
+
+def _jsonable(obj: dict) -> dict:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _extract(run: Run, record, loaded: LoadedModel, clips: pd.DataFrame, table: pd.DataFrame, names: list[str],
+             layouts: dict, methods: dict, config: dict, device_t: torch.device, batch_size: int, n_jobs: int,
+             chunk_clips: int, result: ExtractResult) -> None:
+    """Run the chunks not yet finished, then write ``layers.csv`` and ``model.json`` and complete the stage."""
+    stage, folder, n_clips, pipeline = record.name, Path(ACTIVATIONS) / loaded.name, len(clips), loaded.pipeline
+    unit_print = fingerprint(config)
     n_chunks = math.ceil(n_clips / chunk_clips)
+    done = {k for k in range(n_chunks) if record.unit_done(f"chunk-{k}", unit_print)}
     todo = [k for k in range(n_chunks) if k not in done]
     if done:
         logger.info("extract %s: resuming, %d of %d chunks already written", loaded.name, len(done), n_chunks)
@@ -302,8 +320,7 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
             run.record_failures(stage, pd.DataFrame([(ids.iloc[i], paths.iloc[i], e, m) for i, e, m in failed],
                                                     columns=["clip_id", "path", "error_type", "message"]),
                                 succeeded=[ids.iloc[i] for i in ok])
-            done.add(state.chunk)
-            run.write_json(str(record_name), {"config": config, "done_chunks": sorted(done)})
+            record.finish_unit(f"chunk-{state.chunk}", unit_print)
 
         for row, y, error_type, message in loader:
             if state.chunk is not None and row // chunk_clips != state.chunk:
@@ -319,17 +336,16 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
         writer.array(layer)
     table["pooled_width"] = [int(writer.array(n).shape[1]) for n in names]
     result.layers = table[LAYERS_CSV_COLUMNS]
-    run.write_table(str(folder / "layers.csv"), result.layers)
+    run.write_table(folder / LAYERS_CSV, result.layers)
     failures = run.failures()
     result.n_failed = int((failures["stage"] == stage).sum())
-    run.write_json(str(folder / "model.json"), {
+    run.write_json(folder / MODEL_JSON, {
         **loaded.metadata(), "device": str(device_t),
         "timing": {"wall_s": round(wall, 3), "clips_this_call": len(rows),
                    "clips_per_s": round(len(rows) / wall, 2) if wall > 0 and rows else None}})
-    run.mark_complete(stage, n_clips=n_clips, n_failed=result.n_failed, layers=names)
-    logger.info("extract %s: %d clips, %d layers, %d failed -> %s", loaded.name, n_clips, len(names),
-                result.n_failed, run.file(folder))
-    return result
+    if result.n_failed == n_clips:
+        raise StageError(f"extract {loaded.name}: no clip of {n_clips} succeeded; see {run.file('failures.csv')}")
+    record.complete(n_clips=n_clips, n_failed=result.n_failed, layers=names)
 
 
 class _FailFast:

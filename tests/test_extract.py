@@ -130,16 +130,18 @@ def test_kill_and_resume_gives_identical_arrays(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli(manifest, killed), env=env, stderr=subprocess.PIPE)
-    record = killed / "activations" / "byola-v1-random-seed0" / "progress.json"
+    def done_chunks() -> dict:
+        return Run(killed).stage_record("extract:byola-v1-random-seed0").get("units", {}) if killed.is_dir() else {}
+
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if record.is_file() and json.loads(record.read_text())["done_chunks"]:
+        if done_chunks():
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the extraction finished before it could be killed"
-    n_done = len(json.loads(record.read_text())["done_chunks"])
+    n_done = len(done_chunks())
     assert 0 < n_done < 20
     resumed = subprocess.run(_cli(manifest, killed)[:3] + ["-v"] + _cli(manifest, killed)[4:], env=env,
                              capture_output=True, text=True, timeout=120)
@@ -273,7 +275,8 @@ def test_model_fault_on_the_first_clips_stops_the_run(tmp_path):
         extract_activations(model, manifest, run=run, device="cpu", batch_size=4, n_jobs=1)
     assert FAIL_FAST_CLIPS == 3 and batches == [4, 1, 1, 1]  # the first batch, then its clips one by one
     assert run.failures().empty
-    assert run.info["stages"]["extract:positional_net"]["status"] != "complete"
+    record = run.info["stages"]["extract:positional_net"]
+    assert record["status"] == "failed" and "ModelFaultError" in record["error"]
 
 
 def test_clip_failures_after_a_success_are_recorded_per_clip(tmp_path):
