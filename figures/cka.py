@@ -6,10 +6,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import ParameterError
-from .style import domain_color, panel_grid, styled
+from .style import MIN_FONTSIZE, domain_color, panel_grid, styled
 from .tables import MissingInput, RunTables, model_order
 
-__all__ = ["NAME", "cka_matrix", "cka_plot", "from_run"]
+__all__ = ["NAME", "TITLE", "caption", "cka_matrix", "cka_plot", "from_run"]
 
 NAME = "cka_matrix"
 TITLE = "CKA across layers and models"
@@ -73,38 +73,55 @@ def cka_plot(pairs: pd.DataFrame, *, ncols: int = 2) -> Figure:
     metrics = list(dict.fromkeys(pairs["metric"].astype(str)))
     domains = dict(zip(pairs["model"].astype(str), pairs["pretrain_domain"].astype(str)))
     matrices = [cka_matrix(pairs[pairs["metric"] == metric]) for metric in metrics]
-    size = min(9.0, max(3.5, 0.09 * len(matrices[0])))
-    fig, axes = panel_grid(len(metrics), ncols=ncols, panel_width=size + 1.6, panel_height=size + 1.0,
+    n = len(matrices[0])
+    size = min(10.0, max(3.5, 0.16 * n))
+    pitch = size * 72 / n  # points per row
+    labelled = pitch >= 1.15 * MIN_FONTSIZE
+    fontsize = min(8.0, pitch / 1.15)
+    fig, axes = panel_grid(len(metrics), ncols=ncols, panel_width=size + 3.0, panel_height=size + 1.4,
                            extra_width=0.8, extra_height=0.4)
     image = None
     for ax, metric, matrix in zip(axes, metrics, matrices):
         image = ax.imshow(matrix.to_numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         models = matrix.index.get_level_values("model")
+        layers = matrix.index.get_level_values("layer")
         starts = [0] + [i for i in range(1, len(models)) if models[i] != models[i - 1]]
         bounds = list(zip(starts, starts[1:] + [len(models)]))
-        labelled = len(matrix) <= 40
-        if labelled:
-            labels = [f"{m} · {layer}" for m, layer in matrix.index]
-            ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
-            ax.set_yticks(range(len(labels)), labels, fontsize=6)
-        else:
+        if labelled:  # every row named "model · layer", every column by its layer
+            ax.set_yticks(range(n), [f"{m} · {layer}" for m, layer in matrix.index], fontsize=fontsize)
+            ax.set_xticks(range(n), list(layers), rotation=90, fontsize=fontsize)
+            for label, model in zip(ax.get_yticklabels(), models):
+                label.set_color(domain_color(domains.get(model, "none")))
+        else:  # too many rows to name: models at their block centres
             centres = [(a + b - 1) / 2 for a, b in bounds]
-            ax.set_xticks(centres, [models[a] for a, _ in bounds], rotation=90, fontsize=7)
-            ax.set_yticks(centres, [models[a] for a, _ in bounds], fontsize=7)
-        for tick_labels in (ax.get_xticklabels(), ax.get_yticklabels()):
-            for label in tick_labels:
-                label.set_color(domain_color(domains.get(label.get_text().split(" · ")[0], "none")))
+            ax.set_yticks(centres, [models[a] for a, _ in bounds], fontsize=MIN_FONTSIZE)
+            ax.set_xticks(centres, [models[a] for a, _ in bounds], rotation=90, fontsize=MIN_FONTSIZE)
+            for tick_labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+                for label in tick_labels:
+                    label.set_color(domain_color(domains.get(label.get_text(), "none")))
         for start, _ in bounds[1:]:
             ax.axhline(start - 0.5, color="white", lw=1.2)
             ax.axvline(start - 0.5, color="white", lw=1.2)
         ax.set_title(metric)
-        ax.set_xlabel("model · layer" if labelled else "model (layers input to last within each block)")
+        ax.set_xlabel("layer (blocks: models, in the order of the rows)" if labelled
+                      else "model (layers input to last within each block)")
         ax.set_ylabel("model · layer" if labelled else "model (layers input to last within each block)")
     negative = bool((pairs["value"].to_numpy(dtype=float) < 0).any())  # debiased CKA can dip below 0
     colorbar = fig.colorbar(image, ax=axes, shrink=0.7, aspect=30, extend="min" if negative else "neither")
     colorbar.set_label("CKA")
     fig.suptitle(TITLE + " (label colour: pretraining domain)")
     return fig
+
+
+def caption(tables: RunTables) -> str:
+    """What the CKA matrix shows and how to read it."""
+    return ("Centred kernel alignment between the pooled activations of every pair of (model, layer) over the "
+            "run's clips: 1 = the same representation up to rotation and scale, 0 = unrelated. Rows and columns "
+            "run model by model (white lines separate the models; row labels 'model · layer', coloured by "
+            "pretraining domain; within a model, layers from the input to the last). Bright squares along the "
+            "diagonal: layers of one model that resemble each other; bright off-diagonal blocks: models whose "
+            "layers resemble each other. One panel per CKA estimator (debiased CKA can be below 0). Values: "
+            "probes.parquet, probe 'cka' with model_b/layer_b.")
 
 
 def from_run(tables: RunTables) -> Figure:

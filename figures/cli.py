@@ -27,8 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(byte-identical on a re-run); figures whose input is absent are skipped with a note.")
     figures.add_argument("run", help="run folder")
     figures.add_argument("--only", nargs="+", metavar="NAME", default=None,
-                         help="only these figures (layer_heatmap, layer_profiles, domain_contrast, rdm_panels, "
-                              "cka_matrix, descriptor_correlations, variance_partition)")
+                         help="only these figures (layer_heatmap, layer_profiles, layer_profiles_within, "
+                              "domain_contrast, rdm_panels, cka_matrix, descriptor_correlations, variance_partition)")
     figures.add_argument("--formats", nargs="+", choices=("png", "pdf"), default=["png", "pdf"],
                          help="file formats (default: png pdf)")
     figures.add_argument("--force", action="store_true", help="redraw every figure even if it is up to date")

@@ -10,7 +10,7 @@ from ..errors import ParameterError
 from .style import format_matrix_axes, new_figure, styled
 from .tables import RunTables, descriptor_columns
 
-__all__ = ["NAME", "descriptor_correlations", "descriptor_correlation_plot", "from_run"]
+__all__ = ["NAME", "TITLE", "caption", "descriptor_correlations", "descriptor_correlation_plot", "from_run"]
 
 NAME = "descriptor_correlations"
 TITLE = "Descriptor correlations across clips (Spearman)"
@@ -61,7 +61,7 @@ def descriptor_correlation_plot(features: pd.DataFrame, *, order: list[str] | No
         n = n.loc[order, order]
     k = len(rho)
     label_width = 0.07 * max(len(c) for c in rho.index)
-    size = 1.0 + (0.5 if k <= 20 else 0.18) * k
+    size = 1.0 + (0.5 if k <= 20 else 0.15) * k
     fig = new_figure(width=size + label_width + 1.6, height=size + label_width + 0.8)
     ax = fig.add_subplot()
     mask = np.triu(np.ones((k, k), dtype=bool), k=1)
@@ -79,3 +79,12 @@ def from_run(tables: RunTables) -> Figure:
     """The descriptor correlation matrix of a run, descriptors in features_meta.csv order."""
     features = tables.require("features")
     return descriptor_correlation_plot(features, order=tables.descriptor_names())
+
+
+def caption(tables: RunTables) -> str:
+    """What the descriptor correlation matrix shows and how to read it."""
+    n = len(tables.require("features"))
+    return (f"Spearman correlation between every pair of descriptors across the run's {n} clips with descriptors "
+            "(lower triangle; red positive, blue negative), each over the clips where both are defined (the "
+            "title gives the range of those counts). Strongly correlated descriptors cannot be told apart by "
+            "the probes: a layer that encodes one scores on the other too (see the variance partition).")

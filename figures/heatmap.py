@@ -9,10 +9,10 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..errors import ParameterError
-from .style import domain_label, format_matrix_axes, panel_grid, row_height, styled
+from .style import MIN_FONTSIZE, domain_label, format_matrix_axes, panel_grid, row_height, styled
 from .tables import RunTables, descriptor_order, headline_scores, layer_names, model_order
 
-__all__ = ["NAME", "layer_heatmap", "from_run"]
+__all__ = ["NAME", "TITLE", "layer_heatmap", "caption", "from_run"]
 
 NAME = "layer_heatmap"
 TITLE = "Layer x descriptor heat map"
@@ -58,7 +58,7 @@ def layer_heatmap(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fo
     finite = finite[np.isfinite(finite)]
     vmax = max(0.1, float(finite.max())) if finite.size else 1.0
     label_width = 0.07 * max(len(f) for f in features)
-    fig, axes = panel_grid(len(models), ncols=ncols, panel_width=0.6 + 0.45 * len(names),
+    fig, axes = panel_grid(len(models), ncols=ncols, panel_width=0.4 + 0.36 * len(names),
                            panel_height=1.4 + row_height(len(features)) * len(features),
                            extra_width=1.0 + label_width, extra_height=0.4)
     for ax, model in zip(axes, models):
@@ -67,15 +67,17 @@ def layer_heatmap(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fo
                 .reindex(index=features, columns=sorted(names)))
         grid.columns = [names[c] for c in grid.columns]
         sns.heatmap(grid, ax=ax, vmin=0.0, vmax=vmax, cmap="viridis", cbar=False, annot=annotate, fmt=".2f",
-                    annot_kws={"fontsize": 6.5}, linewidths=0.4 if len(features) <= 40 else 0.0,
+                    annot_kws={"fontsize": MIN_FONTSIZE}, linewidths=0.4 if len(features) <= 40 else 0.0,
                     linecolor="white", xticklabels=True, yticklabels=True)
         first = rows.iloc[0]
         seed = "" if pd.isna(first["seed"]) else f", seed {int(first['seed'])}"
         ax.set_title(f"{model}\n({domain_label(first['pretrain_domain'])}{seed})", fontsize=9)
         format_matrix_axes(ax, xlabel="layer", ylabel="", show_yticklabels=ax.get_subplotspec().is_first_col())
     fig.supylabel("descriptor")
-    colorbar = fig.colorbar(axes[0].collections[0], ax=axes,
-                            extend="min" if finite.size and finite.min() < 0 else "neither", shrink=0.6, aspect=30)
+    height = fig.get_figheight()  # a bar about 0.2 in wide however tall the figure
+    colorbar = fig.colorbar(axes[0].collections[0], ax=axes, extend="min" if finite.size and finite.min() < 0
+                            else "neither", shrink=min(0.6, 8.0 / height), aspect=max(20.0, min(0.6, 8.0 / height)
+                                                                                       * height / 0.2))
     colorbar.set_label(metric_label)
     fig.suptitle(f"{TITLE} ({metric_label})")
     return fig
@@ -84,3 +86,19 @@ def layer_heatmap(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fo
 def from_run(tables: RunTables) -> Figure:
     """The heat map of ridge ``r2_pooled`` of a run, descriptors in features_meta.csv order."""
     return layer_heatmap(headline_scores(tables.require("probes")), order=tables.descriptor_names())
+
+
+def caption(tables: RunTables) -> str:
+    """What the heat map shows and how to read it."""
+    scores = headline_scores(tables.require("probes"))
+    negative = int((scores["value"] < 0).sum())
+    return ("One panel per model (title: model, pretraining domain, seed); a cell is the pooled out-of-fold R^2 "
+            "of a ridge probe predicting one descriptor (row) from one layer's pooled activations (column, input "
+            "on the left). Pooled: all held-out clips of all clip domains scored together, so a layer that only "
+            "tells the clip domains apart scores well on a descriptor that differs between them; the "
+            "within-domain score is in the within-domain layer profiles and the report's tables. One colour "
+            "scale for all panels, from 0 (no better than the mean) up; "
+            + (f"{negative} negative cells (worse than predicting the mean) share the darkest colour. "
+               if negative else "no cell is negative. ")
+            + "Empty cells: no score (reason in probes.parquet note). Values: probes.parquet, probe 'ridge', "
+              "metric 'r2_pooled'.")

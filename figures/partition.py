@@ -18,7 +18,7 @@ from ..errors import ParameterError
 from .style import DOMAIN_ORDER, domain_label, panel_grid, styled
 from .tables import MissingInput, RunTables, layer_names
 
-__all__ = ["NAME", "partition_summary", "partition_plot", "from_run"]
+__all__ = ["NAME", "TITLE", "caption", "partition_summary", "partition_plot", "from_run"]
 
 NAME = "variance_partition"
 TITLE = "Unique and shared variance explained by the descriptors"
@@ -137,6 +137,19 @@ def _qualitative(n: int) -> list:
     import seaborn as sns
 
     return sns.color_palette("colorblind", n_colors=max(n, 1))[:n]
+
+
+def caption(tables: RunTables) -> str:
+    """What the variance-partition figure shows and how to read it."""
+    config = tables.info.get("stages", {}).get("probe", {}).get("config", {})
+    by = config.get("partition_by", "not recorded")
+    k = config.get("n_components", "not recorded")
+    return ("One panel per pretraining domain (mean over its models). For each layer (x), the black tick is the "
+            f"cross-validated R^2 with which the whole descriptor set predicts the layer's top {k} principal "
+            "components (pooled over clip domains); the coloured stack splits it into the part each descriptor "
+            f"{by} explains alone (unique: the full set's R^2 minus the R^2 without it; negative values drawn "
+            "as 0) and the part the descriptors share (grey: full minus the unique parts). Values: "
+            "probes.parquet, probe 'partition'.")
 
 
 def from_run(tables: RunTables) -> Figure:

@@ -9,10 +9,10 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from ..errors import ParameterError
-from .style import DOMAIN_ORDER, domain_color, domain_label, panel_grid, styled
+from .style import DOMAIN_ORDER, MIN_FONTSIZE, domain_color, domain_label, panel_grid, styled
 from .tables import RunTables, descriptor_order, headline_scores, layer_names
 
-__all__ = ["NAME", "layer_profiles", "domain_profile", "from_run"]
+__all__ = ["NAME", "TITLE", "layer_profiles", "domain_profile", "profile_caption", "caption", "from_run"]
 
 NAME = "layer_profiles"
 TITLE = "Layer profiles by pretraining domain"
@@ -62,12 +62,14 @@ def domain_profile(scores: pd.DataFrame, *, confidence: float = 0.95) -> pd.Data
 
 @styled
 def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fold $R^2$",
-                   confidence: float = 0.95, order: Sequence[str] | None = None, ncols: int = 5) -> Figure:
+                   confidence: float = 0.95, order: Sequence[str] | None = None, ncols: int = 5,
+                   title: str | None = None) -> Figure:
     """Score against layer for each descriptor, one line (with its interval) per pretraining domain.
 
     The random-weight control (domain ``none``) is the dashed grey line; layer 0, the log-mel
-    input, is the first point of every line and is shaded as the input. Layers are evenly
-    spaced in forward order (their names on the axis), whatever their ``layer_index``.
+    input, is the first point of every line (the same for every model). The shaded band around
+    a line is its confidence interval, and nothing else is shaded. Layers are evenly spaced in
+    forward order (their names on the axis), whatever their ``layer_index``.
 
     Parameters
     ----------
@@ -80,7 +82,9 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
     order : sequence of str, optional, keyword-only
         Descriptor order; order of appearance by default.
     ncols : int, keyword-only
-        Panels per row.
+        Panels per row (fewer when the figure would be wider than the report).
+    title : str, optional, keyword-only
+        Figure title; :data:`TITLE` by default.
     """
     if scores.empty:
         raise ParameterError("scores must have at least one row, got an empty table")
@@ -96,8 +100,6 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
     fig, axes = panel_grid(len(features), ncols=ncols, panel_width=2.4 if many else 3.0,
                            panel_height=2.0 if many else 2.5, extra_height=0.8, sharex=True, sharey=True)
     for i, (ax, feature) in enumerate(zip(axes, features)):
-        if 0 in names:
-            ax.axvspan(-0.5, 0.5, color="0.93", zorder=0, lw=0)
         for domain in domains:
             line = profile[(profile["pretrain_domain"] == domain) & (profile["feature"] == feature)]
             if line.empty:
@@ -108,9 +110,9 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
             ax.plot(line["x"], line["mean"], color=color, marker="o", ms=3.0, lw=1.4,
                     ls="--" if control else "-", label=f"{domain_label(domain)} (n={n_models[domain]})")
         ax.axhline(0.0, color="0.6", lw=0.6, zorder=0)
-        ax.set_title(feature, fontsize=8 if many else 10)
+        ax.set_title(feature, fontsize=9 if many else 10)
         ax.set_xticks(range(len(names)), [names[k] for k in sorted(names)], rotation=45, ha="right",
-                      rotation_mode="anchor", fontsize=6.5 if many else 8)
+                      rotation_mode="anchor", fontsize=MIN_FONTSIZE if many else 8)
         ax.set_xlim(-0.5, len(names) - 0.5)
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.yaxis.set_tick_params(labelleft=True)
@@ -121,15 +123,38 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
         pad = 0.08 * (high - low or 1.0)
         bottom = low - pad if low < -1.0 else max(low - pad, -1.0)
         axes[0].set_ylim(bottom, min(high + pad, 1.05))
-    fig.supxlabel("layer (shaded: log-mel input)")
+    fig.supxlabel("layer (first point: the log-mel input, the same for every model)")
     fig.supylabel(metric_label)
     handles, labels = axes[0].get_legend_handles_labels()
     # the legend's title is the figure's title: a suptitle and an outside legend would overlap
     legend = fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False,
-                        title=f"{TITLE}\npretraining domain (n = models); shaded: {confidence:.0%} CI",
+                        title=f"{title or TITLE}\npretraining domain (n = models); shaded band: {confidence:.0%} CI",
                         title_fontsize=10)
     legend.get_title().set_multialignment("center")
     return fig
+
+
+def profile_caption(tables: RunTables, *, metric: str, score: str) -> str:
+    """Caption of a layer-profile figure of ridge ``metric`` (described as ``score``) in this run."""
+    scores = headline_scores(tables.require("probes"), metric=metric)
+    n_models = scores.groupby("pretrain_domain")["model"].nunique()
+    several = bool((n_models > 1).any())
+    return (f"One panel per descriptor: the {score} of a ridge probe (y) at each layer (x, input on the left, "
+            "layers in forward order), one line per pretraining domain: the mean over its models (n in the "
+            "legend); the dashed grey line is the random-weight control (pretrain_domain 'none'). The shaded "
+            "band around a line is its 95% confidence interval"
+            + (": a Student-t interval over the domain's seeds where it has several models (with 2-3 seeds it "
+               "is wide and may run off the axis, which follows the means)" if several else
+               ": the model's own interval where it has one, none when absent")
+            + ". R^2 below 0 (thin line) means worse than predicting the descriptor's mean. Values: "
+              f"probes.parquet, probe 'ridge', metric '{metric}'.")
+
+
+def caption(tables: RunTables) -> str:
+    """What the pooled layer profiles show and how to read them."""
+    return profile_caption(tables, metric="r2_pooled",
+                           score="pooled out-of-fold R^2 (all clips of all clip domains scored together, so "
+                                 "differences between clip domains count; see the within-domain profiles)")
 
 
 def from_run(tables: RunTables) -> Figure:

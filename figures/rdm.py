@@ -14,7 +14,7 @@ from ..errors import ParameterError
 from .style import CLIP_DOMAIN_COLORS, panel_grid, styled
 from .tables import MissingInput, RunTables, descriptor_columns
 
-__all__ = ["NAME", "select_clips", "correlation_rdm", "descriptor_rdm", "rank_percentiles", "rdm_panels",
+__all__ = ["NAME", "TITLE", "caption", "select_clips", "correlation_rdm", "descriptor_rdm", "rank_percentiles", "rdm_panels",
            "from_run"]
 
 NAME = "rdm_panels"
@@ -135,8 +135,8 @@ def rdm_panels(rdms: Mapping[str, np.ndarray], domains: Sequence[str], *, ncols:
             ax.add_patch(_block(start, stop, CLIP_DOMAIN_COLORS.get(domains[start], "0.3")))
         centres = [(start + stop - 1) / 2 for start, stop in bounds]
         labels = [domains[start] for start, _ in bounds]
-        ax.set_xticks(centres, labels, fontsize=7)
-        ax.set_yticks(centres, labels, fontsize=7, rotation=90, va="center")
+        ax.set_xticks(centres, labels, fontsize=8)
+        ax.set_yticks(centres, labels, fontsize=8, rotation=90, va="center")
         ax.tick_params(length=0)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("clip")
@@ -176,15 +176,34 @@ def _one_per_family(names: list[str], meta: pd.DataFrame | None) -> list[str]:
     return first + [n for n in names if n not in first]
 
 
+def _chosen_model(tables: RunTables) -> str:
+    """The first trained model (the control when no model is trained)."""
+    if not tables.models:
+        raise MissingInput("activations/ is absent")
+    trained = [m for m, info in tables.models.items() if info.get("pretrain_domain", "none") != "none"]
+    return (trained or list(tables.models))[0]
+
+
+def caption(tables: RunTables) -> str:
+    """What the RDM panels show and how to read them."""
+    model = _chosen_model(tables)
+    return (f"Representational dissimilarity matrices of model {model}: each panel compares every pair of clips "
+            "(rows and columns, the same clips in the same order, sorted by clip domain; the outlined squares "
+            "are the clip domains). A layer panel ('layer <name>', the module name used in every figure) holds "
+            "the correlation distance (1 - Pearson r) between the clips' pooled activations; a descriptor panel "
+            "the absolute difference of the descriptor (on its probe scale: log for skewed descriptors). "
+            "Colours are percentile ranks within each panel (dark: similar, bright: dissimilar), so panels of "
+            "different units share one scale; white: undefined (e.g. F0 of a clip without voicing). Bright "
+            "off-diagonal blocks with dark diagonal squares mean the layer separates the clip domains. The "
+            "probes' RSA scores (report tables) use every clip, not only these.")
+
+
 def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_per_domain: int = 15) -> Figure:
     """RDMs of ``n_layers`` layers (input to last) of the first trained model and of ``n_descriptors``
     descriptors from different families, over up to ``n_per_domain`` clips per domain."""
-    if not tables.models:
-        raise MissingInput("activations/ is absent")
+    model = _chosen_model(tables)
     clips = tables.require("clips")
     features = tables.get("features")
-    trained = [m for m, info in tables.models.items() if info.get("pretrain_domain", "none") != "none"]
-    model = (trained or list(tables.models))[0]
     layers = tables.layers(model)
     chosen = _spread(list(layers["layer"]), n_layers)
     failures = tables.get("failures")
@@ -194,8 +213,7 @@ def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_
     subset = select_clips(clips, n_per_domain=n_per_domain, exclude=sorted(failed))
     rdms = {}
     for layer in chosen:
-        index = int(layers.loc[layers["layer"] == layer, "layer_index"].iloc[0])
-        rdms[f"{layer} (layer {index})"] = correlation_rdm(tables.activations(model, layer,
+        rdms[f"layer {layer}"] = correlation_rdm(tables.activations(model, layer,
                                                                               rows=subset["row"].to_numpy()))
     if features is not None:
         meta = tables.get("features_meta")
@@ -208,5 +226,5 @@ def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_
                     column = np.log(column)
                 name = f"log {name}"
             rdms[f"{name} (descriptor)"] = descriptor_rdm(column)
-    subtitle = f"model {model}; {len(subset)} clips (up to {n_per_domain} per domain), sorted by domain; white: undefined"
+    subtitle = f"model {model}, layers named as in every figure; {len(subset)} clips (up to {n_per_domain} per domain), sorted by domain; white: undefined"
     return rdm_panels(rdms, list(subset["domain"]), subtitle=subtitle)

@@ -11,7 +11,7 @@ from ..contract import FIGURES as FIGURES_DIR
 from ..errors import StageError, check_choice
 from ..log import logger
 from ..runstore import Run, fingerprint
-from . import cka, contrast, descriptors, heatmap, partition, profile, rdm
+from . import cka, contrast, descriptors, heatmap, partition, profile, rdm, within
 from .style import save_figure
 from .tables import MissingInput, RunTables
 
@@ -22,17 +22,19 @@ STAGE = "figures"
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One registered figure: its file name, title, and the function drawing it from a run's tables."""
+    """One registered figure: its file name, title, the function drawing it from a run's tables, and
+    the function writing its caption (what it shows and how to read it) from the same tables."""
 
     name: str
     title: str
     build: Callable[[RunTables], Figure]
+    caption: Callable[[RunTables], str]
 
 
 #: Every figure, in the order of the report.
 FIGURES: dict[str, FigureSpec] = {
-    module.NAME: FigureSpec(module.NAME, module.TITLE, module.from_run)
-    for module in (heatmap, profile, contrast, rdm, cka, descriptors, partition)
+    module.NAME: FigureSpec(module.NAME, module.TITLE, module.from_run, module.caption)
+    for module in (heatmap, profile, within, contrast, rdm, cka, descriptors, partition)
 }
 
 

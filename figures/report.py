@@ -36,6 +36,10 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption, .caption { color: #555; font-size: 0.9em; }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: 0.85em; }
 .note { color: #8a5300; }
+.warning { color: #b00000; font-weight: bold; }
+details { margin: .4em 0; }
+summary { cursor: pointer; color: #0072B2; }
+figcaption { margin-top: .4em; max-width: 60em; }
 """
 
 
@@ -116,7 +120,8 @@ class Report:
         self._items().append(f'<figure id="fig-{_slug(title)}"><h3>{html.escape(title)}</h3>'
                              f'<img src="{source}" alt="{html.escape(title)}">{cap}</figure>')
 
-    def add_table(self, table: pd.DataFrame, *, title: str = "", caption: str = "", max_rows: int = 200) -> None:
+    def add_table(self, table: pd.DataFrame, *, title: str = "", caption: str = "", max_rows: int = 200,
+                  collapsed: bool = False) -> None:
         """Add a table (values escaped, floats to 3 significant digits).
 
         Parameters
@@ -128,11 +133,16 @@ class Report:
             Text under the table.
         max_rows : int, keyword-only
             Rows shown; a note says how many more the table has.
+        collapsed : bool, keyword-only
+            Show only the title, and the table when the reader opens it (an HTML ``<details>``
+            element: no script; printed closed).
         """
         if max_rows < 1:
             raise ParameterError(f"max_rows must be at least 1, got {max_rows!r}")
         items = self._items()
-        if title:
+        if collapsed:
+            items.append(f"<details><summary>{html.escape(title or 'table')} ({len(table)} rows)</summary>")
+        elif title:
             items.append(f"<h3>{html.escape(title)}</h3>")
         shown = table.head(max_rows)
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
@@ -143,6 +153,8 @@ class Report:
             items.append(f'<p class="caption">showing {max_rows} of {len(table)} rows</p>')
         if caption:
             items.append(f'<p class="caption">{html.escape(caption)}</p>')
+        if collapsed:
+            items.append("</details>")
 
     def to_html(self) -> str:
         """The whole page."""

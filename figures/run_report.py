@@ -10,19 +10,24 @@ import pandas as pd
 from ..contract import REPORT
 from ..log import logger
 from ..runstore import Run, fingerprint
-from .methods import environment_table, methods_paragraph, recorded_parameters, stage_table
+from .contrast import cannot_reject_statement
+from .methods import environment_table, methods_paragraph, recorded_parameters, stage_config, stage_table
 from .registry import FIGURES, build_figures
 from .report import Report
 from .tables import (MissingInput, RunTables, descriptor_columns, descriptor_order, headline_scores, layer_names,
                      model_order)
 
-__all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table", "SECTIONS",
-           "STAGE"]
+__all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table", "select_scores",
+           "pooled_within_table", "control_relative", "control_overview", "transfer_table", "contrast_counts",
+           "largest_contrasts", "SECTIONS", "STAGE"]
 
 STAGE = "report"
 
 #: Section anchors of the report, in order.
-SECTIONS = ("summary", "methods", "figures", "per-layer", "statistics", "failures", "provenance")
+SECTIONS = ("summary", "methods", "figures", "per-layer", "other-probes", "statistics", "failures", "provenance")
+
+#: The random-weight control's pretraining domain (model.json ``pretrain_domain``).
+CONTROL_DOMAIN = "none"
 
 
 def best_layers(scores: pd.DataFrame) -> pd.DataFrame:
@@ -78,6 +83,151 @@ def domain_layer_table(scores: pd.DataFrame, domain: str, *, order: list[str] | 
     return table.reset_index(names="descriptor")
 
 
+def select_scores(probes: pd.DataFrame, *, probe: str, metric: str, train_domain: str = "all",
+                  eval_domain: str = "all") -> pd.DataFrame:
+    """Rows of ``probes`` over all folds for one probe, metric and (train, eval) domain pair: one
+    score per (model, layer, feature); empty when the run has none."""
+    rows = probes[(probes["probe"] == probe) & (probes["metric"] == metric)]
+    if "fold" in rows:
+        rows = rows[rows["fold"].isna()]
+    for column, value in (("train_domain", train_domain), ("eval_domain", eval_domain)):
+        if column in rows:
+            rows = rows[rows[column].fillna("all") == value]
+    return rows.reset_index(drop=True)
+
+
+def _domain_means(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean ``value`` over the models of each pretraining domain, per (domain, layer_index, feature)."""
+    return scores.groupby(["pretrain_domain", "layer_index", "feature"], as_index=False)["value"].mean()
+
+
+def pooled_within_table(probes: pd.DataFrame, domain: str, *, order: list[str] | None = None) -> pd.DataFrame:
+    """At the best layer (by mean pooled R^2 over the domain's models) of each descriptor: pooled R^2,
+    within-domain R^2 and R^2 on each clip domain's clips, means over the models of ``domain``.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``descriptor``, ``best layer``, ``pooled R^2``, ``within-domain R^2`` (NaN when the
+        run has no ``r2_within`` rows), one ``R^2 on <clip domain> clips`` per clip domain.
+    """
+    pooled = select_scores(probes, probe="ridge", metric="r2_pooled")
+    pooled = pooled[pooled["pretrain_domain"] == domain]
+    names = layer_names(pooled)
+    means = _domain_means(pooled).dropna(subset=["value"])
+    best = means.loc[means.groupby("feature")["value"].idxmax()].set_index("feature")
+    columns = {"within-domain R^2": select_scores(probes, probe="ridge", metric="r2_within")}
+    clip_domains = sorted(set(probes.loc[(probes["probe"] == "ridge") & (probes["metric"] == "r2_pooled"),
+                                         "eval_domain"].dropna().astype(str)) - {"all"})
+    for clip_domain in clip_domains:
+        columns[f"R^2 on {clip_domain} clips"] = select_scores(probes, probe="ridge", metric="r2_pooled",
+                                                             eval_domain=clip_domain)
+    table = pd.DataFrame({"best layer": best["layer_index"].map(names), "pooled R^2": best["value"]})
+    for label, scores in columns.items():
+        scores = _domain_means(scores[scores["pretrain_domain"] == domain]).set_index(["feature", "layer_index"])
+        keys = list(zip(best.index, best["layer_index"]))
+        table[label] = [scores["value"].get(key, np.nan) for key in keys]
+    table = table.reindex(descriptor_order(table.index, order))
+    return table.reset_index(names="descriptor")
+
+
+def control_relative(scores: pd.DataFrame) -> pd.DataFrame:
+    """Each trained model's score minus the random-weight control's at the same layer and descriptor.
+
+    Parameters
+    ----------
+    scores : pd.DataFrame
+        One score per (model, layer, feature) with ``pretrain_domain``; the control has
+        ``pretrain_domain`` ``"none"`` (model.json; ``control`` ``random-weights``).
+
+    Returns
+    -------
+    pd.DataFrame
+        The rows of trained models with ``value`` replaced by the difference (the control's mean
+        when the run has several controls); empty when the run has no control.
+    """
+    control = scores[scores["pretrain_domain"] == CONTROL_DOMAIN]
+    if control.empty:
+        return scores.iloc[:0]
+    reference = control.groupby(["layer_index", "feature"])["value"].mean().rename("control")
+    trained = scores[scores["pretrain_domain"] != CONTROL_DOMAIN].join(reference, on=["layer_index", "feature"])
+    return trained.assign(value=trained["value"] - trained["control"]).drop(columns="control")
+
+
+def control_overview(relative: pd.DataFrame, *, order: list[str] | None = None) -> pd.DataFrame:
+    """:func:`control_relative` as one row per descriptor and one column per trained pretraining domain,
+    each cell ``"<layer>: <difference>"`` at the layer of the largest mean difference over its models."""
+    means = _domain_means(relative).dropna(subset=["value"])
+    names = layer_names(relative)
+    best = means.loc[means.groupby(["pretrain_domain", "feature"])["value"].idxmax()]
+    best = best.assign(cell=[f"{names[i]}: {v:+.2f}" for i, v in zip(best["layer_index"], best["value"])])
+    table = best.pivot(index="feature", columns="pretrain_domain", values="cell")
+    domains = [d for d in model_domains(relative) if d in table.columns]
+    table = table.reindex(index=descriptor_order(best["feature"], order), columns=domains)
+    table.columns.name = None
+    return table.reset_index().rename(columns={"feature": "descriptor"})
+
+
+def model_domains(scores: pd.DataFrame) -> list[str]:
+    """Pretraining domains of a table in model order (speech, non-speech, mixed, none)."""
+    first = scores.drop_duplicates("model").set_index("model")
+    return list(dict.fromkeys(first.loc[model_order(scores), "pretrain_domain"]))
+
+
+def transfer_table(probes: pd.DataFrame, *, metric: str = "r2") -> pd.DataFrame:
+    """Cross-domain transfer: per pretraining domain and (train -> evaluation clip domain), the median
+    over descriptors of the mean score over the domain's models, one column per layer."""
+    rows = probes[(probes["probe"] == "transfer") & (probes["metric"] == metric)]
+    if "fold" in rows:
+        rows = rows[rows["fold"].isna()]
+    if rows.empty:
+        return pd.DataFrame()
+    names = layer_names(rows)
+    means = rows.groupby(["pretrain_domain", "train_domain", "eval_domain", "layer_index", "feature"],
+                         as_index=False)["value"].mean()
+    table = means.pivot_table(index=["pretrain_domain", "train_domain", "eval_domain"], columns="layer_index",
+                              values="value", aggfunc="median")
+    table.columns = [names[i] for i in table.columns]
+    rank = {d: i for i, d in enumerate(model_domains(rows))}
+    table = table.reset_index()
+    table.insert(1, "clips", [f"{a} -> {b}" for a, b in zip(table["train_domain"], table["eval_domain"])])
+    table = table.assign(_rank=table["pretrain_domain"].map(rank)).sort_values(
+        ["_rank", "train_domain", "eval_domain"], kind="stable")
+    return table.drop(columns=["_rank", "train_domain", "eval_domain"]).reset_index(drop=True)
+
+
+def contrast_counts(stats: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Per contrast: cells, cells by status, significant cells (``p_fdr <= alpha``), median mde.
+
+    Rows over all layers (``layer`` ``all``) are counted separately from layer cells.
+    """
+    status = stats["status"] if "status" in stats else pd.Series(
+        np.where(stats["p_value"].notna(), "tested", "not_tested"), index=stats.index)
+    table = stats.assign(_status=status, _scope=np.where(stats["layer_index"].isna(), "all layers",
+                                                         "layer x descriptor"),
+                         _significant=stats["p_fdr"] <= alpha)
+    rows = []
+    for (contrast, scope), group in table.groupby(["contrast", "_scope"], sort=False):
+        counts = group["_status"].value_counts()
+        rows.append({"contrast": contrast, "cells": scope, "n": len(group),
+                     "tested, can reject": int(counts.get("tested", 0)),
+                     "tested, cannot reject": int(counts.get("cannot_reject", 0)),
+                     "identical (not tested)": int(counts.get("identical", 0)),
+                     "not tested": int(counts.get("not_tested", 0)),
+                     f"p_fdr <= {alpha:g}": int(group["_significant"].sum()),
+                     "median mde": group["mde"].median() if "mde" in group else np.nan})
+    return pd.DataFrame(rows)
+
+
+def largest_contrasts(stats: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
+    """The ``n`` tested layer cells of each contrast with the largest absolute estimate."""
+    tested = stats[stats["p_value"].notna() & stats["layer_index"].notna()]
+    tested = tested.assign(_size=tested["estimate"].abs()).sort_values("_size", ascending=False, kind="stable")
+    top = tested.groupby("contrast", sort=False).head(n)
+    columns = ["contrast", "layer", "feature", "estimate", "ci_low", "ci_high", "p_value", "p_fdr", "mde", "status"]
+    return top[[c for c in columns if c in top]].reset_index(drop=True)
+
+
 def _summary(report: Report, tables: RunTables) -> None:
     report.add_section("Summary", section_id="summary")
     clips, features, failures = tables.get("clips"), tables.get("features"), tables.get("failures")
@@ -99,11 +249,23 @@ def _summary(report: Report, tables: RunTables) -> None:
             "layers": len(tables.layers(name))} for name, info in tables.models.items()]), title="Models")
 
 
+def _drawable(tables: RunTables) -> dict[str, str]:
+    """Name -> title of the figures drawn from probe scores that this run holds (for the methods)."""
+    probes = tables.get("probes")
+    metrics = set() if probes is None else set(probes.loc[probes["probe"] == "ridge", "metric"].astype(str))
+    needs = {"layer_heatmap": "r2_pooled", "layer_profiles": "r2_pooled", "layer_profiles_within": "r2_within"}
+    drawable = {name: FIGURES[name].title for name, metric in needs.items() if metric in metrics}
+    if tables.get("stats") is not None:
+        drawable["domain_contrast"] = FIGURES["domain_contrast"].title
+    return drawable
+
+
 def _figures(report: Report, tables: RunTables) -> None:
     report.add_section("Figures", section_id="figures")
     built = set()
     for spec, figure in build_figures(tables):
-        report.add_figure(figure, title=spec.title, caption=f"figures/{spec.name}.png / .pdf")
+        report.add_figure(figure, title=spec.title,
+                          caption=f"{spec.caption(tables)} File: figures/{spec.name}.png / .pdf.")
         built.add(spec.name)
     skipped = [FIGURES[name].title for name in FIGURES if name not in built]
     if skipped:
@@ -112,7 +274,7 @@ def _figures(report: Report, tables: RunTables) -> None:
 
 
 def _per_layer(report: Report, tables: RunTables) -> None:
-    report.add_section("Per-layer results", section_id="per-layer")
+    report.add_section("Per-layer results (ridge)", section_id="per-layer")
     probes = tables.get("probes")
     try:
         scores = headline_scores(probes) if probes is not None else None
@@ -125,37 +287,114 @@ def _per_layer(report: Report, tables: RunTables) -> None:
     order = tables.descriptor_names()
     report.add_table(best_layer_overview(best_layers(scores), order=order),
                      title="Best layer per descriptor (ridge, pooled out-of-fold R^2)",
-                     caption="Each cell: the model's best layer, its R^2, and in brackets its gain over the "
-                             "log-mel input (layer 0).", max_rows=1000)
-    domains = dict.fromkeys(scores.drop_duplicates("model").set_index("model").loc[model_order(scores),
-                                                                                    "pretrain_domain"])
-    for domain in domains:
+                     caption="Each cell: the model's best layer, its pooled R^2 (all clip domains together), and "
+                             "in brackets its gain over the log-mel input (layer 0).", max_rows=1000)
+    within = select_scores(probes, probe="ridge", metric="r2_within")
+    for domain in model_domains(scores):
         n = scores.loc[scores["pretrain_domain"] == domain, "model"].nunique()
-        report.add_table(domain_layer_table(scores, domain, order=order),
-                         title=f"Pooled out-of-fold R^2 per layer: pretraining domain {domain} "
-                               f"(mean of {n} model{'s' if n > 1 else ''})", max_rows=1000)
+        report.add_table(pooled_within_table(probes, domain, order=order),
+                         title=f"Pooled, within-domain and per-clip-domain R^2 at the best layer: pretraining "
+                               f"domain {domain} (mean of {n} model{'s' if n > 1 else ''})",
+                         caption="Best layer: the layer with the highest mean pooled R^2. Pooled R^2 scores all "
+                                 "clips together and counts differences between clip domains; within-domain R^2 "
+                                 "(r2_within) removes the clip-domain means first"
+                                 + ("" if len(within) else " (not computed in this run: empty)")
+                                 + "; R^2 on <clip domain> clips scores the same pooled fit on that domain's "
+                                   "clips only. A high pooled R^2 with a within-domain R^2 near 0 means the layer "
+                                   "mostly tells the clip domains apart.", max_rows=1000)
+    relative = control_relative(scores)
+    if relative.empty:
+        report.add_paragraph("No random-weight control (a model with pretrain_domain 'none') in this run: no "
+                             "scores relative to the control.", css_class="note")
+    else:
+        report.add_table(control_overview(relative, order=order),
+                         title="Pooled R^2 relative to the random-weight control",
+                         caption="Each cell: the layer where the domain's models (mean) most exceed the "
+                                 "random-weight control (pretrain_domain 'none') on the descriptor, and that "
+                                 "difference in pooled R^2; what training added over the architecture alone.",
+                         max_rows=1000)
+        if len(within):
+            report.add_table(control_overview(control_relative(within), order=order),
+                             title="Within-domain R^2 relative to the random-weight control",
+                             caption="As above, for the within-domain score (r2_within).", max_rows=1000)
+    for domain in model_domains(scores):
+        n = scores.loc[scores["pretrain_domain"] == domain, "model"].nunique()
+        report.add_table(domain_layer_table(scores, domain, order=order), collapsed=True,
+                         title=f"Pooled R^2 per layer: pretraining domain {domain} (mean of {n} model"
+                               f"{'s' if n > 1 else ''})", max_rows=1000)
+        if len(within):
+            report.add_table(domain_layer_table(within, domain, order=order), collapsed=True,
+                             title=f"Within-domain R^2 per layer: pretraining domain {domain}", max_rows=1000)
+        if domain != CONTROL_DOMAIN and not relative.empty:
+            report.add_table(domain_layer_table(relative, domain, order=order), collapsed=True,
+                             title=f"Pooled R^2 minus the random-weight control per layer: pretraining domain "
+                                   f"{domain}", max_rows=1000)
+    report.add_paragraph("Every score per model, fold and clip domain: probes.parquet (probe 'ridge'); per-clip "
+                         "out-of-fold predictions: oof.parquet.", css_class="caption")
+
+
+def _other_probes(report: Report, tables: RunTables) -> None:
+    report.add_section("RSA and cross-domain transfer", section_id="other-probes")
+    probes = tables.get("probes")
+    if probes is None:
+        report.add_paragraph("No probes.parquet in this run.", css_class="note")
+        return
+    order = tables.descriptor_names()
+    rsa_metrics = sorted(set(probes.loc[probes["probe"] == "rsa", "metric"].dropna().astype(str)))
+    for metric in rsa_metrics:
+        rsa = select_scores(probes, probe="rsa", metric=metric)
+        significant = rsa["p_value"] < 0.05
+        report.add_paragraph(f"RSA ({metric} between each layer's RDM and each descriptor's RDM): "
+                             f"{int(significant.sum())} of {int(rsa['p_value'].notna().sum())} model x layer x "
+                             "descriptor scores have a permutation p < 0.05 (uncorrected).")
+        for domain in model_domains(rsa):
+            n = rsa.loc[rsa["pretrain_domain"] == domain, "model"].nunique()
+            report.add_table(domain_layer_table(rsa, domain, order=order), collapsed=domain != model_domains(rsa)[0],
+                             title=f"RSA {metric} per layer: pretraining domain {domain} (mean of {n} model"
+                                   f"{'s' if n > 1 else ''})", max_rows=1000)
+    if not rsa_metrics:
+        report.add_paragraph("No RSA rows in probes.parquet.", css_class="note")
+    transfer = transfer_table(probes)
+    if transfer.empty:
+        report.add_paragraph("No cross-domain transfer rows in probes.parquet.", css_class="note")
+    else:
+        report.add_table(transfer, title="Cross-domain transfer (ridge R^2, median over descriptors)",
+                         caption="A ridge probe trained on one clip domain's clips and scored on another's (same "
+                                 "domain: grouped cross-validation inside it); each cell is the median over "
+                                 "descriptors of the mean over the pretraining domain's models. Per descriptor: "
+                                 "probes.parquet, probe 'transfer'.", max_rows=1000)
+    report.add_paragraph("RSA per model with p-values and intervals, transfer per descriptor: probes.parquet.",
+                         css_class="caption")
 
 
 def _statistics(report: Report, tables: RunTables) -> None:
     report.add_section("Statistics", section_id="statistics")
     stats = tables.get("stats")
-    if tables.run.exists("stats_summary.txt"):
-        report.add_preformatted(tables.run.file("stats_summary.txt").read_text(encoding="utf-8"))
     if stats is None:
         report.add_paragraph("No domain comparison (stats.parquet) in this run.", css_class="note")
         return
-    constant = [c for c in ("probe", "metric", "test", "correction", "unit", "n", "note")
-                if c in stats and len(stats) and stats[c].nunique(dropna=False) == 1]
-    shared = [f"{c}: {stats[c].iloc[0]}" for c in constant if pd.notna(stats[c].iloc[0]) and stats[c].iloc[0] != ""]
-    significant = stats[stats["p_fdr"] < 0.05].sort_values("p_fdr", kind="stable")
-    report.add_paragraph(f"{len(significant)} of {len(stats)} contrast x layer x descriptor cells have "
-                         f"p_fdr < 0.05." + (f" The same for every cell: {'; '.join(shared)}." if shared else ""))
-    stats = stats.drop(columns=constant)
-    significant = significant.drop(columns=constant)
+    alpha = (stage_config(tables.info, "compare") or {}).get("alpha", 0.05)
+    statement = cannot_reject_statement(stats)
+    if statement:
+        report.add_paragraph(statement, css_class="warning")
+    significant = stats[stats["p_fdr"] <= alpha].sort_values("p_fdr", kind="stable")
+    report.add_paragraph(f"{len(significant)} of {int(stats['p_value'].notna().sum())} tests (of {len(stats)} "
+                         f"contrast x layer x descriptor rows) have p_fdr <= {alpha:g}. A row without it is not "
+                         "evidence of no difference: compare its interval with its mde.")
+    report.add_table(contrast_counts(stats, alpha=alpha), title="Cells per contrast",
+                     caption="tested, can reject: the design can reach p <= alpha; tested, cannot reject: its "
+                             "smallest attainable p exceeds alpha; identical: the same for every model by "
+                             "construction (the input layer), not tested; median mde: the median difference "
+                             "detectable with 80% power (score units).")
+    shown = ["contrast", "layer", "feature", "estimate", "ci_low", "ci_high", "p_value", "p_fdr", "mde", "test"]
     if not significant.empty:
-        report.add_table(significant, title="Significant cells (p_fdr < 0.05)")
-    ordered = stats.sort_values(["contrast", "feature", "layer_index"], kind="stable")
-    report.add_table(ordered, title="All contrasts", max_rows=300)
+        report.add_table(significant[[c for c in shown if c in significant]],
+                         title=f"Significant cells (p_fdr <= {alpha:g})", max_rows=100)
+    report.add_table(largest_contrasts(stats), title="Largest differences per contrast (tested layer cells)")
+    if tables.run.exists("stats_summary.txt"):
+        report.add_preformatted(tables.run.file("stats_summary.txt").read_text(encoding="utf-8"))
+    report.add_paragraph(f"Full table ({len(stats)} rows, with tests, notes and power columns): stats.parquet; "
+                         "the text summary above: stats_summary.txt.", css_class="caption")
 
 
 def _failures(report: Report, tables: RunTables) -> None:
@@ -192,9 +431,10 @@ def run_report(run: Run | str | Path) -> Report:
     report = Report(f"audioprobe report: {tables.run.path.resolve().name}")
     _summary(report, tables)
     report.add_section("Methods", section_id="methods")
-    report.add_paragraph(methods_paragraph(tables))
+    report.add_paragraph(methods_paragraph(tables, figures=_drawable(tables)))
     _figures(report, tables)
     _per_layer(report, tables)
+    _other_probes(report, tables)
     _statistics(report, tables)
     _failures(report, tables)
     _provenance(report, tables)

@@ -25,7 +25,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 __all__ = ["STYLE", "DOMAIN_COLORS", "DOMAIN_LABELS", "DOMAIN_ORDER", "CLIP_DOMAIN_COLORS", "figure_style",
-           "styled", "new_figure", "panel_grid",
+           "styled", "new_figure", "panel_grid", "REPORT_WIDTH", "MIN_FONTSIZE", "columns_that_fit",
            "wrap_to_figure", "row_height", "tick_fontsize", "format_matrix_axes", "domain_color", "domain_label", "save_figure", "figure_bytes", "FORMATS"]
 
 #: rcParams of every audioprobe figure (the font is bundled with matplotlib, so output does not
@@ -52,6 +52,14 @@ STYLE: dict[str, object] = {
     "pdf.fonttype": 42,
     "path.simplify": True,
 }
+
+#: Widest figure, in inches: the report shows figures at most ~1170 px wide, so a figure of 12 in
+#: (1800 px at 150 dpi) is shown at 0.65 of its size and 7-point text stays ~9.5 px high on screen
+#: (a 19 in figure showed its 5.5-point labels at ~4 px).
+REPORT_WIDTH: float = 12.0
+
+#: Smallest font size (points) of any label of a figure.
+MIN_FONTSIZE: float = 7.0
 
 #: Order in which pretraining domains are listed: trained domains first, then the control.
 DOMAIN_ORDER: tuple[str, ...] = ("speech", "nonspeech", "mixed", "none")
@@ -142,7 +150,8 @@ def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: f
     n_panels : int
         Number of axes wanted (at least 1).
     ncols : int, keyword-only
-        Maximum number of columns; rows are then balanced (7 panels, at most 6 a row: 4 + 3).
+        Maximum number of columns, lowered so the figure fits :data:`REPORT_WIDTH` (one column
+        at least); rows are then balanced (7 panels, at most 6 a row: 4 + 3).
     panel_width, panel_height : float, keyword-only
         Size of one panel in inches.
     extra_width, extra_height : float, keyword-only
@@ -156,6 +165,7 @@ def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: f
     axes : list of Axes
         The ``n_panels`` axes in reading order.
     """
+    ncols = columns_that_fit(ncols, panel_width=panel_width, extra_width=extra_width)
     nrows = -(-n_panels // max(1, min(ncols, n_panels)))
     ncols = -(-n_panels // nrows)  # balanced rows: 7 panels at most 6 a row -> 4 + 3, not 6 + 1
     fig = new_figure(width=ncols * panel_width + extra_width, height=nrows * panel_height + extra_height)
@@ -167,14 +177,31 @@ def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: f
     return fig, axes[:n_panels]
 
 
+def columns_that_fit(ncols: int, *, panel_width: float, extra_width: float = 0.0) -> int:
+    """The most panels a row can hold, up to ``ncols``, in a figure at most :data:`REPORT_WIDTH` wide
+    (at least 1).
+
+    Parameters
+    ----------
+    ncols : int
+        Columns wanted.
+    panel_width, extra_width : float, keyword-only
+        Inches per panel and inches added once (labels, colour bar).
+    """
+    fit = int((REPORT_WIDTH - extra_width) // panel_width) if panel_width > 0 else ncols
+    return max(1, min(ncols, fit))
+
+
 def row_height(n_rows: int) -> float:
-    """Inches per heat-map row (or column) for a matrix of ``n_rows``: roomy for a few, compact for many."""
-    return 0.3 if n_rows <= 20 else 0.16
+    """Inches per heat-map row (or column) for a matrix of ``n_rows``: roomy for a few, compact for
+    many, always room for a :data:`MIN_FONTSIZE` label (0.1 in)."""
+    return 0.3 if n_rows <= 20 else 0.17
 
 
 def tick_fontsize(n_ticks: int) -> float:
-    """Tick-label size in points that keeps ``n_ticks`` labels of a heat map apart."""
-    return 8.0 if n_ticks <= 20 else 5.5
+    """Tick-label size in points that keeps ``n_ticks`` labels of a heat map apart (never below
+    :data:`MIN_FONTSIZE`)."""
+    return 8.0 if n_ticks <= 20 else MIN_FONTSIZE
 
 
 def format_matrix_axes(ax, *, xlabel: str, ylabel: str, show_yticklabels: bool = True) -> None:

@@ -3,8 +3,12 @@
 Every table is built from planted effects so tests know what the figures must show:
 speech-pretrained models encode ``f0_mean`` best in their late layers, the random-weight
 control encodes nothing beyond the input, ``spectral_centroid`` and ``f0_mean`` are
-positively correlated across clips, and one clip fails (absent from features.parquet,
-NaN rows in the activations, one row in failures.csv).
+positively correlated across clips, ``hnr`` differs only between clip domains (its
+within-domain R^2 is 0 at every layer while its pooled R^2 rises), the input layer scores the
+same for every model, and one clip fails (absent from features.parquet, NaN rows in the
+activations, one row in failures.csv). stats.parquet and stats_summary.txt are written by
+the real ``compare`` stage (:func:`audioprobe.analysis.stage.compare_run`) on these probe
+scores, so the figures and report read what the analysis produces.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audioprobe.analysis.stage import compare_run
 from audioprobe.runstore import Run
 
 CLIP_DOMAINS = ("speech", "music", "environmental")
@@ -86,16 +91,25 @@ def _score(domain: str, layer_index: int, feature: str) -> float:
     return 0.30 + gain * layer_index
 
 
+def within_score(pooled: float, feature: str) -> float:
+    """Planted within-domain R^2: 0 for ``hnr`` (it differs only between clip domains), half the
+    pooled score otherwise."""
+    return 0.0 if feature == "hnr" else pooled / 2
+
+
 def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool, partition: bool) -> pd.DataFrame:
     rows = []
     base = {"pooling": "mean", "train_domain": "all", "eval_domain": "all", "n_clips": n_clips,
-            "p_value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "model_b": pd.NA, "layer_b": pd.NA}
+            "p_value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "model_b": pd.NA, "layer_b": pd.NA,
+            "note": pd.NA}
+    input_noise = {feature: rng.standard_normal() for feature in DESCRIPTORS}
     for model, domain, seed, _ in models:
         ident = {"model": model, "pretrain_domain": domain, "seed": seed}
         for index, layer in enumerate(LAYERS):
             where = {**base, **ident, "layer": layer, "layer_index": index}
             for feature in DESCRIPTORS:
-                pooled = _score(domain, index, feature) + 0.02 * rng.standard_normal()
+                # the input layer is the same for every model: the same score, no model noise
+                pooled = _score(domain, index, feature) + 0.02 * (rng.standard_normal() if index else input_noise[feature])
                 for fold in range(N_FOLDS):
                     r2 = pooled + 0.05 * rng.standard_normal()
                     rows.append({**where, "feature": feature, "probe": "ridge", "metric": "r2", "fold": fold,
@@ -108,11 +122,20 @@ def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool,
                              "value": pooled, "ci_low": pooled - 0.08, "ci_high": pooled + 0.08})
                 rows.append({**where, "feature": feature, "probe": "ridge", "metric": "pearson_r_pooled",
                              "fold": None, "value": np.sqrt(max(pooled, 0.0))})
-                # a transfer score that the headline figures must ignore
-                rows.append({**where, "feature": feature, "probe": "transfer", "metric": "r2", "fold": None,
-                             "train_domain": "speech", "eval_domain": "music", "value": -5.0})
-                rows.append({**where, "feature": feature, "probe": "rsa", "metric": "spearman_rho", "fold": None,
-                             "value": pooled / 2, "p_value": 0.01})
+                rows.append({**where, "feature": feature, "probe": "ridge", "metric": "r2_within", "fold": None,
+                             "value": within_score(pooled, feature)})
+                for eval_domain in CLIP_DOMAINS:  # per-domain scores of the pooled fit
+                    rows.append({**where, "feature": feature, "probe": "ridge", "metric": "r2_pooled",
+                                 "fold": None, "eval_domain": eval_domain,
+                                 "value": within_score(pooled, feature) - 0.1 * CLIP_DOMAINS.index(eval_domain)})
+                for train, test in ((a, b) for a in CLIP_DOMAINS for b in CLIP_DOMAINS):
+                    # speech -> music: a score the headline figures must ignore
+                    value = -5.0 if (train, test) == ("speech", "music") else (
+                        pooled / 2 if train == test else pooled / 4 - 0.2)
+                    rows.append({**where, "feature": feature, "probe": "transfer", "metric": "r2", "fold": None,
+                                 "train_domain": train, "eval_domain": test, "value": value})
+                rows.append({**where, "feature": feature, "probe": "rsa", "metric": "spearman", "fold": None,
+                             "value": pooled / 2, "p_value": 0.005 if pooled > 0.5 else 0.4})
             if partition:  # as probes.partition writes it: per descriptor family, per fold and pooled
                 full = min(0.95, 0.2 + 0.1 * index)
                 for fold in (*range(N_FOLDS), None):
@@ -143,36 +166,8 @@ def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool,
     table["seed"] = table["seed"].astype("Int64")
     table["n_clips"] = table["n_clips"].astype("int64")
     for column in ("model", "pretrain_domain", "layer", "pooling", "feature", "probe", "metric", "train_domain",
-                   "eval_domain", "model_b", "layer_b"):
+                   "eval_domain", "model_b", "layer_b", "note"):
         table[column] = table[column].astype("string")
-    return table
-
-
-def _stats(rng: np.random.Generator) -> pd.DataFrame:
-    rows = []
-    for contrast in ("speech-nonspeech", "speech-mixed", "nonspeech-mixed"):
-        first, second = contrast.split("-")
-        for index, layer in enumerate(LAYERS):
-            for feature in DESCRIPTORS:
-                estimate = _score(first, index, feature) - _score(second, index, feature)
-                p = 0.0004 if estimate > 0.2 else float(rng.uniform(0.05, 1.0))
-                rows.append({"contrast": contrast, "layer": layer, "layer_index": index, "feature": feature,
-                             "probe": "ridge", "metric": "r2_pooled", "estimate": estimate,
-                             "ci_low": estimate - 0.05, "ci_high": estimate + 0.05, "p_value": p,
-                             "p_fdr": min(1.0, p * 3), "test": "permutation of domain labels across seeds",
-                             "correction": "fdr_bh", "unit": "seed", "n": 4, "note": ""})
-        # mixed-model rows averaged over layers (layer "all", no layer_index), per feature and across them
-        for feature in (*DESCRIPTORS, "all"):
-            estimate = np.mean([_score(first, i, "hnr" if feature == "all" else feature)
-                                - _score(second, i, "hnr" if feature == "all" else feature)
-                                for i in range(len(LAYERS))])
-            rows.append({"contrast": contrast, "layer": "all", "layer_index": pd.NA, "feature": feature,
-                         "probe": "ridge", "metric": "r2_pooled", "estimate": estimate, "ci_low": estimate - 0.1,
-                         "ci_high": estimate + 0.1, "p_value": 0.5, "p_fdr": 0.9,
-                         "test": "mixed model score ~ domain * layer + (1|seed), REML",
-                         "correction": "fdr_bh", "unit": "seed", "n": 4, "note": "averaged over 5 layers"})
-    table = pd.DataFrame(rows)
-    table["layer_index"] = table["layer_index"].astype("Int64")
     return table
 
 
@@ -210,11 +205,25 @@ def _write_activations(run: Run, models: tuple, clips: pd.DataFrame, features: p
         pd.DataFrame(layer_rows).to_csv(folder / "layers.csv", index=False)
 
 
+#: The probe stage's config, keyed as probes.driver records it.
+PROBE_CONFIG = {"alpha_grid": "19 log-spaced values from 0.0001 to 100000 times the mean non-zero eigenvalue of the "
+                              "centred training activations (per layer and fold)",
+                "cv": N_FOLDS, "layers": None, "max_missing": 0.5, "models": None, "n_bootstraps": 0,
+                "n_components": 32, "n_permutations": 200, "partition_by": "family",
+                "probes": ["ridge", "rsa", "cka", "partition", "transfer"], "random_state": 0,
+                "rdm_metric": "correlation", "rsa_method": "spearman", "scaling": "center"}
+MIN_SAMPLES = 15200
+
+
 def _run_json(models: tuple, n_clips: int) -> dict:
     stage = {"status": "complete", "started": "2025-01-01T10:00:00+00:00",
              "finished": "2025-01-01T10:05:00+00:00", "first_started": "2025-01-01T10:00:00+00:00",
              "seeds": {}, "inputs": {"manifest_sha256": "ab" * 32}, "summary": {"n_clips": n_clips, "n_failed": 1}}
-    listed = [{"name": m, "spec": f"byola-v1:{c or m}", "pretrain_domain": d, "seed": s} for m, d, s, c in models]
+    extract = {f"extract:{m}": {**stage, "config": {"spec": f"byola-v1:{c or m}", "layers": list(LAYERS),
+                                                    "pooling": {layer: "mean" for layer in LAYERS},
+                                                    "min_samples": MIN_SAMPLES, "seed": s},
+                                "seeds": {"model_seed": s, "random_state": 0}}
+               for m, d, s, c in models}
     return {
         "created": "2025-01-01T10:00:00+00:00",
         "environment": {"versions": {"audioprobe": "0.1.0", "numpy": "2.4.6", "pandas": "3.0.0"},
@@ -222,20 +231,17 @@ def _run_json(models: tuple, n_clips: int) -> dict:
                         "platform": "Linux-test", "host": "testhost",
                         "command_line": ["audioprobe", "run", "study.toml"]},
         "stages": {
-            "features": {**stage, "config": {"descriptors": list(DESCRIPTORS), "pitch_tracker": "praat-ac",
-                                             "sr": 16000}},
-            "extract": {**stage, "config": {"models": listed, "pooling": "mean"}},
-            "probe": {**stage, "config": {"probes": ["ridge", "rsa", "cka", "partition"], "n_splits": N_FOLDS,
-                                          "alphas": [0.01, 1.0, 100.0, 10000.0], "n_permutations": 1000},
-                      "seeds": {"random_state": 0}},
-            "compare": {**stage, "config": {"test": "mixedlm", "correction": "fdr_bh", "unit": "seed",
-                                            "n_permutations": 1000, "alpha": 0.05}},
+            "features": {**stage, "config": {"descriptors": list(DESCRIPTORS), "analysis": {
+                "sr": 16000, "n_fft": 1024, "hop_length": 160, "n_mels": 64, "pitch": "praat", "f0_floor": 50.0,
+                "f0_ceiling": 2000.0}}},
+            **extract,
+            "probe": {**stage, "config": PROBE_CONFIG, "seeds": {"random_state": 0}},
         },
     }
 
 
 def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int = 8, n_seeds: int = 2,
-             random_state: int = 0) -> Run:
+             seed_test: str = "t", random_state: int = 0) -> Run:
     """Write a synthetic run folder at ``path`` and return it.
 
     Parameters
@@ -249,7 +255,11 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
     n_per_domain : int, keyword-only
         Clips per clip domain.
     n_seeds : int, keyword-only
-        Models per trained pretraining domain (1 or 2), besides the random-weight control.
+        Models per trained pretraining domain (1 or 2), besides the random-weight control; with 1 the
+        run has no stats (a comparison of one model per domain needs oof.parquet, which it lacks).
+    seed_test : str, keyword-only
+        The compare stage's per-cell seed test (``t``, or ``permutation``: an exact test that cannot
+        reject with so few seeds).
     random_state : int, keyword-only
         Seed of every random value.
     """
@@ -270,14 +280,12 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
     if "probes" not in omit:
         run.write_table("probes.parquet", _probes(models, len(features), rng, cka="cka" not in omit,
                                                   partition="partition" not in omit))
-    if "stats" not in omit:
-        run.write_table("stats.parquet", _stats(rng))
-        run.file("stats_summary.txt").write_text(
-            "test: mixedlm score ~ domain * layer + (1 | seed); correction: Benjamini-Hochberg; unit: seed\n")
     if "failures" not in omit:
         run.write_table("failures.csv", pd.DataFrame([{
             "clip_id": FAILED_CLIP, "path": f"corpus/environmental/{FAILED_CLIP}.flac", "stage": "features",
             "error_type": "ClipError", "message": "clip is silent <all zeros>"}]))
     if "run_json" not in omit:
         run.write_json("run.json", _run_json(models, len(clips)))
+    if "stats" not in omit and "probes" not in omit and n_seeds >= 2:  # one model per domain: no oof.parquet
+        compare_run(run, unit="seed", seed_test=seed_test, random_state=random_state)
     return run

@@ -20,7 +20,7 @@ from synthetic_run import DESCRIPTORS, FAILED_CLIP, LAYERS, MODELS, make_run
 from audioprobe.errors import ParameterError, StageError
 from audioprobe.figures import FIGURES, make_all
 from audioprobe.figures.cka import cka_matrix
-from audioprobe.figures.contrast import significance_marks
+from audioprobe.figures.contrast import CANNOT_REJECT_MARK, cannot_reject_statement, significance_marks
 from audioprobe.figures.descriptors import descriptor_correlations
 from audioprobe.figures.heatmap import layer_heatmap
 from audioprobe.figures.partition import partition_summary
@@ -72,7 +72,7 @@ def test_figure_has_axes_labels_and_title(figures, name):
 
 def test_figures_are_byte_identical_on_a_rerun_in_another_process(tmp_path):
     """First through the CLI in a separate process (its own hash seed), then again in this one."""
-    run = make_run(tmp_path / "run", n_per_domain=5, n_seeds=1)
+    run = make_run(tmp_path / "run", n_per_domain=5, n_seeds=2)
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     done = subprocess.run([sys.executable, "-m", "audioprobe", "-q", "figures", str(run.path)], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -111,7 +111,8 @@ def test_absent_inputs_are_skipped_with_a_note(tmp_path, caplog):
                    n_seeds=1)
     caplog.set_level(logging.INFO, logger="audioprobe")
     written = {p.name for p in make_all(run, formats=("png",))}
-    assert written == {f"{n}.png" for n in ("layer_heatmap", "layer_profiles", "descriptor_correlations")}
+    assert written == {f"{n}.png" for n in ("layer_heatmap", "layer_profiles", "layer_profiles_within",
+                                            "descriptor_correlations")}
     notes = " ".join(r.getMessage() for r in caplog.records)
     for name in ("domain_contrast", "rdm_panels", "cka_matrix", "variance_partition"):
         assert f"figure {name} skipped" in notes
@@ -181,27 +182,66 @@ def test_significance_marks():
     assert list(marks) == ["***", "**", "*", "", "", ""]
 
 
-def test_contrast_map_stars_the_planted_cell(tables, figures):
-    stats_table = tables.require("stats")
-    significant = stats_table[stats_table["p_fdr"] < 0.05]
-    assert len(significant) == 1  # speech-nonspeech, fc1, f0_mean
-    axes = _data_axes(figures["domain_contrast"])
+def _contrast_marks(fig) -> list[tuple[str, str, int, int]]:
+    """(contrast, mark, column, row) of every annotated cell of the contrast map."""
+    return [(ax.get_title().split("\n")[0], t.get_text(), int(t.get_position()[0]), int(t.get_position()[1]))
+            for ax in _data_axes(fig) for t in ax.texts if t.get_text()]
+
+
+def test_contrast_map_stars_the_significant_cells_and_hatches_the_untested_input(tables, figures):
+    stats_table = tables.require("stats")  # written by the real compare stage (Student t, 2 vs 2 seeds)
+    fig = figures["domain_contrast"]
+    axes = _data_axes(fig)
     assert len(axes) == stats_table["contrast"].nunique()
     rows = [t.get_text() for t in axes[0].get_yticklabels()]
     assert rows == [*DESCRIPTORS, "all descriptors"]
     columns = [t.get_text() for t in axes[0].get_xticklabels()]
     assert columns == [*LAYERS, "all layers"]  # mixed-model rows (layer "all") in their own last column
     mesh = np.asarray(axes[0].collections[0].get_array()).reshape(len(rows), -1)
-    overall = stats_table[(stats_table["contrast"] == "speech-nonspeech") & (stats_table["layer"] == "all")
-                          & (stats_table["feature"] == "all")]["estimate"].item()
+    first = stats_table[stats_table["contrast"] == "speech-nonspeech"]
+    overall = first[(first["layer"] == "all") & (first["feature"] == "all")]["estimate"].item()
     assert mesh[-1, -1] == pytest.approx(overall) and not np.isfinite(mesh[-1, 0])
-    starred = [(ax.get_title().split("\n")[0], t.get_text(), t.get_position()) for ax in axes for t in ax.texts
-               if t.get_text()]
-    assert len(starred) == 1
-    contrast, mark, (x, y) = starred[0]
-    assert (contrast, mark) == ("speech-nonspeech", "**")
-    assert (int(x), int(y)) == (LAYERS.index("fc1"), DESCRIPTORS.index("f0_mean"))
-    assert "fdr_bh" in figures["domain_contrast"].get_supxlabel()
+    # the input layer is identical for every model: not coloured as "no difference" but hatched, with a legend
+    identical = first[first["layer"] == "logmel"]
+    assert (identical["status"] == "identical").all() and identical["p_value"].isna().all()
+    assert not np.isfinite(mesh[:len(DESCRIPTORS), 0]).any()
+    hatched = [p for p in axes[0].patches if p.get_hatch() == "////"]
+    assert sorted((int(p.get_x()), int(p.get_y())) for p in hatched) == [(0, i) for i in range(len(DESCRIPTORS))]
+    legend = fig.legends[0]
+    assert any("identical for every model" in t.get_text() for t in legend.get_texts())
+    # stars exactly where p_fdr is below 0.05, the planted speech > nonspeech f0 cell at fc1 among them
+    marks = _contrast_marks(fig)
+    expected = {(c, LAYERS.index(layer) if layer != "all" else len(LAYERS),
+                 DESCRIPTORS.index(feature) if feature != "all" else len(DESCRIPTORS))
+                for c, layer, feature in stats_table.loc[stats_table["p_fdr"] < 0.05,
+                                                         ["contrast", "layer", "feature"]].itertuples(index=False)}
+    assert {(c, x, y) for c, _, x, y in marks} == expected
+    assert ("speech-nonspeech", LAYERS.index("fc1"), DESCRIPTORS.index("f0_mean")) in expected
+    assert "CANNOT REJECT" not in legend.get_title().get_text()  # the t-test can reject at 2 vs 2 seeds
+    assert "fdr_bh" in fig.get_supxlabel()
+
+
+def test_contrast_map_says_where_the_design_cannot_reject(tmp_path):
+    """An exact permutation test of 2 vs 2 seeds (6 relabellings, smallest p 1/3) can never reject: the
+    figure says so in its title and marks every tested cell, and the caption and report say so too."""
+    run = make_run(tmp_path / "run", n_per_domain=4, seed_test="permutation",
+                   omit=("activations", "cka", "partition"))
+    tables = RunTables(run)
+    stats_table = tables.require("stats")
+    tested = stats_table["status"].isin(["tested", "cannot_reject"])
+    blocked = stats_table["status"] == "cannot_reject"
+    assert blocked.sum() == 3 * 4 * (len(LAYERS) - 1)  # every layer cell but the input's
+    assert stats_table.loc[blocked, "smallest_p"].round(3).unique().tolist() == [0.333]
+    fig = FIGURES["domain_contrast"].build(tables)
+    title = fig.legends[0].get_title().get_text().replace("\n", " ")
+    assert f"{blocked.sum()} of {tested.sum()} tested cells CANNOT REJECT (smallest attainable p 0.333)" in title
+    assert "not evidence of no difference" in title
+    circles = [m for m in _contrast_marks(fig) if m[1] == CANNOT_REJECT_MARK]
+    assert len(circles) == blocked.sum()
+    assert any("cannot reject" in t.get_text() for t in fig.legends[0].get_texts())
+    caption = FIGURES["domain_contrast"].caption(tables)
+    assert cannot_reject_statement(stats_table) in caption
+    assert cannot_reject_statement(stats_table.assign(status="tested")) == ""
 
 
 def test_rdms_match_rsatoolbox_and_pdist():
@@ -240,7 +280,8 @@ def test_select_clips_sorts_by_domain_and_drops_failures(tables):
 def test_rdm_panels_show_layers_and_descriptors_without_failed_clips(tables, figures):
     axes = _data_axes(figures["rdm_panels"])
     titles = [ax.get_title() for ax in axes]
-    assert titles[0] == "logmel (layer 0)" and titles[-1].endswith("(descriptor)")
+    assert titles[:4] == ["layer logmel", "layer conv1", "layer conv3", "layer fc1"]  # names as in every figure
+    assert titles[-1].endswith("(descriptor)")
     n = 3 * 8 - 1  # eight clips per domain, one failed
     assert axes[0].images[0].get_array().shape == (n, n)
     layer = np.asarray(axes[0].images[0].get_array(), dtype=float)

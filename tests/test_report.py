@@ -13,13 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from synthetic_run import DESCRIPTORS, FAILED_CLIP, LAYERS, MODELS, make_run
+from synthetic_run import DESCRIPTORS, FAILED_CLIP, LAYERS, MIN_SAMPLES, MODELS, make_run
 
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.figures import FIGURES, Report, build_report
 from audioprobe.figures.methods import find_parameter, methods_paragraph, recorded_parameters
-from audioprobe.figures.run_report import SECTIONS, best_layer_overview, best_layers, domain_layer_table
+from audioprobe.figures.blocks import block_of
+from audioprobe.figures.contrast import cannot_reject_statement
+from audioprobe.figures.run_report import (SECTIONS, best_layer_overview, best_layers, contrast_counts, control_overview,
+                                           control_relative, domain_layer_table, pooled_within_table, transfer_table)
 from audioprobe.figures.tables import RunTables, headline_scores
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium")
@@ -57,38 +60,148 @@ def test_report_holds_every_section_and_the_recorded_facts(run, page):
         assert f'<section id="{section}">' in page
     text = html.unescape(page)
     info = run.info
-    assert info["environment"]["git_hash"] in text and "python" in text and "testhost" in text
+    # the compare stage computed results last: its environment is the run's
+    assert info["environment"]["git_hash"] in text and "python" in text and info["environment"]["host"] in text
     assert "version: numpy" in text and "2025-01-01T10:05:00+00:00" in text
     assert FAILED_CLIP in text and "clip is silent <all zeros>" in text  # escaped in the page, readable
     assert "<all zeros>" not in page
-    assert "Best layer per descriptor" in text and "Significant cells (p_fdr < 0.05)" in text
-    assert "1 of 75 contrast x layer x descriptor cells" in text
-    assert "test: mixedlm score ~ domain * layer + (1 | seed)" in text  # stats_summary.txt
+    stats = run.read_table("stats.parquet")
+    significant = int((stats["p_fdr"] <= 0.05).sum())
+    assert "Best layer per descriptor" in text and "Significant cells (p_fdr <= 0.05)" in text
+    assert f"{significant} of {int(stats['p_value'].notna().sum())} tests (of {len(stats)} contrast" in text
+    assert run.file("stats_summary.txt").read_text().splitlines()[0] in text
     for model, *_ in MODELS:
         assert model in text
-    assert "<td>probe</td><td>config.alphas</td><td>0.01, 1, 100, 10000</td>" in page
-    assert "<td>compare</td><td>config.n_permutations</td><td>1000</td>" in page
+    assert "<td>probe</td><td>config.n_permutations</td><td>200</td>" in page
+    assert "<td>compare</td><td>config.n_permutations</td><td>10000</td>" in page
 
 
-def test_methods_paragraph_names_every_recorded_parameter(run):
+def test_methods_paragraph_states_what_each_stage_recorded(run):
+    """Every number of the paragraph comes from run.json's stage configs or the saved tables."""
     text = methods_paragraph(RunTables(run))
-    for fact in ("18 clips", "6 speech", "Pitch tracker: praat-ac", "Pooling: mean",
-                 "Cross-validation folds (grouped by the manifest's group): 3",
-                 "Ridge alpha grid: 4 values from 0.01 to 10000", "Permutations: 1000", "Correction: fdr_bh",
-                 "Unit of inference: seed", "random_state", "probed on a log scale: f0_mean, spectral_centroid",
-                 "random (byola-v1:random-weights, seed none, random-weights)", "speech-s1 (byola-v1:speech-s1, seed 1)"):
+    stages = run.info["stages"]
+    probe, compare = stages["probe"]["config"], stages["compare"]["config"]
+    analysis = stages["features"]["config"]["analysis"]
+    stats = run.read_table("stats.parquet")
+    facts = [
+        "18 clips", "6 speech", "probed on a log scale: f0_mean, spectral_centroid",
+        f"Pitch tracker: {analysis['pitch']}", f"sr {analysis['sr']}", f"hop_length {analysis['hop_length']}",
+        "random (byola-v1:random-weights, seed none, random-weights)", "speech-s1 (byola-v1:speech-s1, seed 1)",
+        f"clips shorter than {MIN_SAMPLES} samples (0.95 s at 16000 Hz) were zero-padded",
+        "Pooling of each layer's output over time (layers.csv): mean",
+        f"Probes (probe stage): {', '.join(probe['probes'])}",
+        f"cross-validation folds (grouped by the manifest's group): {probe['cv']}",
+        f"activation scaling: {probe['scaling']}", f"alpha grid: {probe['alpha_grid']}",
+        f"max_missing: {probe['max_missing']:g}", f"correlation: {probe['rsa_method']}",
+        f"layer RDM metric between clips: {probe['rdm_metric']}",
+        f"clip-label permutations for p: {probe['n_permutations']}",
+        f"bootstraps over groups for intervals: {probe['n_bootstraps']} (no intervals)",
+        f"principal components per layer: {probe['n_components']}",
+        f"alpha {compare['alpha']:g}; seed test: {compare['seed_test']}", "unit of inference: seed",
+        # compare ran t-tests and mixed models: its recorded permutation and bootstrap counts were not used
+        f"not used by these tests: n_permutations {compare['n_permutations']}, n_bootstraps {compare['n_bootstraps']}",
+        f"{int((stats['status'] == 'identical').sum())} cells are identical for every model by construction (logmel)",
+    ]
+    for test, n in stats.loc[stats["p_value"].notna(), "test"].value_counts().items():
+        facts.append(f"{test} ({n} test{'s' if n > 1 else ''})")
+    for fact in facts:
         assert fact in text, fact
     for descriptor in DESCRIPTORS:
         assert descriptor in text
+    assert "Permutations: 10000" not in text and "Bootstrap resamples" not in text  # the old misreport
+
+
+def test_report_methods_say_which_figure_shows_which_score(page):
+    text = html.unescape(page)
+    methods = text[text.index('<section id="methods">'):text.index('<section id="figures">')]
+    pooled = methods[methods.index("it is the score of: "):].split(".")[0]
+    for name in ("layer_heatmap", "layer_profiles", "domain_contrast"):
+        assert FIGURES[name].title in pooled
+    assert FIGURES["layer_profiles_within"].title not in pooled
+    assert f"it is shown in: {FIGURES['layer_profiles_within'].title}." in methods
+
+
+def test_methods_paragraph_names_the_network_blocks(tmp_path):
+    run = make_run(tmp_path / "run", omit=("probes", "stats"), n_per_domain=3, n_seeds=1)
+    for name in run.file("activations").iterdir():  # BYOL-A v1's hooked module names, as models/byola.py has them
+        layers = pd.read_csv(name / "layers.csv")
+        layers["layer"] = ["logmel", "features.3", "features.7", "features.11", "fc.1"]
+        layers.to_csv(name / "layers.csv", index=False)
+    text = methods_paragraph(RunTables(run))
+    for fact in ("features.3 = conv1 (output of conv block 1", "features.7 = conv2", "features.11 = conv3",
+                 "fc.1 = fc1 (first fully connected layer", "logmel = input"):
+        assert fact in text, fact
+    assert block_of("byola-v1", "fc.4")[0] == "fc2" and block_of("byola-v2", "features.11") is None
 
 
 def test_methods_paragraph_says_what_was_not_recorded(tmp_path):
     run = make_run(tmp_path / "bare", omit=("probes", "stats", "activations", "run_json"), n_per_domain=3)
     text = methods_paragraph(RunTables(run))
-    assert "Permutations: not recorded" in text and "Unit of inference: not recorded" in text
+    for fact in ("clip-label permutations for p: not recorded", "bootstraps over groups for intervals: not recorded",
+                 "cross-validation folds (grouped by the manifest's group): not recorded",
+                 "Comparison of pretraining domains: not run"):
+        assert fact in text, fact
     assert "Pitch tracker: parselmouth" in text  # from features_meta.csv when run.json is silent
     page = build_report(run)
     assert "run.json records no stage that computed these results: no provenance recorded" in page.read_text()
+
+
+def test_every_figure_in_the_report_has_its_caption(run, page):
+    tables = RunTables(run)
+    figures = re.findall(r'<figure id="[^"]+"><h3>([^<]+)</h3><img [^>]+>(?:<figcaption>(.*?)</figcaption>)?</figure>',
+                         page, flags=re.S)
+    assert [html.unescape(title) for title, _ in figures] == [spec.title for spec in FIGURES.values()]
+    for (title, caption), spec in zip(figures, FIGURES.values()):
+        expected = spec.caption(tables)
+        assert len(expected) > 150, f"{spec.name}: caption too short to say how to read the figure"
+        assert html.unescape(caption) == f"{expected} File: figures/{spec.name}.png / .pdf."
+    captions = {name: spec.caption(tables) for name, spec in FIGURES.items()}
+    assert "pooled out-of-fold R^2" in captions["layer_heatmap"] and "within-domain" in captions["layer_profiles_within"]
+    assert "Hatched grey cells (12)" in captions["domain_contrast"]  # the input layer: 4 descriptors x 3 contrasts
+    assert "not evidence of no difference" in captions["domain_contrast"]
+    assert "shaded band" in captions["layer_profiles"]
+
+
+def test_report_shows_rsa_transfer_within_domain_and_control_relative_scores(run, page):
+    text = html.unescape(page)
+    for title in ("Pooled, within-domain and per-clip-domain R^2 at the best layer: pretraining domain speech",
+                  "Pooled R^2 relative to the random-weight control", "Within-domain R^2 relative to the random-weight",
+                  "RSA spearman per layer: pretraining domain speech", "Cross-domain transfer (ridge R^2, median",
+                  "Cells per contrast", "Largest differences per contrast"):
+        assert title in text, title
+    probes = run.read_table("probes.parquet")
+    table = pooled_within_table(probes, "speech", order=list(DESCRIPTORS)).set_index("descriptor")
+    assert table.loc["f0_mean", "best layer"] == "fc1"
+    assert table.loc["hnr", "within-domain R^2"] == pytest.approx(0.0)  # planted: differs only between domains
+    assert table.loc["hnr", "pooled R^2"] > 0.4
+    assert table.loc["f0_mean", "within-domain R^2"] == pytest.approx(table.loc["f0_mean", "pooled R^2"] / 2)
+    assert table.loc["f0_mean", "R^2 on music clips"] == pytest.approx(table.loc["f0_mean", "within-domain R^2"] - 0.1)
+    scores = headline_scores(probes)
+    relative = control_relative(scores).set_index(["model", "layer", "feature"])["value"]
+    pooled = scores.set_index(["model", "layer", "feature"])["value"]
+    assert relative[("speech-s0", "fc1", "f0_mean")] == pytest.approx(pooled[("speech-s0", "fc1", "f0_mean")]
+                                                                      - pooled[("random", "fc1", "f0_mean")])
+    assert "random" not in set(relative.index.get_level_values("model"))
+    overview = control_overview(control_relative(scores), order=list(DESCRIPTORS)).set_index("descriptor")
+    assert list(overview.columns) == ["speech", "nonspeech", "mixed"] and overview.loc["f0_mean", "speech"].startswith("fc1: +")
+    transfer = transfer_table(probes).set_index(["pretrain_domain", "clips"])
+    assert transfer.loc[("speech", "speech -> music"), "conv2"] == pytest.approx(-5.0)
+    assert list(transfer.index.get_level_values("pretrain_domain").unique()) == ["speech", "nonspeech", "mixed", "none"]
+    counts = contrast_counts(run.read_table("stats.parquet")).set_index(["contrast", "cells"])
+    assert counts.loc[("speech-nonspeech", "layer x descriptor"), "identical (not tested)"] == len(DESCRIPTORS)
+    assert counts["n"].sum() == len(run.read_table("stats.parquet"))
+
+
+def test_report_states_when_the_design_cannot_reject(tmp_path):
+    run = make_run(tmp_path / "run", n_per_domain=4, seed_test="permutation", omit=("activations", "cka", "partition"))
+    stats = run.read_table("stats.parquet")
+    page = html.unescape(build_report(run).read_text())
+    statement = cannot_reject_statement(stats)
+    assert statement.startswith(f"{int((stats['status'] == 'cannot_reject').sum())} of ")
+    assert f'<p class="warning">{statement}</p>' in page
+    assert "cannot reject: their smallest attainable p exceeds alpha" in page  # the methods paragraph
+    counts = contrast_counts(stats).set_index(["contrast", "cells"])
+    assert counts.loc[("speech-nonspeech", "layer x descriptor"), "tested, cannot reject"] == 4 * (len(LAYERS) - 1)
 
 
 def test_find_parameter_and_recorded_parameters():
