@@ -23,7 +23,8 @@ N_SIMS = {  # designs per test (the mixed models are slow: fewer designs, each p
 }
 
 
-@pytest.mark.parametrize("test", list(CALIBRATION_TESTS))
+@pytest.mark.parametrize("test", [pytest.param(t, marks=pytest.mark.slow) if t.startswith("mixed") else t
+                                  for t in CALIBRATION_TESTS])
 def test_false_positive_rate_under_the_null(test):
     result = calibrate(N_SIMS[test], tests=[test], random_state=11).iloc[0]
     assert 0.02 <= result["rate"] <= 0.08, result.to_dict()

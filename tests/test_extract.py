@@ -125,6 +125,7 @@ def _cli(manifest: Path, out: Path) -> list[str]:
             "--layers", "logmel", "features.7", "fc.1", "--chunk-clips", "2", "--batch-size", "1", "-j", "1"]
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_identical_arrays(tmp_path):
     manifest = write_clips(tmp_path / "corpus", [2.0, 1.0] * 20)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -137,6 +137,7 @@ def test_target_is_an_exponential_moving_average():
 
 
 # ---- training runs -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_short_run_lowers_the_loss_and_writes_a_loadable_checkpoint(pool_manifest, tmp_path):
     result = pretrain(pool_manifest, tmp_path, domain="mixed", epochs=8, seed=0, **TINY)
     losses = result.sidecar["loss_per_epoch"]
@@ -155,6 +156,7 @@ def test_short_run_lowers_the_loss_and_writes_a_loadable_checkpoint(pool_manifes
     assert (sidecar["norm_mean"], sidecar["norm_std"]) == pytest.approx((data.mean_, data.std_))
 
 
+@pytest.mark.slow
 def test_resume_continues_the_loss_curve(pool_manifest, tmp_path):
     straight = pretrain(pool_manifest, tmp_path / "straight", domain="speech", epochs=3, seed=1, **TINY)
     first = pretrain(pool_manifest, tmp_path / "split", domain="speech", epochs=1, seed=1, **TINY)
@@ -167,6 +169,7 @@ def test_resume_continues_the_loss_curve(pool_manifest, tmp_path):
         pretrain(pool_manifest, tmp_path / "split", domain="speech", epochs=3, seed=1, **{**TINY, "d": 32})
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_keep_identical_parameters(pool_manifest, tmp_path):
     script = tmp_path / "ddp_run.py"
     script.write_text(textwrap.dedent("""
@@ -196,6 +199,7 @@ def test_ddp_two_processes_keep_identical_parameters(pool_manifest, tmp_path):
     assert all(torch.equal(saved[name], rank0[name]) for name in rank0)
 
 
+@pytest.mark.slow
 def test_cli_pretrain_and_shipped_layout(pool_manifest, tmp_path, monkeypatch):
     code = main(["pretrain", str(pool_manifest), "-o", str(tmp_path / "cli"), "--domain", "speech", "--epochs", "1",
                  "--d", "64", "--batch-size", "8", "--proj-hidden", "64", "--proj-dim", "32", "--seed", "2",

@@ -160,6 +160,7 @@ def test_compare_without_probes_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and "probes.parquet" in err[0] and "audioprobe probe" in err[0]
 
 
+@pytest.mark.slow
 def test_figures_and_report_notice_new_results(tmp_path, monkeypatch):
     from audioprobe.figures import make_all
     from audioprobe.figures import registry
@@ -217,6 +218,7 @@ def _host() -> str:
     return runstore._HOST
 
 
+@pytest.mark.slow
 def test_two_extract_processes_into_one_run_folder_lose_nothing(tmp_path):
     from test_extract import write_clips
 
