@@ -10,17 +10,19 @@ def _probe(args: argparse.Namespace) -> int:
     run_probes(args.run, probes=args.probes, cv=args.cv, n_permutations=args.permutations,
                n_bootstraps=args.bootstraps, random_state=args.random_state, models=args.models, layers=args.layers,
                scaling=args.scaling, rdm_metric=args.rdm_metric, rsa_method=args.rsa_method,
-               partition_by=args.partition_by, n_jobs=args.jobs, force=args.force)
+               partition_by=args.partition_by, tasks=args.tasks, task_permutations=args.task_permutations,
+               n_jobs=args.jobs, force=args.force)
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``probe`` command."""
-    names = ("ridge", "rsa", "cka", "partition", "transfer")
+    names = ("ridge", "rsa", "cka", "partition", "transfer", "task")
     probe = subparsers.add_parser(
         "probe", parents=[subparsers.common_parent], help="probe every layer for every descriptor",
         description="Cross-validated ridge, RSA, CKA, variance partitioning and cross-domain transfer of every "
-                    "extracted layer against the descriptors; writes probes.parquet and oof.parquet.")
+                    "extracted layer against the descriptors, and label read-out tasks (--tasks); writes "
+                    "probes.parquet and oof.parquet.")
     probe.add_argument("run", help="run folder with features.parquet and activations/")
     probe.add_argument("--probes", nargs="+", choices=names, default=["ridge", "rsa", "cka"], metavar="PROBE",
                        help=f"probes to run, among {', '.join(names)} (default: ridge rsa cka)")
@@ -31,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="RSA group-bootstrap samples for CIs (default 1000)")
     probe.add_argument("--random-state", type=int, default=0, metavar="N",
                        help="seed of the RSA permutations and bootstraps (default 0)")
+    probe.add_argument("--tasks", nargs="+", default=None, metavar="NAME=COLUMN[:GROUP]",
+                       help="label read-out tasks on clip columns, grouped by GROUP (default column: group), e.g. "
+                            "domain=domain speaker=speaker:chapter; adds the task probe (which without --tasks runs "
+                            "the default tasks whose columns the clips have)")
+    probe.add_argument("--task-permutations", type=int, default=None, metavar="N",
+                       help="permutations of the task p-values, each a whole cross-validation (default: "
+                            "--permutations)")
     probe.add_argument("--models", nargs="+", default=None, help="model folders under activations/ (default: all)")
     probe.add_argument("--layers", nargs="+", default=None, help="layer names (default: all)")
     probe.add_argument("--scaling", choices=("center", "standard"), default="center",

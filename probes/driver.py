@@ -23,6 +23,10 @@ partition  ``all`` / descriptor family (or descriptor)  ``r2_full`` / ``r2_witho
                                                         pooled (variance of the layer explained by descriptors)
 transfer   descriptor                                   ``r2``, ``pearson_r`` for ``train_domain`` ->
                                                         ``eval_domain`` (same domain: grouped CV inside it)
+task       task name                                    ``balanced_accuracy``, ``macro_f1``, ``C`` per fold;
+                                                        ``balanced_accuracy_pooled`` (with ``p_value``),
+                                                        ``macro_f1_pooled``, ``chance``, ``n_classes``,
+                                                        ``n_left_out`` (:mod:`audioprobe.probes.task`)
 ========== ============================================ =========================================================
 
 The descriptor set of ``cka`` and ``partition`` holds the descriptors missing on at most
@@ -41,7 +45,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..contract import FEATURES, FEATURES_META, OOF, OOF_COLUMNS, PROBE_COLUMNS, UNITS
+from ..contract import CLIPS, FEATURES, FEATURES_META, OOF, OOF_COLUMNS, PROBE_COLUMNS, UNITS
 from ..contract import PROBES as PROBES_FILE
 from ..contract import check_table, list_models, model_layers, read_layer
 from ..errors import ParameterError, check_choice
@@ -54,6 +58,7 @@ from .partition import VariancePartition
 from ._targets import variation_note, variation_notes
 from .ridge import DEFAULT_RELATIVE_ALPHAS, RidgeProbe
 from .rsa import COMPARISONS, RDM_METRICS, RSAProbe
+from .task import DEFAULT_CS, DEFAULT_TASKS, TaskProbe, TaskSpec, parse_task, task_labels
 from .transfer import DomainTransfer
 
 __all__ = ["run_probes", "PROBES", "COLUMNS", "ProbeConfig", "STAGE"]
@@ -80,6 +85,9 @@ class ProbeConfig:
     max_missing: float = 0.5
     models: list[str] | None = None
     layers: list[str] | None = None
+    tasks: tuple[dict, ...] = ()
+    task_cs: tuple[float, ...] = DEFAULT_CS
+    task_permutations: int | None = None
 
     def as_dict(self) -> dict:
         grid = DEFAULT_RELATIVE_ALPHAS
@@ -163,9 +171,21 @@ def _transfer(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
     return probe.fit(data.X, data.targets, data.clips["domain"].to_numpy(), data.clips["group"].to_numpy()).results_
 
 
+def _task(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
+    n_perm = cfg.n_permutations if cfg.task_permutations is None else cfg.task_permutations
+    frames = []
+    for task in map(parse_task, cfg.tasks):
+        labels, groups = task_labels(data.clips, task)
+        seed = np.random.SeedSequence(list(data.seed.entropy) + [zlib.crc32(task.name.encode())])
+        probe = TaskProbe(cfg.cv, Cs=cfg.task_cs, scaling=cfg.scaling, n_permutations=n_perm,
+                          random_state=np.random.default_rng(seed))
+        frames.append(probe.fit(data.X, labels, groups).to_frame(task.name))
+    return pd.concat(frames, ignore_index=True)
+
+
 #: name -> function(layer data, config) -> long rows (columns among :data:`COLUMNS`) of one layer.
 PROBES: dict[str, Callable[[LayerData, ProbeConfig], pd.DataFrame]] = {
-    "ridge": _ridge, "rsa": _rsa, "cka": _cka, "partition": _partition, "transfer": _transfer,
+    "ridge": _ridge, "rsa": _rsa, "cka": _cka, "partition": _partition, "transfer": _transfer, "task": _task,
 }
 
 
@@ -260,10 +280,42 @@ def _check_config(cfg: ProbeConfig) -> None:
     check_choice("rdm_metric", cfg.rdm_metric, RDM_METRICS)
     check_choice("rsa_method", cfg.rsa_method, COMPARISONS)
     check_choice("partition_by", cfg.partition_by, ("family", "descriptor"))
-    for name in ("n_permutations", "n_bootstraps"):
+    for name in ("n_permutations", "n_bootstraps", "task_permutations"):
         value = getattr(cfg, name)
-        if not isinstance(value, int) or value < 0:
+        if not (value is None and name == "task_permutations") and (not isinstance(value, int) or value < 0):
             raise ParameterError(f"{name} must be a non-negative integer, got {value!r}")
+    names = [t["name"] for t in cfg.tasks]
+    if "task" in cfg.probes and not names:
+        raise ParameterError("the task probe needs tasks (NAME=COLUMN[:GROUP_COLUMN]); none given and none of the "
+                             f"default task columns {[t.column for t in DEFAULT_TASKS]} holds two labels")
+    if len(set(names)) != len(names):
+        raise ParameterError(f"task names must be unique, got {names}")
+    TaskProbe(cfg.cv, Cs=cfg.task_cs)._check()
+
+
+def resolve_tasks(tasks, clips: pd.DataFrame) -> tuple[dict, ...]:
+    """The tasks of a run: the given ones (each checked against the clips' columns), or else the
+    :data:`~audioprobe.probes.task.DEFAULT_TASKS` whose label and group columns the clips have, with at
+    least two labels.
+
+    Raises
+    ------
+    ParameterError
+        A task names a column the clips do not have, or is malformed.
+    """
+    if tasks:
+        specs = [parse_task(t) for t in tasks]
+        for spec in specs:
+            task_labels(clips, spec)
+        return tuple(s.as_dict() for s in specs)
+    found = []
+    for spec in DEFAULT_TASKS:
+        if spec.column in clips.columns and spec.group in clips.columns:
+            labels, _ = task_labels(clips, spec)
+            if len(set(labels) - {None}) >= 2:
+                found.append(spec.as_dict())
+    logger.info("task probe: default tasks %s", [t["name"] for t in found])
+    return tuple(found)
 
 
 def _model_identity(model: dict) -> dict:
@@ -296,7 +348,9 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
                n_permutations: int = 1000, random_state: int = 0, models: Sequence[str] | None = None,
                layers: Sequence[str] | None = None, n_bootstraps: int = 1000, scaling: str = "center",
                rdm_metric: str = "correlation", rsa_method: str = "spearman", partition_by: str = "family",
-               n_jobs: int | None = None, force: bool = False) -> pd.DataFrame:
+               tasks: Sequence[str | dict | TaskSpec] | None = None, task_cs: Sequence[float] = DEFAULT_CS,
+               task_permutations: int | None = None, n_jobs: int | None = None,
+               force: bool = False) -> pd.DataFrame:
     """Run the probes on every (selected) layer of every (selected) model and write ``probes.parquet``.
 
     The stage is incremental: its unit of work is one layer of one model, recorded with a
@@ -309,11 +363,13 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
     ----------
     run : Run or str
         The run folder (needs ``clips.parquet``, ``features.parquet``, ``features_meta.csv``, ``activations/``).
-    probes : sequence of {"ridge", "rsa", "cka", "partition", "transfer"}
+    probes : sequence of {"ridge", "rsa", "cka", "partition", "transfer", "task"}
     cv : int
-        Grouped folds over the clips' ``group`` (at least this many groups are required).
+        Grouped folds over the clips' ``group`` (at least this many groups are required); the task probe's
+        folds are over each task's group column.
     n_permutations : int
-        Clip-label permutations of the RSA p-values.
+        Clip-label permutations of the RSA p-values, and (unless ``task_permutations``) group-respecting label
+        permutations of the task p-values.
     random_state : int
         Seed of permutations and bootstraps; each layer derives its own stream from it and its name.
     models, layers : sequence of str, optional
@@ -326,6 +382,14 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
     rsa_method : {"spearman", "tau-a"}
     partition_by : {"family", "descriptor"}
         Descriptor sets of the variance partition.
+    tasks : sequence of "NAME=COLUMN[:GROUP_COLUMN]", dict or TaskSpec, optional
+        Label read-out tasks on columns of ``clips.parquet`` (the manifest's); the group column defaults to
+        ``group``. Giving tasks adds ``"task"`` to ``probes``; the task probe without tasks runs the default
+        tasks whose columns the clips have (:data:`~audioprobe.probes.task.DEFAULT_TASKS`).
+    task_cs : sequence of float
+        Relative C grid of the task probes (one value: no inner selection).
+    task_permutations : int, optional
+        Permutations of the task p-values (default ``n_permutations``; each repeats the whole cross-validation).
     n_jobs : int, optional
         Layers probed at the same time (threads; each holds one layer in memory); default all cores.
         Each thread runs single-threaded BLAS: the decompositions here are small, and multi-threaded
@@ -344,10 +408,13 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
         Invalid settings, or a run folder without descriptors or activations.
     """
     run = run if isinstance(run, Run) else Run(run, create=False)
-    cfg = ProbeConfig(probes=tuple(probes), cv=cv, n_permutations=n_permutations, n_bootstraps=n_bootstraps,
+    probes = tuple(probes) + (("task",) if tasks and "task" not in probes else ())
+    resolved = resolve_tasks(tasks, run.clips()) if "task" in probes and run.exists(CLIPS) else ()
+    cfg = ProbeConfig(probes=probes, cv=cv, n_permutations=n_permutations, n_bootstraps=n_bootstraps,
                       random_state=random_state, scaling=scaling, rdm_metric=rdm_metric, rsa_method=rsa_method,
                       partition_by=partition_by, models=None if models is None else list(models),
-                      layers=None if layers is None else list(layers))
+                      layers=None if layers is None else list(layers), tasks=resolved,
+                      task_cs=tuple(float(c) for c in np.atleast_1d(task_cs)), task_permutations=task_permutations)
     _check_config(cfg)
     n_jobs = resolve_n_jobs(n_jobs)
     for name in (FEATURES, FEATURES_META):
@@ -400,8 +467,10 @@ def _probe_layers(run: Run, stage, jobs: list[tuple[dict, pd.Series]], keys: lis
                   cfg: ProbeConfig, n_jobs: int, units: _Units) -> None:
     """Probe ``jobs`` on ``n_jobs`` threads, writing each layer's unit as soon as it finishes."""
     clips = run.clips()
+    base = ["clip_id", "group", "domain"]
+    task_columns = [c for t in cfg.tasks for c in (t["column"], t["group"]) if c not in base]
     clips = clips.assign(clip_id=clips["clip_id"].astype(str), group=clips["group"].astype(str),
-                         domain=clips["domain"].astype(str))[["clip_id", "group", "domain"]]
+                         domain=clips["domain"].astype(str))[base + list(dict.fromkeys(task_columns))]
     targets, meta = probe_targets(run, clips)
     with (threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=n_jobs) as pool,
           progress(total=len(jobs), desc="probe", unit="layer") as bar):
