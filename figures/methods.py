@@ -12,7 +12,7 @@ import pandas as pd
 from .blocks import layer_blocks
 from .tables import RunTables
 
-__all__ = ["methods_paragraph", "stage_config", "recorded_parameters", "stage_table", "environment_table", "find_parameter"]
+__all__ = ["methods_paragraph", "methods_paragraphs", "stage_config", "recorded_parameters", "stage_table", "environment_table", "find_parameter"]
 
 NOT_RECORDED = "not recorded"
 
@@ -292,8 +292,9 @@ def _compare_sentences(tables: RunTables) -> list[str]:
     return parts
 
 
-def methods_paragraph(tables: RunTables, *, figures: dict[str, str] | None = None) -> str:
-    """One paragraph saying what was done, written from what the run recorded.
+def methods_paragraphs(tables: RunTables, *, figures: dict[str, str] | None = None) -> list[str]:
+    """The methods, one paragraph per part (data and descriptors, models and layers, probes,
+    comparison and seeds), written from what the run recorded.
 
     Facts come from the saved tables (clips, descriptors, models, layers, pooling, the tests
     that ran and their counts) and each stage's own ``config`` in run.json (features: analysis
@@ -307,12 +308,24 @@ def methods_paragraph(tables: RunTables, *, figures: dict[str, str] | None = Non
     figures : dict of str to str, optional, keyword-only
         Figure name -> title of the figures in the report (to say which score each shows).
     """
-    parts = _data_sentences(tables) + _model_sentences(tables)
-    parts += _probe_sentences(tables, figures or {}) + _compare_sentences(tables)
-    seeds = {stage: record.get("seeds") for stage, record in tables.info.get("stages", {}).items()
-             if record.get("seeds")}
-    parts.append(_sentence("Random seeds", "; ".join(f"{s}: {_text(v)}" for s, v in seeds.items()) or None) + ".")
-    return " ".join(parts)
+    parts = [_data_sentences(tables), _model_sentences(tables), _probe_sentences(tables, figures or {}),
+             _compare_sentences(tables) + [_seed_sentence(tables.info)]]
+    return [" ".join(part) for part in parts if part]
+
+
+def methods_paragraph(tables: RunTables, *, figures: dict[str, str] | None = None) -> str:
+    """:func:`methods_paragraphs` as one string."""
+    return " ".join(methods_paragraphs(tables, figures=figures))
+
+
+def _seed_sentence(info: dict) -> str:
+    """The recorded seeds, stages with the same seeds named together."""
+    groups: dict[str, list[str]] = {}
+    for stage, record in info.get("stages", {}).items():
+        if record.get("seeds"):
+            groups.setdefault(_text(record["seeds"]), []).append(stage)
+    return _sentence("Random seeds", "; ".join(f"{', '.join(stages)}: {seeds}" for seeds, stages in groups.items())
+                     or None) + "."
 
 
 def _stages(info: dict) -> list[tuple[str, dict]]:

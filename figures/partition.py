@@ -126,7 +126,7 @@ def partition_plot(rows: pd.DataFrame, *, ncols: int = 4) -> Figure:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(6, len(handles)),
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(3, len(handles)),
                frameon=False)
     fig.suptitle(f"{TITLE}\n(negative unique $R^2$ drawn as 0; shared = full minus the unique parts)",
                  fontsize=10)

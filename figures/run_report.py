@@ -11,15 +11,15 @@ from ..contract import REPORT
 from ..log import logger
 from ..runstore import Run, fingerprint
 from .contrast import cannot_reject_statement
-from .methods import environment_table, methods_paragraph, recorded_parameters, stage_config, stage_table
+from .methods import environment_table, methods_paragraphs, recorded_parameters, stage_config, stage_table
 from .registry import FIGURES, build_figures
 from .report import Report
 from .tables import (MissingInput, RunTables, descriptor_columns, descriptor_order, headline_scores, layer_names,
                      model_order)
 
 __all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table", "select_scores",
-           "pooled_within_table", "control_relative", "control_overview", "transfer_table", "contrast_counts",
-           "largest_contrasts", "SECTIONS", "STAGE"]
+           "pooled_within_table", "pooled_within_overview", "control_relative", "control_overview", "transfer_table",
+           "contrast_counts", "largest_contrasts", "model_domains", "SECTIONS", "STAGE"]
 
 STAGE = "report"
 
@@ -129,6 +129,22 @@ def pooled_within_table(probes: pd.DataFrame, domain: str, *, order: list[str] |
         table[label] = [scores["value"].get(key, np.nan) for key in keys]
     table = table.reindex(descriptor_order(table.index, order))
     return table.reset_index(names="descriptor")
+
+
+def pooled_within_overview(probes: pd.DataFrame, domains: list[str], *, order: list[str] | None = None
+                           ) -> pd.DataFrame:
+    """:func:`pooled_within_table` of each pretraining domain as one row per descriptor and one column per
+    domain, each cell ``"<best layer>: <pooled> / <within>"`` (``n/a`` where no within-domain score)."""
+    columns = {}
+    for domain in domains:
+        table = pooled_within_table(probes, domain, order=order).set_index("descriptor")
+        columns[domain] = [f"{layer}: {pooled:.2f} / " + ("n/a" if pd.isna(within) else f"{within:.2f}")
+                           for layer, pooled, within in zip(table["best layer"], table["pooled R^2"],
+                                                            table["within-domain R^2"])]
+        columns[domain] = pd.Series(columns[domain], index=table.index)
+    overview = pd.DataFrame(columns)
+    overview = overview.reindex(descriptor_order(overview.index, order))
+    return overview.reset_index(names="descriptor")
 
 
 def control_relative(scores: pd.DataFrame) -> pd.DataFrame:
@@ -290,18 +306,24 @@ def _per_layer(report: Report, tables: RunTables) -> None:
                      caption="Each cell: the model's best layer, its pooled R^2 (all clip domains together), and "
                              "in brackets its gain over the log-mel input (layer 0).", max_rows=1000)
     within = select_scores(probes, probe="ridge", metric="r2_within")
-    for domain in model_domains(scores):
+    domains = model_domains(scores)
+    report.add_table(pooled_within_overview(probes, domains, order=order),
+                     title="Pooled and within-domain R^2 at the best layer, by pretraining domain",
+                     caption="Each cell: the layer with the domain's highest mean pooled R^2, then pooled R^2 / "
+                             "within-domain R^2 there (means over the domain's models). Pooled R^2 scores all clips "
+                             "together and counts differences between clip domains; within-domain R^2 (r2_within) "
+                             "removes the clip-domain means first"
+                             + ("" if len(within) else " (not computed in this run: n/a)")
+                             + ". A high pooled R^2 with a within-domain R^2 near 0 means the layer mostly tells the "
+                               "clip domains apart. The tables below add R^2 on each clip domain's clips.",
+                     max_rows=1000)
+    for domain in domains:
         n = scores.loc[scores["pretrain_domain"] == domain, "model"].nunique()
-        report.add_table(pooled_within_table(probes, domain, order=order),
+        report.add_table(pooled_within_table(probes, domain, order=order), collapsed=True,
                          title=f"Pooled, within-domain and per-clip-domain R^2 at the best layer: pretraining "
                                f"domain {domain} (mean of {n} model{'s' if n > 1 else ''})",
-                         caption="Best layer: the layer with the highest mean pooled R^2. Pooled R^2 scores all "
-                                 "clips together and counts differences between clip domains; within-domain R^2 "
-                                 "(r2_within) removes the clip-domain means first"
-                                 + ("" if len(within) else " (not computed in this run: empty)")
-                                 + "; R^2 on <clip domain> clips scores the same pooled fit on that domain's "
-                                   "clips only. A high pooled R^2 with a within-domain R^2 near 0 means the layer "
-                                   "mostly tells the clip domains apart.", max_rows=1000)
+                         caption="R^2 on <clip domain> clips scores the same pooled fit on that domain's clips "
+                                 "only.", max_rows=1000)
     relative = control_relative(scores)
     if relative.empty:
         report.add_paragraph("No random-weight control (a model with pretrain_domain 'none') in this run: no "
@@ -431,7 +453,8 @@ def run_report(run: Run | str | Path) -> Report:
     report = Report(f"audioprobe report: {tables.run.path.resolve().name}")
     _summary(report, tables)
     report.add_section("Methods", section_id="methods")
-    report.add_paragraph(methods_paragraph(tables, figures=_drawable(tables)))
+    for paragraph in methods_paragraphs(tables, figures=_drawable(tables)):
+        report.add_paragraph(paragraph)
     _figures(report, tables)
     _per_layer(report, tables)
     _other_probes(report, tables)

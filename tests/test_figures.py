@@ -19,15 +19,15 @@ from synthetic_run import DESCRIPTORS, FAILED_CLIP, LAYERS, MODELS, make_run
 
 from audioprobe.errors import ParameterError, StageError
 from audioprobe.figures import FIGURES, make_all
-from audioprobe.figures.cka import cka_matrix
-from audioprobe.figures.contrast import CANNOT_REJECT_MARK, cannot_reject_statement, significance_marks
+from audioprobe.figures.cka import cka_matrix, cka_plot
+from audioprobe.figures.contrast import CANNOT_REJECT_MARK, cannot_reject_statement, contrast_map, significance_marks
 from audioprobe.figures.descriptors import descriptor_correlations
 from audioprobe.figures.heatmap import layer_heatmap
 from audioprobe.figures.partition import partition_summary
 from audioprobe.figures.profile import domain_profile
 from audioprobe.figures.rdm import (correlation_rdm, descriptor_rdm, rank_percentiles, rdm_panels,
                                     select_clips)
-from audioprobe.figures.style import figure_bytes
+from audioprobe.figures.style import REPORT_WIDTH, figure_bytes
 from audioprobe.figures.tables import MissingInput, RunTables, headline_scores
 
 
@@ -68,6 +68,56 @@ def test_figure_has_axes_labels_and_title(figures, name):
     colorbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     for colorbar in colorbars:
         assert colorbar.get_ylabel() or colorbar.get_xlabel(), f"{name}: colour bar without a label"
+
+
+#: Pixels a figure is shown at, at most, in the report (CSS max-width 1200px less 2 x 1em padding).
+REPORT_PIXELS = 1168
+SAVE_DPI = 150
+
+
+def _smallest_shown_text_px(fig) -> float:
+    """Height in screen pixels of the figure's smallest visible text when the report shows it."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    scale = min(1.0, REPORT_PIXELS / (fig.get_figwidth() * SAVE_DPI))
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) / 72 * SAVE_DPI * scale
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_figure_text_is_legible_at_the_report_width(figures, name):
+    assert _smallest_shown_text_px(figures[name]) >= 8.5
+
+
+def test_large_runs_stay_legible_at_the_report_width():
+    """The demo's size (10 models, 6 layers, 60 descriptors) drew 5.5-point labels on a 19-inch figure:
+    ~4 px in the report. Now at least 8.5 px."""
+    rng = np.random.default_rng(0)
+    layers = ["logmel", "features.3", "features.7", "features.11", "fc.1", "fc.4"]
+    features = [f"descriptor_{i:02d}_name" for i in range(60)]
+    models = [(f"{d}-seed{s}", d, s) for d in ("speech", "nonspeech", "mixed") for s in range(3)] + [
+        ("random-seed0", "none", 0)]
+    scores = pd.DataFrame([{"model": m, "pretrain_domain": d, "seed": s, "layer": layer, "layer_index": i,
+                            "feature": f, "value": rng.uniform(-0.2, 0.9)}
+                           for m, d, s in models for i, layer in enumerate(layers) for f in features])
+    heat = layer_heatmap(scores)
+    assert heat.get_figwidth() <= REPORT_WIDTH and _smallest_shown_text_px(heat) >= 8.5
+    stats_table = pd.DataFrame([{"contrast": c, "layer": layer, "layer_index": i, "feature": f, "probe": "ridge",
+                                 "metric": "r2_pooled", "estimate": rng.normal(0, 0.1), "p_fdr": rng.uniform(),
+                                 "p_value": np.nan if i == 0 else 0.5, "status": "identical" if i == 0 else "tested"}
+                                for c in ("speech-nonspeech", "speech-mixed", "nonspeech-mixed")
+                                for i, layer in enumerate(layers) for f in features])
+    contrast = contrast_map(stats_table)
+    assert contrast.get_figwidth() <= REPORT_WIDTH and _smallest_shown_text_px(contrast) >= 8.5
+    pairs = pd.DataFrame([{"model": a[0], "pretrain_domain": a[1], "seed": a[2], "layer": la, "layer_index": i,
+                           "model_b": b[0], "layer_b": lb, "metric": "linear_cka", "value": rng.uniform()}
+                          for a in models for i, la in enumerate(layers) for b in models for lb in layers
+                          if (a[0], la) < (b[0], lb)])
+    cka = cka_plot(pairs)
+    assert _smallest_shown_text_px(cka) >= 8.0
+    labels = [t.get_text() for t in _data_axes(cka)[0].get_yticklabels()]
+    assert len(labels) == 60 and labels[0] == "speech-seed0 · logmel"  # every block's layers named
 
 
 def test_figures_are_byte_identical_on_a_rerun_in_another_process(tmp_path):
@@ -166,6 +216,28 @@ def test_domain_profile_interval_is_t_over_seeds_or_the_models_own():
     np.testing.assert_allclose(profile.loc["none", ["mean", "ci_low", "ci_high"]].astype(float), [0.1, 0.05, 0.2])
     with pytest.raises(ParameterError, match="confidence"):
         domain_profile(scores, confidence=95)
+
+
+def test_profile_shades_only_the_confidence_intervals(figures):
+    fig = figures["layer_profiles"]
+    for ax in _data_axes(fig):
+        assert len(ax.patches) == 0  # no shaded input span: "shaded" means one thing
+        bands = [c for c in ax.collections if type(c).__name__ in ("PolyCollection", "FillBetweenPolyCollection")]
+        assert len(bands) == 4  # one interval band per pretraining domain
+    assert "shaded band: 95% CI" in fig.legends[0].get_title().get_text()
+    assert "shaded" not in fig.get_supxlabel()
+
+
+def test_within_domain_profiles_draw_r2_within(tables, figures):
+    within = headline_scores(tables.require("probes"), metric="r2_within")
+    ax = _data_axes(figures["layer_profiles_within"])[DESCRIPTORS.index("hnr")]
+    assert ax.get_title() == "hnr"
+    speech = [line for line in ax.get_lines() if line.get_label().startswith("speech")][0]
+    expected = within[(within["pretrain_domain"] == "speech") & (within["feature"] == "hnr")].groupby(
+        "layer_index")["value"].mean()
+    np.testing.assert_allclose(speech.get_ydata(), expected.to_numpy())
+    np.testing.assert_allclose(speech.get_ydata(), 0.0)  # planted: hnr differs only between clip domains
+    assert "within-domain" in figures["layer_profiles_within"].legends[0].get_title().get_text()
 
 
 def test_profile_draws_one_line_per_domain_with_a_dashed_control(figures):

@@ -22,7 +22,8 @@ from audioprobe.figures.methods import find_parameter, methods_paragraph, record
 from audioprobe.figures.blocks import block_of
 from audioprobe.figures.contrast import cannot_reject_statement
 from audioprobe.figures.run_report import (SECTIONS, best_layer_overview, best_layers, contrast_counts, control_overview,
-                                           control_relative, domain_layer_table, pooled_within_table, transfer_table)
+                                           control_relative, domain_layer_table, pooled_within_overview,
+                                           pooled_within_table, transfer_table)
 from audioprobe.figures.tables import RunTables, headline_scores
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium")
@@ -164,7 +165,8 @@ def test_every_figure_in_the_report_has_its_caption(run, page):
 
 def test_report_shows_rsa_transfer_within_domain_and_control_relative_scores(run, page):
     text = html.unescape(page)
-    for title in ("Pooled, within-domain and per-clip-domain R^2 at the best layer: pretraining domain speech",
+    for title in ("Pooled and within-domain R^2 at the best layer, by pretraining domain",
+                  "Pooled, within-domain and per-clip-domain R^2 at the best layer: pretraining domain speech",
                   "Pooled R^2 relative to the random-weight control", "Within-domain R^2 relative to the random-weight",
                   "RSA spearman per layer: pretraining domain speech", "Cross-domain transfer (ridge R^2, median",
                   "Cells per contrast", "Largest differences per contrast"):
@@ -176,6 +178,10 @@ def test_report_shows_rsa_transfer_within_domain_and_control_relative_scores(run
     assert table.loc["hnr", "pooled R^2"] > 0.4
     assert table.loc["f0_mean", "within-domain R^2"] == pytest.approx(table.loc["f0_mean", "pooled R^2"] / 2)
     assert table.loc["f0_mean", "R^2 on music clips"] == pytest.approx(table.loc["f0_mean", "within-domain R^2"] - 0.1)
+    overview = pooled_within_overview(probes, ["speech", "none"], order=list(DESCRIPTORS)).set_index("descriptor")
+    pooled_hnr = table.loc["hnr", "pooled R^2"]
+    assert overview.loc["hnr", "speech"] == f"{table.loc['hnr', 'best layer']}: {pooled_hnr:.2f} / 0.00"
+    assert list(overview.columns) == ["speech", "none"]
     scores = headline_scores(probes)
     relative = control_relative(scores).set_index(["model", "layer", "feature"])["value"]
     pooled = scores.set_index(["model", "layer", "feature"])["value"]
