@@ -23,7 +23,7 @@ COMMAND_MODULES = (
     "audioprobe.corpora.cli",
     "audioprobe.features.cli",
     "audioprobe.models.cli",
-    "audioprobe.models.pretrain_cli",
+    "audioprobe.pretrain.cli",
     "audioprobe.probes.cli",
     "audioprobe.analysis.cli",
     "audioprobe.figures.cli",

@@ -48,6 +48,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..contract import PRETRAIN_DOMAINS
 from ..errors import AudioprobeError, ParameterError
 from ..manifest import sha256_file
 from .byola import AudioNTT2020, AudioNTT2022
@@ -58,7 +59,6 @@ __all__ = ["LoadedModel", "load_model", "shipped_models", "load_state_dict", "WE
 
 #: where shipped checkpoints live: ``<domain>/seed<k>.pt`` + ``seed<k>.json``
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-PRETRAIN_DOMAINS = ("speech", "nonspeech", "mixed", "none")
 #: sha256 of official checkpoints -> (pretraining domain, description)
 KNOWN_CHECKPOINTS = {
     "6cc64226318494f06ef41d7e5810be7d37abfd6490da45abdab48f188c5332e2":

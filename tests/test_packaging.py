@@ -16,5 +16,5 @@ def test_wheel_has_only_the_audioprobe_package(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"audioprobe"}
-    for sub in ("corpora", "features", "models", "probes", "analysis", "figures"):
+    for sub in ("corpora", "features", "models", "pretrain", "probes", "analysis", "figures"):
         assert f"audioprobe/{sub}/__init__.py" in names

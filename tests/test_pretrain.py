@@ -17,11 +17,11 @@ import torch
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.manifest import sha256_file
-from audioprobe.models import pretrain_shipped as shipped_module
 from audioprobe.models.byola import AudioNTT2020
 from audioprobe.models.frontend import LogMelFrontend
-from audioprobe.models.pretrain import BYOL, byol_loss, pretrain
-from audioprobe.models.pretrain_data import LogMelPool, matched_total_s, read_manifests, select_pool
+from audioprobe.pretrain import shipped as shipped_module
+from audioprobe.pretrain.data import LogMelPool, matched_total_s, read_manifests, select_pool
+from audioprobe.pretrain.train import BYOL, byol_loss, pretrain
 
 SR = 16000
 TINY = dict(d=64, batch_size=8, proj_hidden=64, proj_dim=32, device="cpu")
@@ -174,7 +174,7 @@ def test_ddp_two_processes_keep_identical_parameters(pool_manifest, tmp_path):
     script = tmp_path / "ddp_run.py"
     script.write_text(textwrap.dedent("""
         import sys, torch, torch.distributed as dist
-        from audioprobe.models.pretrain import pretrain
+        from audioprobe.pretrain.train import pretrain
         result = pretrain(sys.argv[1], sys.argv[2], domain="nonspeech", epochs=2, seed=0, d=64, batch_size=4,
                           proj_hidden=32, proj_dim=16, device="cpu")
         online = dict(result.encoder.named_parameters())

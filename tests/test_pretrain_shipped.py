@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from audioprobe.manifest import sha256_file
-from audioprobe.models.pretrain_recipe import SHIPPED_DOMAINS, SHIPPED_RECIPE, SHIPPED_SEEDS
-from audioprobe.models.pretrain_shipped import WEIGHTS_DIR, loss_curves
-from audioprobe.models.specs import load_model, shipped_models
+from audioprobe.models.specs import WEIGHTS_DIR, load_model, shipped_models
+from audioprobe.pretrain.recipe import SHIPPED_DOMAINS, SHIPPED_RECIPE, SHIPPED_SEEDS
+from audioprobe.pretrain.shipped import loss_curves
 
 pytestmark = pytest.mark.skipif(not any(WEIGHTS_DIR.glob("*/seed*.pt")), reason="no shipped weights in this tree")
 NAMES = [f"{domain}/seed{seed}" for domain in SHIPPED_DOMAINS for seed in SHIPPED_SEEDS]

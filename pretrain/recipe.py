@@ -8,8 +8,12 @@ they do and do not show.
 """
 from __future__ import annotations
 
-__all__ = ["PRETRAIN_DOMAINS", "DOMAIN_MIX", "PART_LABELS", "SHIPPED_DOMAINS", "SHIPPED_SEEDS", "SHIPPED_RECIPE"]
+from ..contract import PRETRAIN_DOMAINS
 
+__all__ = ["TRAINABLE_DOMAINS", "DOMAIN_MIX", "PART_LABELS", "SHIPPED_DOMAINS", "SHIPPED_SEEDS", "SHIPPED_RECIPE"]
+
+#: the pretraining domains a model can be trained on: :data:`audioprobe.contract.PRETRAIN_DOMAINS` less ``none``
+TRAINABLE_DOMAINS = tuple(domain for domain in PRETRAIN_DOMAINS if domain != "none")
 DOMAIN_MIX = {
     "speech": {"speech": 1.0},
     "nonspeech": {"nonspeech": 1.0},
@@ -17,10 +21,9 @@ DOMAIN_MIX = {
 }
 #: manifest domains that make up each part of ``DOMAIN_MIX``
 PART_LABELS = {"speech": ("speech",), "nonspeech": ("music", "environmental")}
-PRETRAIN_DOMAINS = tuple(DOMAIN_MIX)
-SHIPPED_DOMAINS = PRETRAIN_DOMAINS
+SHIPPED_DOMAINS = TRAINABLE_DOMAINS
 SHIPPED_SEEDS = (0, 1, 2)
-#: Keyword arguments of :func:`audioprobe.models.pretrain.pretrain` for the shipped models.
+#: Keyword arguments of :func:`audioprobe.pretrain.train.pretrain` for the shipped models.
 SHIPPED_RECIPE = {
     "arch": "byola-v1",
     "d": 512,

@@ -33,10 +33,10 @@ from ..audio import load_audio
 from ..errors import ParameterError, check_choice
 from ..log import logger, progress
 from ..manifest import DOMAINS, read_manifest
-from .frontend import SAMPLE_RATE, LogMelFrontend, frames_for_samples
-from .pretrain_recipe import DOMAIN_MIX, PART_LABELS, PRETRAIN_DOMAINS
+from ..models.frontend import SAMPLE_RATE, LogMelFrontend, frames_for_samples
+from .recipe import DOMAIN_MIX, PART_LABELS, TRAINABLE_DOMAINS
 
-__all__ = ["PRETRAIN_DOMAINS", "DOMAIN_MIX", "UNIT_S", "read_manifests", "matched_total_s", "label_shares",
+__all__ = ["DOMAIN_MIX", "UNIT_S", "read_manifests", "matched_total_s", "label_shares",
            "select_pool", "pool_sha256", "LogMelPool"]
 
 UNIT_S = 0.95
@@ -77,7 +77,7 @@ def label_shares(manifest: pd.DataFrame, domain: str) -> dict[str, float]:
     Non-speech is split between ``music`` and ``environmental`` in proportion to their durations
     in ``manifest``, so ``nonspeech`` and the non-speech half of ``mixed`` have the same make-up.
     """
-    check_choice("domain", domain, PRETRAIN_DOMAINS)
+    check_choice("domain", domain, TRAINABLE_DOMAINS)
     available, parts = _durations(manifest), _part_durations(manifest)
     return {label: share * available[label] / parts[part]
             for part, share in DOMAIN_MIX[domain].items() for label in PART_LABELS[part] if available[label] > 0}

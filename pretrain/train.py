@@ -44,10 +44,11 @@ from ..errors import ParameterError, check_choice
 from ..log import logger, progress
 from ..manifest import sha256_file
 from ..provenance import git_hash
+from ..models.byola import AudioNTT2020, AudioNTT2022
 from ..runstore import atomic_path
 from .augment import BYOLAugment, standardize_batch
-from .byola import AudioNTT2020, AudioNTT2022
-from .pretrain_data import PRETRAIN_DOMAINS, UNIT_S, LogMelPool, pool_sha256, read_manifests, select_pool
+from .data import UNIT_S, LogMelPool, pool_sha256, read_manifests, select_pool
+from .recipe import TRAINABLE_DOMAINS
 
 __all__ = ["ARCHS", "PretrainConfig", "PretrainResult", "BYOL", "byol_loss", "pretrain", "resolve_device"]
 
@@ -119,7 +120,7 @@ class PretrainConfig:
     unit_s: float = UNIT_S
 
     def __post_init__(self) -> None:
-        check_choice("domain", self.domain, PRETRAIN_DOMAINS)
+        check_choice("domain", self.domain, TRAINABLE_DOMAINS)
         check_choice("arch", self.arch, list(ARCHS))
         for name in ("d", "epochs", "batch_size", "proj_hidden", "proj_dim", "n_memory"):
             value = getattr(self, name)
@@ -324,7 +325,7 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
     ----------
     manifests : path or sequence of paths
         Manifest CSV(s) of the pretraining pool(s); rows are selected by domain (see
-        :func:`.pretrain_data.select_pool`).
+        :func:`.data.select_pool`).
     out_dir : str or Path
         Receives ``seed<k>.pt`` and ``seed<k>.json``.
     domain : {'speech', 'nonspeech', 'mixed'}, keyword-only

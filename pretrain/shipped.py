@@ -14,13 +14,11 @@ import pandas as pd
 
 from ..log import logger
 from ..runstore import atomic_path
-from .pretrain import pretrain
-from .pretrain_recipe import SHIPPED_DOMAINS, SHIPPED_RECIPE, SHIPPED_SEEDS
+from ..models.specs import WEIGHTS_DIR
+from .recipe import SHIPPED_DOMAINS, SHIPPED_RECIPE, SHIPPED_SEEDS
+from .train import pretrain
 
 __all__ = ["WEIGHTS_DIR", "pretrain_shipped", "loss_curves"]
-
-#: Where the shipped weights live inside the installed package.
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def loss_curves(weights_dir: str | Path = WEIGHTS_DIR) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import argparse
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from .pretrain import pretrain
+    from .train import pretrain
 
     pretrain(args.manifests, args.output, domain=args.domain, arch=args.arch, d=args.d, epochs=args.epochs,
              seed=args.seed, batch_size=args.batch_size, lr=args.lr, ema_decay=args.ema_decay,
@@ -21,7 +21,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _pretrain_shipped(args: argparse.Namespace) -> int:
-    from .pretrain_shipped import pretrain_shipped
+    from .shipped import pretrain_shipped
 
     pretrain_shipped(args.manifests, out_dir=args.output, work_dir=args.work, domains=args.domains, seeds=args.seeds,
                      device=args.device)
@@ -30,7 +30,7 @@ def _pretrain_shipped(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``pretrain`` and ``pretrain-shipped``."""
-    from .pretrain_recipe import PRETRAIN_DOMAINS, SHIPPED_DOMAINS, SHIPPED_SEEDS
+    from .recipe import SHIPPED_DOMAINS, SHIPPED_SEEDS, TRAINABLE_DOMAINS
 
     common = subparsers.common_parent
     p = subparsers.add_parser(
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "trains data-parallel.")
     p.add_argument("manifests", nargs="+", metavar="MANIFEST", help="manifest CSV(s) of the pretraining pool")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--domain", required=True, choices=PRETRAIN_DOMAINS,
+    p.add_argument("--domain", required=True, choices=TRAINABLE_DOMAINS,
                    help="speech; nonspeech (half music, half environmental); mixed (half speech)")
     p.add_argument("--arch", default="byola-v1", choices=["byola-v1", "byola-v2"], help="encoder (default %(default)s)")
     p.add_argument("--d", type=int, default=None, help="embedding width (default: 512 for v1, 3072 for v2)")
@@ -68,13 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser(
         "pretrain-shipped", parents=[common], help="reproduce the shipped speech/nonspeech/mixed BYOL-A models",
         description="Train the shipped models (every domain x seed) with the shipped recipe "
-                    "(audioprobe.models.pretrain_recipe.SHIPPED_RECIPE) on the pools' manifests.")
+                    "(audioprobe.pretrain.recipe.SHIPPED_RECIPE) on the pools' manifests.")
     s.add_argument("manifests", nargs="+", metavar="MANIFEST", help="pool manifest CSV(s), e.g. from "
                    "`audioprobe corpus build-pools`")
     s.add_argument("-o", "--output", default=None, metavar="DIR",
                    help="weights folder (default: the package's models/weights)")
     s.add_argument("--work", required=True, metavar="DIR", help="training state folder (a re-run resumes from it)")
-    s.add_argument("--domains", nargs="+", default=list(SHIPPED_DOMAINS), choices=PRETRAIN_DOMAINS)
+    s.add_argument("--domains", nargs="+", default=list(SHIPPED_DOMAINS), choices=TRAINABLE_DOMAINS)
     s.add_argument("--seeds", nargs="+", type=int, default=list(SHIPPED_SEEDS))
     s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     s.set_defaults(func=_pretrain_shipped)
