@@ -4,7 +4,9 @@ Columns (``REQUIRED_COLUMNS``): ``clip_id`` (unique), ``path`` (relative to the
 manifest's folder), ``domain`` (``speech`` | ``music`` | ``environmental``),
 ``dataset``, ``group`` (the unit that must not straddle CV folds), ``split``,
 ``license``, ``source``, ``sample_rate`` (Hz), ``duration_s`` (s), ``sha256``.
-Extra columns (labels, ``f0_hz`` ground truth) are kept and passed through.
+Extra columns (labels, ``f0_hz`` ground truth) are kept and passed through; the label and task-group
+columns the adapters and the shipped corpus write (``LABEL_COLUMNS``) are read as text, so that ids such as
+speaker ``0019`` or utterance ``001`` keep their spelling.
 """
 from __future__ import annotations
 
@@ -22,11 +24,14 @@ from .errors import ClipError, ManifestError, ParameterError
 
 __all__ = [
     "REQUIRED_COLUMNS", "DOMAINS", "NONSPEECH_DOMAINS", "read_manifest", "check_manifest", "sha256_file",
-    "default_manifest_path", "as_clip_table", "manifest_sha256", "over_full_scale_message",
+    "default_manifest_path", "as_clip_table", "manifest_sha256", "over_full_scale_message", "LABEL_COLUMNS",
 ]
 
 REQUIRED_COLUMNS = ("clip_id", "path", "domain", "dataset", "group", "split", "license", "source",
                     "sample_rate", "duration_s", "sha256")
+#: Label and task-group columns written by the adapters and the shipped corpus (read as text).
+LABEL_COLUMNS = ("label", "labels", "mids", "category", "language", "instrument", "source_category", "speaker",
+                 "chapter", "utterance", "speaker_group", "instrument_family", "instrument_source")
 DOMAINS = ("speech", "music", "environmental")
 NONSPEECH_DOMAINS = ("music", "environmental")
 DURATION_TOLERANCE_S = 0.01
@@ -115,7 +120,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ManifestError(f"manifest {str(path)!r} not found")
     try:
-        df = pd.read_csv(path, dtype={"clip_id": str, "group": str, "path": str, "sha256": str},
+        df = pd.read_csv(path, dtype={"clip_id": str, "group": str, "path": str, "sha256": str,
+                                      **dict.fromkeys(LABEL_COLUMNS, str)},
                          keep_default_na=False, na_values=[""])
     except Exception as exc:
         raise ManifestError(f"manifest {str(path)!r}: cannot be read as CSV ({exc})") from exc

@@ -55,6 +55,8 @@ def test_librispeech(tmp_path):
     assert table.set_index("clip_id").loc["19-227-0001", "group"] == "19"
     assert table.groupby("group")["split"].agg(set).to_dict() == {"19": {"train-clean-100"}, "84": {"dev-clean"}}
     assert table.groupby("group")["sex"].first().to_dict() == {"19": "F", "84": "M"}
+    row = table.set_index("clip_id").loc["19-227-0001"]
+    assert (row["speaker"], row["chapter"], row["speaker_group"]) == ("19", "227", "19-227")
 
 
 @pytest.mark.parametrize("version", ["0.80", "0.92"])
@@ -80,6 +82,8 @@ def test_vctk(tmp_path, version):
     assert set(table["domain"]) == {"speech"} and set(table["split"]) == {"all"}
     assert sorted(table["group"].unique()) == ["p225", "p226"]
     assert table.groupby("group")["gender"].first().to_dict() == {"p225": "F", "p226": "M"}
+    assert sorted(table["utterance"].unique()) == ["001", "002"] and (table["speaker_group"] == table["utterance"]).all()
+    assert (table["speaker"] == table["group"]).all()
 
 
 def test_esc50(tmp_path):
@@ -150,6 +154,8 @@ def test_fsd50k(tmp_path):
     assert table.loc["dev_64760", "group"] == table.loc["dev_16399", "group"] == "alice"
     assert table.loc["eval_37199", "group"] == "37199"  # no eval metadata: the clip is its own group
     assert table.loc["dev_16399", "license"].endswith("zero/1.0/")
+    assert table.loc["dev_64760", "label"] == "Electric_guitar" and table.loc["eval_37199", "label"] == "Rain"
+    assert table.loc["dev_64760", "labels"] == dev.loc[0, "labels"]
 
 
 def test_folders(tmp_path):
@@ -189,3 +195,110 @@ def test_missing_files_are_left_out(tmp_path):
     _tone(root / "audio" / "a.wav", 0)
     table = from_dataset("esc50", root, tmp_path / "x.csv")
     assert table["clip_id"].tolist() == ["a"]
+
+
+AUDIOSET_ONTOLOGY = [  # a slice of ontology.json: Speech and Music with children, and two other sounds
+    {"id": "/m/09x0r", "name": "Speech", "child_ids": ["/m/05zppz", "/m/02zsn"], "restrictions": []},
+    {"id": "/m/05zppz", "name": "Male speech, man speaking", "child_ids": [], "restrictions": []},
+    {"id": "/m/02zsn", "name": "Female speech, woman speaking", "child_ids": [], "restrictions": []},
+    {"id": "/m/04rlf", "name": "Music", "child_ids": ["/m/04szw"], "restrictions": []},
+    {"id": "/m/04szw", "name": "Musical instrument", "child_ids": ["/m/0342h"], "restrictions": []},
+    {"id": "/m/0342h", "name": "Guitar", "child_ids": [], "restrictions": []},
+    {"id": "/m/0jbk", "name": "Animal", "child_ids": ["/m/0bt9lr"], "restrictions": []},
+    {"id": "/m/0bt9lr", "name": "Dog", "child_ids": [], "restrictions": []},
+    {"id": "/m/06mb1", "name": "Rain", "child_ids": [], "restrictions": []},
+]
+
+
+def _audioset_tree(root: Path) -> None:
+    (root / "metadata").mkdir(parents=True)
+    (root / "metadata" / "balanced_train_segments.csv").write_text(
+        "# Segments csv created Sun Mar  5 10:54:31 2017\n"
+        "# num_ytids=5, num_segs=5, num_unique_labels=6, num_positive_labels=8\n"
+        "# YTID, start_seconds, end_seconds, positive_labels\n"
+        '--PJHxphWEs, 30.000, 40.000, "/m/09x0r,/m/05zppz"\n'
+        '-0RWZT-miFs, 420.000, 430.000, "/m/0342h,/m/04rlf"\n'
+        'Y0_K1BNO7fk, 0.000, 10.000, "/m/0bt9lr"\n'
+        'k_speech-mu, 10.000, 20.000, "/m/09x0r,/m/0342h"\n'
+        'absentclip1, 30.000, 40.000, "/m/06mb1"\n')
+    (root / "metadata" / "eval_segments.csv").write_text(
+        "# Segments csv created Sun Mar  5 10:54:25 2017\n"
+        "# num_ytids=1, num_segs=1, num_unique_labels=1, num_positive_labels=1\n"
+        "# YTID, start_seconds, end_seconds, positive_labels\n"
+        '--aE2O5G5WE, 0.000, 10.000, "/m/06mb1"\n')
+    (root / "metadata" / "class_labels_indices.csv").write_text(
+        'index,mid,display_name\n0,/m/09x0r,"Speech"\n1,/m/05zppz,"Male speech, man speaking"\n'
+        '137,/m/04rlf,"Music"\n140,/m/0342h,"Guitar"\n75,/m/0bt9lr,"Dog"\n289,/m/06mb1,"Rain"\n')
+    (root / "metadata" / "ontology.json").write_text(json.dumps(AUDIOSET_ONTOLOGY))
+    _tone(root / "audio" / "balanced_train" / "Y--PJHxphWEs_30.000_40.000.wav", 0)  # the "Y" prefix scheme
+    _tone(root / "audio" / "balanced_train" / "-0RWZT-miFs_420.wav", 1)             # <ytid>_<start>
+    _tone(root / "audio" / "balanced_train" / "Y0_K1BNO7fk.wav", 2)                 # <ytid> (an id starting Y)
+    _tone(root / "audio" / "balanced_train" / "k_speech-mu_10.000_20.000.wav", 3)
+    _tone(root / "audio" / "eval" / "Y--aE2O5G5WE_0.000_10.000.wav", 4)
+
+
+def test_audioset(tmp_path, caplog):
+    root = tmp_path / "audioset"
+    _audioset_tree(root)
+    with caplog.at_level("INFO", logger="audioprobe"):
+        table = _check(tmp_path, "audioset", root).set_index("clip_id")
+    assert "1 segment(s) of the CSVs have no clip file" in caplog.text and "absentclip1" in caplog.text
+    assert "labelled both Speech and Music left out" in caplog.text   # k_speech-mu
+    assert table["domain"].to_dict() == {"--PJHxphWEs_30.000": "speech", "-0RWZT-miFs_420.000": "music",
+                                         "Y0_K1BNO7fk_0.000": "environmental", "--aE2O5G5WE_0.000": "environmental"}
+    assert table["split"].to_dict() == {"--PJHxphWEs_30.000": "balanced_train", "-0RWZT-miFs_420.000": "balanced_train",
+                                        "Y0_K1BNO7fk_0.000": "balanced_train", "--aE2O5G5WE_0.000": "eval"}
+    assert table.loc["--PJHxphWEs_30.000", "group"] == "--PJHxphWEs"
+    assert table.loc["--PJHxphWEs_30.000", "labels"] == "Speech; Male speech, man speaking"  # quoted comma kept
+    assert table.loc["--PJHxphWEs_30.000", "mids"] == "/m/09x0r,/m/05zppz"
+    assert pd.isna(table.loc["--PJHxphWEs_30.000", "label"])            # two labels: no single label
+    assert table.loc["Y0_K1BNO7fk_0.000", "label"] == "Dog"
+
+
+def test_audioset_segment_csv_and_names():
+    from audioprobe.corpora.adapters import audioset_clip_key
+
+    assert audioset_clip_key("Y--PJHxphWEs_30.000_40.000") == ("--PJHxphWEs", 30.0)
+    assert audioset_clip_key("--PJHxphWEs_30") == ("--PJHxphWEs", 30.0)
+    assert audioset_clip_key("--PJHxphWEs") == ("--PJHxphWEs", None)
+    assert audioset_clip_key("Yabcdefghij_30.000") == ("Yabcdefghij", 30.0)  # an 11-character id starting with Y
+    assert audioset_clip_key("notes") is None
+
+
+def test_audioset_without_ontology_is_named(tmp_path):
+    root = tmp_path / "audioset"
+    _audioset_tree(root)
+    (root / "metadata" / "ontology.json").unlink()
+    with pytest.raises(ManifestError, match="ontology"):
+        from_dataset("audioset", root, tmp_path / "x.csv")
+
+
+def test_nsynth(tmp_path):
+    root = tmp_path / "nsynth"
+    examples = {}
+    for k, (family, source, number, pitch, velocity) in enumerate(
+            [("bass", "synthetic", 33, 22, 50), ("bass", "synthetic", 33, 69, 100), ("guitar", "acoustic", 2, 61, 75),
+             ("keyboard", "electronic", 1, 108, 127)]):
+        instrument = f"{family}_{source}_{number:03d}"
+        note_str = f"{instrument}-{pitch:03d}-{velocity:03d}"
+        examples[note_str] = {"note": 100 + k, "note_str": note_str, "instrument": number, "instrument_str": instrument,
+                              "pitch": pitch, "velocity": velocity, "sample_rate": 16000, "qualities": [0] * 10,
+                              "qualities_str": ["bright"] if k == 2 else [], "instrument_family": 0,
+                              "instrument_family_str": family, "instrument_source": 2, "instrument_source_str": source}
+        split = "nsynth-test" if k == 3 else "nsynth-valid"
+        _tone(root / split / "audio" / f"{note_str}.wav", k)
+    for split in ("nsynth-valid", "nsynth-test"):
+        subset = {n: e for n, e in examples.items() if (root / split / "audio" / f"{n}.wav").exists()}
+        (root / split / "examples.json").write_text(json.dumps(subset))
+    table = _check(tmp_path, "nsynth", root).set_index("clip_id")
+    assert set(table["domain"]) == {"music"} and len(table) == 4
+    assert table["split"].to_dict() == {"bass_synthetic_033-022-050": "valid", "bass_synthetic_033-069-100": "valid",
+                                        "guitar_acoustic_002-061-075": "valid", "keyboard_electronic_001-108-127": "test"}
+    assert table.loc["bass_synthetic_033-022-050", "group"] == "bass_synthetic_033"
+    assert table.loc["guitar_acoustic_002-061-075", "instrument_family"] == "guitar"
+    assert table.loc["keyboard_electronic_001-108-127", "instrument_source"] == "electronic"
+    # f0 exactly from the MIDI pitch, through the CSV round trip
+    assert table.loc["bass_synthetic_033-069-100", "f0_hz"] == 440.0
+    for clip, row in table.iterrows():
+        assert row["f0_hz"] == 440.0 * 2.0 ** ((row["pitch"] - 69) / 12)
+    assert table.loc["bass_synthetic_033-022-050", "f0_hz"] == pytest.approx(29.13523509488062, rel=1e-15)

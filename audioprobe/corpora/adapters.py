@@ -5,10 +5,14 @@ Each adapter reads the dataset's own layout and metadata files:
 ``librispeech``
     ``ROOT/<subset>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac`` (ROOT or ROOT/LibriSpeech),
     ``SPEAKERS.TXT`` for sex. Domain speech; group = speaker; split = subset (``train-clean-100``, ...).
+    Labels: ``speaker``, ``chapter``; ``speaker_group`` = ``<speaker>-<chapter>``, the group of a speaker task
+    (a speaker's chapters go to different folds; a speaker task grouped by speaker would test unseen speakers).
 ``vctk``
     ``ROOT/wav48/pNNN/*.wav`` (0.80) or ``ROOT/wav48_silence_trimmed/pNNN/*_mic1.flac`` (0.92; only mic1,
     the same utterances exist for mic2), ``speaker-info.txt`` for age, gender, accent. Domain speech;
-    group = speaker; split = ``all`` (VCTK has no official split).
+    group = speaker; split = ``all`` (VCTK has no official split). Labels: ``speaker``; ``utterance`` = the
+    prompt number (``p225_003`` -> ``003``: every speaker reads the same prompts), also ``speaker_group``: a
+    speaker task grouped by prompt tests each speaker on sentences none of the training clips had.
 ``esc50``
     ``ROOT/meta/esc50.csv`` (filename, fold, target, category, esc10, src_file, take), ``ROOT/audio/``.
     Every category is environmental: ESC-50 has no speech or music class, and its human non-speech sounds
@@ -25,7 +29,27 @@ Each adapter reads the dataset's own layout and metadata files:
     (Music) is, environmental otherwise; clips labelled both speech and music are left out (ambiguous).
     split = ``train`` / ``val`` (dev) or ``eval``; group = the freesound uploader from
     ``ROOT/FSD50K.metadata/<dev|eval>_clips_info_FSD50K.json`` when present (the authors split dev by
-    uploader), else the clip id; license from the same file when present.
+    uploader), else the clip id; license from the same file when present. Labels: ``labels`` and ``mids``
+    (the clip's full lists, comma-separated), ``label`` = the first label of the list (FSD50K lists the most
+    specific label first, then its ancestors).
+``audioset``
+    AudioSet segment CSVs (``*segments*.csv``: ``# ...`` comment header lines, then ``YTID, start_seconds,
+    end_seconds, positive_labels`` with the label ids quoted, e.g. ``"/m/09x0r,/m/05zppz"``), the class index
+    ``class_labels_indices.csv`` (index, mid, display_name) and the ontology ``ontology.json``, anywhere under
+    ROOT; clips under ROOT as downloaded by the usual tools: ``Y<ytid>_<start>_<end>.<ext>``,
+    ``<ytid>_<start>[_<end>].<ext>`` or ``<ytid>.<ext>`` (YouTube ids are 11 characters). Domain by the
+    ontology: speech when a label is Speech (``/m/09x0r``) or below it, music when one is Music
+    (``/m/04rlf``) or below it, environmental (AudioSet's other sounds) otherwise; both speech and music:
+    left out (ambiguous). split = the CSV's name (``balanced_train``, ``eval``, ``unbalanced_train``);
+    group = the YouTube id. Segments without a clip file are reported (count and first ids), not fatal.
+    Labels: ``labels`` (display names, ``; ``-separated), ``mids``, ``label`` = the display name of a clip
+    with one label (empty for multi-label clips: not part of a single-label task).
+``nsynth``
+    ``ROOT/[nsynth-<split>/]examples.json`` and ``audio/<note_str>.wav`` beside it. Domain music;
+    group = the instrument (``instrument_str``: the notes of one instrument never straddle folds); split from the
+    folder name (``nsynth-valid`` -> ``valid``). Labels: ``instrument_family``, ``instrument_source``
+    (``acoustic`` / ``electronic`` / ``synthetic``), ``instrument``, ``pitch`` (MIDI), ``velocity``, and the
+    exact ``f0_hz`` = 440 * 2 ** ((pitch - 69) / 12) of the note (ground truth for the pitch descriptors).
 ``folders``
     ``ROOT/<speech|music|environmental>/**/<audio files>``. group = the first sub-folder below the domain
     folder (e.g. a speaker or recording folder), or the file's stem for files directly in it; split = ``all``.
@@ -51,11 +75,12 @@ from ..log import logger
 from ..manifest import DOMAINS, REQUIRED_COLUMNS, sha256_file
 from ..runner import resolve_n_jobs
 
-__all__ = ["ADAPTERS", "from_dataset", "AUDIO_EXTENSIONS", "FSD50K_SPEECH_MID", "FSD50K_MUSIC_MID"]
+__all__ = ["ADAPTERS", "from_dataset", "AUDIO_EXTENSIONS", "FSD50K_SPEECH_MID", "FSD50K_MUSIC_MID",
+           "read_audioset_segments", "audioset_clip_key", "midi_to_hz"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
-FSD50K_SPEECH_MID = "/m/09x0r"
-FSD50K_MUSIC_MID = "/m/04rlf"
+FSD50K_SPEECH_MID = AUDIOSET_SPEECH_MID = "/m/09x0r"
+FSD50K_MUSIC_MID = AUDIOSET_MUSIC_MID = "/m/04rlf"
 _MUSIC_CLASSES_US8K = {"street_music"}
 
 
@@ -83,7 +108,8 @@ def _librispeech(root: Path) -> pd.DataFrame:
     for f in files:
         subset, speaker, chapter = f.parts[-4], f.parts[-3], f.parts[-2]
         rows.append({"audio_path": f, "clip_id": f.stem, "domain": "speech", "group": speaker, "split": subset,
-                     "license": "CC-BY-4.0", "speaker": speaker, "chapter": chapter, "sex": sex.get(speaker, "")})
+                     "license": "CC-BY-4.0", "speaker": speaker, "chapter": chapter,
+                     "speaker_group": f"{speaker}-{chapter}", "sex": sex.get(speaker, "")})
     return pd.DataFrame(rows)
 
 
@@ -105,8 +131,10 @@ def _vctk(root: Path) -> pd.DataFrame:
     rows = []
     for f in files:
         speaker = f.parent.name
+        utterance = f.stem.removesuffix("_mic1").removesuffix("_mic2").removeprefix(f"{speaker}_")
         rows.append({"audio_path": f, "clip_id": f.stem, "domain": "speech", "group": speaker, "split": "all",
-                     "license": "CC-BY-4.0", "speaker": speaker, **info.get(speaker, {})})
+                     "license": "CC-BY-4.0", "speaker": speaker, "utterance": utterance, "speaker_group": utterance,
+                     **info.get(speaker, {})})
     return pd.DataFrame(rows)
 
 
@@ -161,10 +189,139 @@ def _fsd50k(root: Path) -> pd.DataFrame:
             "group": [str(info.get(f, {}).get("uploader", f)) for f in meta["fname"]],
             "split": meta["split"] if "split" in meta.columns else "eval",
             "license": [info.get(f, {}).get("license", "FSD50K per-clip Creative Commons") for f in meta["fname"]],
-            "label": meta["labels"], "mids": meta["mids"]}))
+            "label": meta["labels"].str.split(",").str[0], "labels": meta["labels"], "mids": meta["mids"]}))
     if not parts:
         raise ManifestError(f"neither dev.csv nor eval.csv in {str(gt)!r}")
     return pd.concat(parts, ignore_index=True)
+
+
+def _find_one(root: Path, pattern: str, what: str) -> Path:
+    found = sorted(root.rglob(pattern))
+    if not found:
+        raise ManifestError(f"{what} ({pattern}) not found under {str(root)!r}; is ROOT the dataset's top folder?")
+    return found[0]
+
+
+def read_audioset_segments(path: Path) -> pd.DataFrame:
+    """An AudioSet segment CSV: ``# ...`` header lines, then ``YTID, start, end, "mid,mid,..."`` rows.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``ytid`` (str), ``start_seconds``, ``end_seconds`` (float), ``mids`` (list of str).
+    """
+    table = pd.read_csv(path, comment="#", header=None, skipinitialspace=True, quotechar='"', dtype={0: str},
+                        names=["ytid", "start_seconds", "end_seconds", "positive_labels"], keep_default_na=False)
+    if table.empty or table["positive_labels"].eq("").any():
+        raise ManifestError(f"{str(path)!r} is not an AudioSet segment CSV (YTID, start_seconds, end_seconds, "
+                            "\"positive_labels\" rows after '#' header lines)")
+    return pd.DataFrame({"ytid": table["ytid"].str.strip(), "start_seconds": table["start_seconds"].astype(float),
+                         "end_seconds": table["end_seconds"].astype(float),
+                         "mids": table["positive_labels"].str.split(",").map(lambda v: [m.strip() for m in v])})
+
+
+def _ontology_domains(ontology: list[dict]) -> dict[str, str]:
+    """mid -> ``speech`` (Speech or below it), ``music`` (Music or below it) or ``both``; other mids are absent."""
+    children = {node["id"]: node.get("child_ids", []) for node in ontology}
+
+    def below(top: str) -> set[str]:
+        seen, stack = set(), [top]
+        while stack:
+            mid = stack.pop()
+            if mid not in seen:
+                seen.add(mid)
+                stack.extend(children.get(mid, []))
+        return seen
+
+    speech, music = below(AUDIOSET_SPEECH_MID), below(AUDIOSET_MUSIC_MID)
+    return {mid: "both" if mid in speech and mid in music else "speech" if mid in speech else "music"
+            for mid in speech | music}
+
+
+_AUDIOSET_NAME = re.compile(r"^(?:Y(?P<yid>[A-Za-z0-9_-]{11})_|(?P<id>[A-Za-z0-9_-]{11})(?:_|$))"
+                            r"(?P<start>\d+(?:\.\d+)?)?(?:_\d+(?:\.\d+)?)?$")
+
+
+def audioset_clip_key(stem: str) -> tuple[str, float | None] | None:
+    """``(ytid, start seconds or None)`` from a downloaded clip's file stem, or None when it is no AudioSet name.
+
+    ``Y--PJHxphWEs_30.000_40.000`` -> ``("--PJHxphWEs", 30.0)``; ``--PJHxphWEs_30`` -> ``("--PJHxphWEs", 30.0)``;
+    ``--PJHxphWEs`` -> ``("--PJHxphWEs", None)``.
+    """
+    m = _AUDIOSET_NAME.match(stem)
+    if not m:
+        return None
+    start = m.group("start")
+    return m.group("yid") or m.group("id"), (float(start) if start is not None else None)
+
+
+def _audioset(root: Path) -> pd.DataFrame:
+    csvs = sorted(p for p in root.rglob("*segments*.csv"))
+    if not csvs:
+        raise ManifestError(f"no AudioSet segment CSV (*segments*.csv) under {str(root)!r}")
+    names = pd.read_csv(_find_one(root, "class_labels_indices.csv", "AudioSet class index"))
+    display = dict(zip(names["mid"], names["display_name"]))
+    ontology = json.loads(_find_one(root, "ontology.json", "AudioSet ontology").read_text(encoding="utf-8"))
+    domain_of = _ontology_domains(ontology)
+    files: dict[tuple[str, float | None], Path] = {}
+    for f in sorted(root.rglob("*")):
+        key = audioset_clip_key(f.stem) if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file() else None
+        if key is not None:
+            files.setdefault((key[0], None if key[1] is None else round(key[1], 3)), f)
+    rows, missing, ambiguous = [], [], 0
+    for csv in csvs:
+        split = csv.stem.replace("_segments", "").replace("segments", "") or csv.stem
+        for seg in read_audioset_segments(csv).itertuples(index=False):
+            f = files.get((seg.ytid, round(seg.start_seconds, 3))) or files.get((seg.ytid, None))
+            if f is None:
+                missing.append(seg.ytid)
+                continue
+            domains = {domain_of[m] for m in seg.mids if m in domain_of}
+            if "both" in domains or {"speech", "music"} <= domains:
+                ambiguous += 1
+                continue
+            unknown = [m for m in seg.mids if m not in display]
+            if unknown:
+                raise ManifestError(f"{csv}: segment {seg.ytid}: label id(s) {unknown} not in class_labels_indices.csv")
+            labels = [display[m] for m in seg.mids]
+            rows.append({"audio_path": f, "clip_id": f"{seg.ytid}_{seg.start_seconds:.3f}",
+                         "domain": "speech" if "speech" in domains else "music" if "music" in domains
+                         else "environmental", "group": seg.ytid, "split": split,
+                         "license": "YouTube (per video); labels CC-BY-4.0", "label": labels[0] if len(labels) == 1
+                         else "", "labels": "; ".join(labels), "mids": ",".join(seg.mids),
+                         "start_seconds": seg.start_seconds, "end_seconds": seg.end_seconds})
+    if missing:
+        logger.warning("audioset: %d segment(s) of the CSVs have no clip file under %s (first: %s); left out",
+                       len(missing), root, ", ".join(missing[:5]))
+    if ambiguous:
+        logger.warning("audioset: %d clip(s) labelled both Speech and Music left out (ambiguous domain)", ambiguous)
+    if not rows:
+        raise ManifestError(f"audioset: none of the segments of {[c.name for c in csvs]} has a clip file under "
+                            f"{str(root)!r} (names Y<ytid>_<start>_<end>, <ytid>_<start> or <ytid>)")
+    return pd.DataFrame(rows).drop_duplicates("clip_id")
+
+
+def midi_to_hz(pitch: int) -> float:
+    """Equal-tempered frequency of a MIDI note: ``440 * 2 ** ((pitch - 69) / 12)`` Hz (A4 = 69 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((pitch - 69) / 12)
+
+
+def _nsynth(root: Path) -> pd.DataFrame:
+    metas = sorted(root.glob("examples.json")) + sorted(root.glob("*/examples.json"))
+    if not metas:
+        raise ManifestError(f"no examples.json in {str(root)!r} or its sub-folders (nsynth-train/, ...)")
+    rows = []
+    for meta in metas:
+        split = meta.parent.name.removeprefix("nsynth-") if meta.parent != root else root.name.removeprefix("nsynth-")
+        for note_str, ex in json.loads(meta.read_text(encoding="utf-8")).items():
+            pitch = int(ex["pitch"])
+            rows.append({"audio_path": meta.parent / "audio" / f"{note_str}.wav", "clip_id": note_str,
+                         "domain": "music", "group": ex["instrument_str"], "split": split, "license": "CC-BY-4.0",
+                         "instrument_family": ex["instrument_family_str"],
+                         "instrument_source": ex["instrument_source_str"], "instrument": ex["instrument_str"],
+                         "pitch": pitch, "velocity": int(ex["velocity"]), "f0_hz": midi_to_hz(pitch),
+                         "qualities": ",".join(ex.get("qualities_str", []))})
+    return pd.DataFrame(rows)
 
 
 def _folders(root: Path) -> pd.DataFrame:
@@ -191,7 +348,7 @@ def _folders(root: Path) -> pd.DataFrame:
 
 ADAPTERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "librispeech": _librispeech, "vctk": _vctk, "esc50": _esc50, "urbansound8k": _urbansound8k,
-    "fsd50k": _fsd50k, "folders": _folders,
+    "fsd50k": _fsd50k, "audioset": _audioset, "nsynth": _nsynth, "folders": _folders,
 }
 
 
@@ -205,7 +362,7 @@ def from_dataset(kind: str, root: str | Path, out: str | Path, *, n_jobs: int | 
 
     Parameters
     ----------
-    kind : {"librispeech", "vctk", "esc50", "urbansound8k", "fsd50k", "folders"}
+    kind : {"librispeech", "vctk", "esc50", "urbansound8k", "fsd50k", "audioset", "nsynth", "folders"}
     root : str or Path
         The dataset's top folder.
     out : str or Path
