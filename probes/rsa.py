@@ -13,8 +13,10 @@
   one-sided (more similar than chance). The test assumes clips are exchangeable under the null.
 * Uncertainty: percentile bootstrap over groups (clips of a resampled group enter as often as
   the group is drawn; pairs of a clip with its own copy are left out, as rsatoolbox's
-  ``subsample_pattern`` does). Spearman's rho of a bootstrap sample uses weighted mid-ranks over
-  the presorted vectors, which equal the ranks of the expanded sample without re-sorting.
+  ``subsample_pattern`` does). A sample is integer weights on the pairs (product of the two clips'
+  counts). Its Spearman's rho uses weighted mid-ranks over the RDMs sorted once, which equal the ranks
+  of the expanded sample without expanding or re-sorting: one compiled (numba) pass over the sorted
+  pairs per descriptor and sample.
 * Undefined: a descriptor whose values on the compared clips vary by float noise only (relative to
   its mean square over all clips), or a layer whose activations do (the rule of
   :func:`~audioprobe.probes._targets.variation_notes`), has an RDM of rounding residue whose ranks
@@ -25,6 +27,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
+import numba
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import pdist
@@ -185,86 +188,96 @@ def _n_items(m: int) -> int:
     return n
 
 
-class _TieStructure:
-    """Presorted columns of condensed RDMs, for mid-ranks under integer pair weights.
+class _SortedPairs:
+    """Columns of condensed RDMs presorted once, with the ends of their tie groups.
 
-    With weights ``w`` (how often each pair occurs in a bootstrap sample) the mid-rank of a value
-    in the expanded sample is ``(weight of smaller values) + (weight of its tie group + 1) / 2``:
-    one cumulative sum along the presorted order, no re-sorting.
+    Parameters
+    ----------
+    V : np.ndarray, shape (m,) or (m, n_columns)
+
+    Attributes
+    ----------
+    order : np.ndarray of int32 (int64 beyond 2**31 pairs), shape (n_columns, m)
+        Pairs in ascending order of each column (stable).
+    ends : np.ndarray of bool, shape (n_columns, m)
+        Whether a sorted position is the last of its tie group.
     """
 
     def __init__(self, V: np.ndarray):
         V = V.reshape(V.shape[0], -1).T  # (t, m)
-        t, m = V.shape
-        self.order = np.argsort(V, axis=1, kind="stable")
+        m = V.shape[1]
+        self.order = np.argsort(V, axis=1, kind="stable").astype(np.int32 if m < 2**31 else np.int64)
         sorted_v = np.take_along_axis(V, self.order, axis=1)
-        new = np.ones((t, m), dtype=bool)
-        new[:, 1:] = sorted_v[:, 1:] != sorted_v[:, :-1]
-        self.tied = not new.all()
-        if self.tied:
-            self.gid = (np.cumsum(new.ravel()) - 1).reshape(t, m)  # tie groups, numbered across rows
-            starts = np.flatnonzero(new.ravel())
-            ends = np.r_[starts[1:], t * m] - 1
-            rows = starts // m
-            self.row_of_group = rows
-            self.before_start = starts + rows  # positions in the cumulative sums padded with a 0 per row
-            self.at_end = ends + rows + 1
-
-    @staticmethod
-    def _cumulative(ws: np.ndarray) -> np.ndarray:
-        """Row-wise cumulative sums of ``ws`` (t, m), padded with a leading 0 per row, shape (t, m + 1)."""
-        padded = np.zeros((ws.shape[0], ws.shape[1] + 1))
-        np.cumsum(ws, axis=1, out=padded[:, 1:])
-        return padded
-
-    def midranks_sorted(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Weights, mid-ranks and the tie term ``sum(g^3 - g)`` over tie groups, in presorted order.
-
-        A tie group's weight ``g`` counts every copy of its pairs in the expanded sample.
-
-        Returns
-        -------
-        ws, ranks : np.ndarray, shape (t, m)
-        ties : np.ndarray, shape (t,)
-        """
-        ws = w[self.order]
-        padded = self._cumulative(ws)
-        if not self.tied:
-            return ws, padded[:, 1:] - (ws - 1) / 2, np.full(ws.shape[0], np.sum(w * (w * w - 1)))
-        flat = padded.ravel()
-        end = flat[self.at_end]
-        g = end - flat[self.before_start]
-        ties = np.bincount(self.row_of_group, weights=g * (g * g - 1), minlength=ws.shape[0])
-        return ws, (end - (g - 1) / 2)[self.gid], ties
-
-    def rank_products(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``sum_k w_k r_k a_k`` per column (r: mid-ranks of the expanded sample) and the tie terms.
-
-        Without ties in the presorted values ``r = cumsum(w) - (w - 1) / 2`` in sorted order, whose
-        second part and the tie term (copies of a pair) do not depend on the order.
-        """
-        if self.tied:
-            ws, ranks, ties = self.midranks_sorted(w)
-            return np.einsum("ij,ij,ij->i", ws, ranks, a[self.order]), ties
-        ws = w[self.order]
-        cumulative = np.cumsum(ws, axis=1)
-        products = np.einsum("ij,ij,ij->i", ws, cumulative, a[self.order]) - 0.5 * np.sum(w * (w - 1) * a)
-        return products, np.full(ws.shape[0], np.sum(w * (w * w - 1)))
+        self.ends = np.ones(V.shape, dtype=bool)
+        self.ends[:, :-1] = sorted_v[:, 1:] != sorted_v[:, :-1]
 
 
-def _bootstrap_spearman(layer: _TieStructure, targets: _TieStructure, w: np.ndarray) -> np.ndarray:
-    """Spearman's rho of the layer with every target over the pairs expanded by weights ``w``.
+@numba.njit(nogil=True, cache=True)
+def _doubled_midranks(order, ends, w, ranks2):
+    """Twice the mid-rank of every pair in the sample expanded by integer weights ``w``.
 
-    The mean of mid-ranks of W items is (W + 1) / 2 and their variance (W^2 - 1) / 12 - ties / (12 W),
-    so only the cross products need the ranks themselves.
+    Mid-rank of a tie group of total weight g (every copy of its pairs) after pairs of total weight
+    ``below``: ``below + (g + 1) / 2``, so twice it is an integer. Writes ``ranks2`` (m,) in pair
+    order and returns the tie term ``sum(g^3 - g)``.
+    """
+    below = 0.0
+    ties = 0.0
+    g = 0.0
+    start = 0
+    for i in range(order.shape[0]):
+        g += w[order[i]]
+        if ends[i]:
+            rank2 = 2.0 * below + g + 1.0
+            for k in range(start, i + 1):
+                ranks2[order[k]] = rank2
+            below += g
+            ties += g * (g * g - 1.0)
+            g = 0.0
+            start = i + 1
+    return ties
+
+
+@numba.njit(nogil=True, cache=True)
+def _rank_cross_products(order, ends, w, x, products, ties):
+    """Per presorted row k: ``sum_p x_p 2R_p`` (R: mid-ranks of the sample expanded by ``w``) and the tie term.
+
+    One pass over the sorted pairs; a tie group's ranks are fixed at its end, so its pairs enter through
+    the sum of their ``x``.
+    """
+    for k in range(order.shape[0]):
+        below = 0.0
+        g = 0.0
+        gx = 0.0
+        acc = 0.0
+        tie = 0.0
+        for i in range(order.shape[1]):
+            p = order[k, i]
+            g += w[p]
+            gx += x[p]
+            if ends[k, i]:
+                acc += gx * (2.0 * below + g + 1.0)
+                below += g
+                tie += g * (g * g - 1.0)
+                g = 0.0
+                gx = 0.0
+        products[k] = acc
+        ties[k] = tie
+
+
+def _bootstrap_spearman(layer: _SortedPairs, targets: _SortedPairs, w: np.ndarray) -> np.ndarray:
+    """Spearman's rho of the layer with every target over the pairs expanded by integer weights ``w``.
+
+    Equals :func:`scipy.stats.spearmanr` of ``np.repeat(layer, w)`` and ``np.repeat(target, w)``. The mean of
+    mid-ranks of W items is (W + 1) / 2 and their variance (W^2 - 1) / 12 - ties / (12 W), so only the cross
+    products ``sum_p w_p R_p R'_p`` need the ranks themselves (computed in exact integer steps, float64).
     """
     total = w.sum()
-    _, ranks_l, ties_l = layer.midranks_sorted(w)
-    a = np.empty(len(w))
-    a[layer.order[0]] = ranks_l[0]
-    products, ties_t = targets.rank_products(w, a)
+    ranks2 = np.empty(len(w))
+    ties_l = _doubled_midranks(layer.order[0], layer.ends[0], w, ranks2)
+    products, ties_t = np.empty(len(targets.order)), np.empty(len(targets.order))
+    _rank_cross_products(targets.order, targets.ends, w, w * ranks2, products, ties_t)
     mean = (total + 1) / 2
-    cov = products / total - mean**2
+    cov = products / (4 * total) - mean**2
     var = (total**2 - 1) / 12
     with np.errstate(divide="ignore", invalid="ignore"):
         return cov / np.sqrt((var - ties_l / (12 * total)) * (var - ties_t / (12 * total)))
@@ -299,18 +312,14 @@ def bootstrap_distribution(rdm_layer: np.ndarray, rdm_targets: np.ndarray, group
     n_groups = group_of.max() + 1
     I, J = np.triu_indices(n, 1)
     out = np.empty((n_bootstraps, rdm_targets.shape[1]))
-    if method == "spearman":  # columns without ties take the cheaper path
-        ties_layer = _TieStructure(rdm_layer)
-        tied = np.array([len(np.unique(col)) < len(col) for col in rdm_targets.T])
-        column_sets = [(cols, _TieStructure(rdm_targets[:, cols]))
-                       for cols in (np.flatnonzero(tied), np.flatnonzero(~tied)) if len(cols)]
+    if method == "spearman":
+        layer, targets = _SortedPairs(rdm_layer), _SortedPairs(rdm_targets)
     for b in range(n_bootstraps):
         drawn = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
         count = drawn[group_of].astype(float)
         w = count[I] * count[J]
         if method == "spearman":
-            for cols, structure in column_sets:
-                out[b, cols] = _bootstrap_spearman(ties_layer, structure, w)
+            out[b] = _bootstrap_spearman(layer, targets, w)
         else:
             reps = w.astype(int)
             layer = np.repeat(rdm_layer, reps)

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.spatial.distance import pdist
-from scipy.stats import kstest, rankdata
+from scipy.stats import kstest, rankdata, spearmanr
 
 from audioprobe.errors import ParameterError
-from audioprobe.probes.rsa import (RSAProbe, _TieStructure, bootstrap_distribution, compare_rdms, descriptor_rdm,
-                                   layer_rdm, permutation_null)
+from audioprobe.probes.rsa import (RSAProbe, _doubled_midranks, _rank_cross_products, _SortedPairs,
+                                   bootstrap_distribution, compare_rdms, descriptor_rdm, layer_rdm, permutation_null)
 
 rsatoolbox = pytest.importorskip("rsatoolbox")
 
@@ -84,15 +84,40 @@ def test_weighted_midranks_equal_ranks_of_expanded_vector(levels):
     rng = np.random.default_rng(4)
     V = rng.integers(0, levels, size=(40, 3)).astype(float)
     w = rng.integers(0, 4, size=40).astype(float)
-    structure = _TieStructure(V)
-    ws, sorted_ranks, ties = structure.midranks_sorted(w)
+    x = rng.normal(size=40)
+    sorted_pairs = _SortedPairs(V)
+    products, ties = np.empty(3), np.empty(3)
+    _rank_cross_products(sorted_pairs.order, sorted_pairs.ends, w, x, products, ties)
     for j in range(3):
-        ranks = np.empty(40)
-        ranks[structure.order[j]] = sorted_ranks[j]
+        ranks2 = np.empty(40)
+        tie_term = _doubled_midranks(sorted_pairs.order[j], sorted_pairs.ends[j], w, ranks2)
         expanded = np.repeat(V[:, j], w.astype(int))
-        np.testing.assert_allclose(np.repeat(ranks, w.astype(int)), rankdata(expanded))
+        np.testing.assert_array_equal(np.repeat(ranks2, w.astype(int)), 2 * rankdata(expanded))
         counts = np.unique(expanded, return_counts=True)[1].astype(float)
-        assert ties[j] == pytest.approx(np.sum(counts**3 - counts))
+        assert tie_term == ties[j] == np.sum(counts**3 - counts)
+        assert products[j] == pytest.approx(np.sum(x * ranks2), rel=1e-12)
+
+
+@pytest.mark.parametrize("tied_layer", [True, False])
+def test_bootstrap_equals_spearman_of_expanded_samples(tied_layer):
+    """Every bootstrap replicate equals scipy's Spearman of the pairs repeated by their weights (unequal groups)."""
+    rng = np.random.default_rng(8)
+    n = 25
+    X = rng.integers(0, 3, size=(n, 2)).astype(float) if tied_layer else rng.normal(size=(n, 4))
+    rdm = layer_rdm(X, metric="euclidean")
+    targets = np.stack([descriptor_rdm(rng.integers(0, 4, size=n).astype(float)),
+                        descriptor_rdm(rng.normal(size=n)), descriptor_rdm(X[:, 0] + rng.normal(size=n))], axis=1)
+    groups = np.r_[np.arange(9), rng.integers(0, 9, size=n - 9)]  # 9 groups of unequal sizes
+    boot = bootstrap_distribution(rdm, targets, groups, n_bootstraps=40, random_state=2)
+    _, group_of = np.unique(groups.astype(str), return_inverse=True)
+    draw = np.random.default_rng(2)
+    I, J = np.triu_indices(n, 1)
+    for b in range(40):
+        count = np.bincount(draw.integers(0, 9, 9), minlength=9)[group_of]
+        reps = count[I] * count[J]
+        for j in range(3):
+            expected = spearmanr(np.repeat(rdm, reps), np.repeat(targets[:, j], reps)).statistic
+            assert boot[b, j] == pytest.approx(expected, abs=1e-12)
 
 
 def test_planted_similarity_is_detected_and_null_p_values_are_uniform():
