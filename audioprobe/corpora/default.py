@@ -16,6 +16,10 @@ silence (zero-padded at the end when the sound is shorter; sources with less tha
 ``MIN_CONTENT_S`` of sound are skipped). Identical clips are skipped.
 Music from ``fluidsynth`` is fixed-pitch phrases of General-MIDI instruments with an exact
 ``f0_hz``; ``f0_hz`` is empty for every other clip.
+
+Label columns (the tasks of the task probe): ``category`` (the source rule's kind: letters, words, drums,
+animals, ...), ``language`` (speech clips), ``instrument`` (the GM program of the melody clips) and
+``source_category`` (the kind of the environmental clips), see :func:`label_columns`.
 """
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ from .midi import (GM_PROGRAMS, PITCH_RANGE, SOUNDFONT, SOUNDFONT_LICENSE, SOUND
 from .selection import decode_trimmed, manifest_row, parallel_ordered, round_robin, split_of
 from .sources import CorpusBuildError, SourceFile, inventory, package_version, partition_of, unit_hash
 
-__all__ = ["build_default", "QUOTAS", "CLIP_S", "SAMPLE_RATE", "license_file_name", "write_licenses"]
+__all__ = ["build_default", "QUOTAS", "CLIP_S", "SAMPLE_RATE", "license_file_name", "write_licenses",
+           "label_columns"]
 
 CLIP_S = 2.0
 SAMPLE_RATE = 16000
@@ -86,6 +91,27 @@ def write_licenses(license_ids: list[str], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for lic in sorted(set(license_ids)):
         (folder / license_file_name(lic)).write_text(_license_text(lic), encoding="utf-8")
+
+
+def label_columns(*, domain: str, category: str, language: str, instrument: str = "") -> dict[str, str]:
+    """The label columns of a corpus clip, from what its source rule (or melody) says.
+
+    Parameters
+    ----------
+    domain, category, language : str
+        Of the clip's :class:`~audioprobe.corpora.sources.SourceFile` (``category="midi"``, ``language=""``
+        for melody clips).
+    instrument : str
+        The GM program name of a melody clip (:data:`~audioprobe.corpora.midi.GM_PROGRAMS`); ``""`` otherwise.
+
+    Returns
+    -------
+    dict
+        ``category``; ``language`` (speech clips, ``""`` otherwise); ``instrument``; ``source_category``
+        (``category`` for environmental clips, ``""`` otherwise).
+    """
+    return {"category": category, "language": language if domain == "speech" else "", "instrument": instrument,
+            "source_category": category if domain == "environmental" else ""}
 
 
 def _phrases(n: int) -> list:
@@ -140,8 +166,8 @@ def _take(collector: _Collector, candidates: list[SourceFile], n: int, *, n_jobs
             continue
         seg, offset = got
         if collector.offer(seg, domain=src.domain, dataset=src.package, group=src.group, license=src.license,
-                           source=f"{src.source}@{offset:.3f}s", category=src.category, language=src.language,
-                           f0_hz=np.nan, key=src.path):
+                           source=f"{src.source}@{offset:.3f}s", f0_hz=np.nan, key=src.path,
+                           labels=label_columns(domain=src.domain, category=src.category, language=src.language)):
             taken += 1
             bar.update(1)
             if taken == n:
@@ -158,7 +184,8 @@ def _take_phrases(collector: _Collector, n: int, *, bar) -> int:
         start = int(np.argmax(np.abs(y) > 1e-4))
         seg = crop(y, start, len(y))
         if collector.offer(seg, domain="music", dataset="fluidsynth", group=f"fluidsynth:{name}",
-                           license=SOUNDFONT_LICENSE, category="midi", language="", f0_hz=melody_f0_hz(mel),
+                           license=SOUNDFONT_LICENSE, f0_hz=melody_f0_hz(mel),
+                           labels=label_columns(domain="music", category="midi", language="", instrument=name),
                            source=f"{version}:{SOUNDFONT.name}:{mel.melody_id} program={mel.program} ({name}) "
                                   f"pitch={mel.notes[0].pitch}@{start / SAMPLE_RATE:.3f}s",
                            key=mel.melody_id):
@@ -233,7 +260,8 @@ def build_default(out: str | Path, *, manifest: str | Path | None = None, n_jobs
         row = manifest_row(clip_id=clip_id, file=file, root=root, domain=d, dataset=it["dataset"],
                            group=it["group"], split=split_of(it["group"]), license=it["license"],
                            source=it["source"], sample_rate=SAMPLE_RATE, n_samples=len(it["y"]),
-                           category=it["category"], language=it["language"], f0_hz=it["f0_hz"])
+                           category=it["labels"]["category"], language=it["labels"]["language"], f0_hz=it["f0_hz"],
+                           instrument=it["labels"]["instrument"], source_category=it["labels"]["source_category"])
         rows.append(row)
     table = pd.DataFrame(rows)
     write_licenses(table["license"].tolist(), out / "licenses")
