@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 
-import librosa
 import numpy as np
 import scipy.signal
 
 from ..audio import FULL_SCALE, validate_samples
 from ..errors import ParameterError
+from . import dsp
 from .config import HIGHPASS_ORDER, HIGHPASS_PAD_PERIODS, AnalysisConfig
 from .modulation import band_envelopes, logfreq_filterbank, modulation_spectrum
 from .pitch import PitchTrack, harmonicity_track, track_pitch
 
 __all__ = ["ClipAnalysis", "clean_signal"]
-
-
-@lru_cache(maxsize=8)
-def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
 
 
 @lru_cache(maxsize=8)
@@ -130,7 +125,7 @@ class ClipAnalysis:
         length = min(c.n_fft, self.y.size)
         if length < self.min_frame_length:
             return np.zeros((length, 0))
-        return librosa.util.frame(self.y, frame_length=length, hop_length=c.hop_length)
+        return dsp.frame(self.y, frame_length=length, hop_length=c.hop_length)
 
     @cached_property
     def frame_dbfs(self) -> np.ndarray:
@@ -203,7 +198,7 @@ class ClipAnalysis:
     @cached_property
     def frequencies(self) -> np.ndarray:
         """Centre frequency of each STFT bin, Hz, shape (1 + n_fft/2,)."""
-        return librosa.fft_frequencies(sr=self.sr, n_fft=self.config.n_fft)
+        return dsp.fft_frequencies(sr=self.sr, n_fft=self.config.n_fft)
 
     @cached_property
     def nonsilent_magnitude(self) -> np.ndarray:
@@ -212,27 +207,28 @@ class ClipAnalysis:
 
     @cached_property
     def centroid(self) -> np.ndarray:
-        """Spectral centroid (librosa, magnitude-weighted) of each non-silent frame, Hz, shape (n_nonsilent,)."""
+        """Spectral centroid (librosa's, magnitude-weighted) of each non-silent frame, Hz, shape (n_nonsilent,)."""
         S = self.nonsilent_magnitude
         if S.shape[1] == 0:
             return np.zeros(0)
-        return librosa.feature.spectral_centroid(S=S, sr=self.sr, n_fft=self.config.n_fft)[0]
+        return dsp.spectral_centroid(S, self.frequencies)
 
     @cached_property
     def mel_db(self) -> np.ndarray:
         """Log-mel power spectrogram, dB re 1 (``power_to_db``, top_db 80), shape (n_mels, n_frames).
 
         The mel power is ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels) @ |STFT|**2``,
-        what ``librosa.feature.melspectrogram`` computes, with the filterbank built once per process.
+        what ``librosa.feature.melspectrogram`` computes (:func:`features.dsp.mel_filterbank`, built
+        once per process).
         """
         c = self.config
-        mel = _mel_filterbank(self.sr, c.n_fft, c.n_mels) @ self.magnitude ** 2
-        return librosa.power_to_db(mel, ref=1.0, top_db=80.0)
+        mel = dsp.mel_filterbank(sr=self.sr, n_fft=c.n_fft, n_mels=c.n_mels) @ self.magnitude ** 2
+        return dsp.power_to_db(mel, top_db=80.0)
 
     @cached_property
     def mfcc(self) -> np.ndarray:
         """MFCCs c0..c{n_mfcc-1} of the log-mel spectrogram (DCT-II, ortho), shape (n_mfcc, n_frames)."""
-        return librosa.feature.mfcc(S=self.mel_db, sr=self.sr, n_mfcc=self.config.n_mfcc)
+        return dsp.mfcc(self.mel_db, n_mfcc=self.config.n_mfcc)
 
     @cached_property
     def logfreq_db(self) -> np.ndarray:

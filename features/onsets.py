@@ -1,7 +1,7 @@
 """Onsets and roughness: onset rate, and fast (30-150 Hz) envelope modulation.
 
-Onsets: librosa's spectral-flux onset strength on the shared log-mel spectrogram, peak-picked by
-``librosa.onset.onset_detect`` with an absolute threshold; onsets on silent frames are dropped. The rate of a clip without
+Onsets: librosa's spectral-flux onset strength on the shared log-mel spectrogram, peak-picked as
+``librosa.onset.onset_detect`` does with an absolute threshold (both by :mod:`features.dsp`); onsets on silent frames are dropped. The rate of a clip without
 any onset (silence included) is 0 onsets per second; a clip of fewer than two frames has no
 frame-to-frame change to detect and its rate is NaN.
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import librosa
 import numpy as np
 
+from . import dsp
 from .config import Descriptor
 from .modulation import ENVELOPE_PARAMETERS, band_power, lowest_resolved
 
@@ -37,9 +37,8 @@ def _onset_rate(an: ClipAnalysis) -> dict[str, float]:
     if an.n_frames < 2:  # an onset is a change between frames: one frame cannot show one
         return {"onset_rate": float("nan")}
     c = an.config
-    strength = librosa.onset.onset_strength(S=an.mel_db, sr=an.sr, hop_length=c.hop_length, center=False)
-    onsets = librosa.onset.onset_detect(onset_envelope=strength, sr=an.sr, hop_length=c.hop_length,
-                                        units="frames", normalize=False, delta=ONSET_DELTA_DB)
+    strength = dsp.onset_strength(an.mel_db)
+    onsets = dsp.onset_detect(strength, sr=an.sr, hop_length=c.hop_length, delta=ONSET_DELTA_DB)
     onsets = onsets[onsets < an.n_frames]
     return {"onset_rate": float(np.count_nonzero(an.nonsilent[onsets])) / an.duration_s}
 

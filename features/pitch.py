@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import librosa
 import numpy as np
 import parselmouth
 
@@ -107,6 +106,8 @@ def track_pitch(y: np.ndarray, *, sr: int, tracker: str = "praat", f0_floor: flo
         empty = np.zeros(0)
         return PitchTrack(f0=empty, considered=empty.astype(bool), time_step=time_step, defined=False)
     if tracker == "pyin":
+        import librosa  # only here: its import costs seconds per worker process (features.dsp)
+
         f0, voiced, _ = librosa.pyin(y, fmin=f0_floor, fmax=f0_ceiling, sr=sr, frame_length=n_fft,
                                      hop_length=hop_length, center=False, **PYIN_PARAMETERS)
         considered = nonsilent[: f0.size]

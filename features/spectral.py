@@ -1,15 +1,16 @@
 """Spectral shape: centroid, bandwidth, roll-off, flatness, slope and mean MFCCs.
 
-All frame values come from librosa on the shared STFT magnitude of the DC-removed signal and
-are summarised over non-silent frames (NaN when there are none).
+All frame values are librosa's formulas (computed by :mod:`features.dsp`, checked against librosa)
+on the shared STFT magnitude of the DC-removed signal, summarised over non-silent frames (NaN when
+there are none).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import librosa
 import numpy as np
 
+from . import dsp
 from .config import Descriptor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,13 +37,11 @@ def _shape_statistics(an: ClipAnalysis) -> dict[str, float]:
     S = an.nonsilent_magnitude
     if S.shape[1] == 0:
         return dict.fromkeys(names, float("nan"))
-    n_fft = an.config.n_fft
     centroid = an.centroid
-    bandwidth = librosa.feature.spectral_bandwidth(S=S, sr=an.sr, n_fft=n_fft, centroid=centroid[None, :], p=2)[0]
-    rolloff = librosa.feature.spectral_rolloff(S=S, sr=an.sr, n_fft=n_fft, roll_percent=ROLL_PERCENT)[0]
+    bandwidth = dsp.spectral_bandwidth(S, an.frequencies, centroid, p=2)
+    rolloff = dsp.spectral_rolloff(S, an.frequencies, roll_percent=ROLL_PERCENT)
     # over the bins that are kept (the excluded sub-lowcut bins are zeros, which a geometric mean would see)
-    flatness = librosa.feature.spectral_flatness(S=S[an.frequencies >= an.config.lowcut_hz], power=2.0,
-                                                 amin=FLATNESS_AMIN)[0]
+    flatness = dsp.spectral_flatness(S[an.frequencies >= an.config.lowcut_hz], power=2.0, amin=FLATNESS_AMIN)
     return {"centroid_median": float(np.median(centroid)), "centroid_iqr": _iqr(centroid),
             "bandwidth_median": float(np.median(bandwidth)), "bandwidth_iqr": _iqr(bandwidth),
             "rolloff_median": float(np.median(rolloff)), "rolloff_iqr": _iqr(rolloff),

@@ -246,6 +246,51 @@ def test_spectral_oracle_librosa():
     assert r["centroid_std"] == pytest.approx(np.std(librosa.feature.spectral_centroid(S=S, **kw)), rel=1e-6)
 
 
+@pytest.mark.parametrize("signal", ["rich", "white", "clicks"])
+def test_dsp_primitives_equal_librosa(signal):
+    """features.dsp restates librosa 0.11's formulas without importing librosa in the workers: frames, mel filters,
+    power_to_db, MFCCs, centroid, bandwidth, roll-off, flatness, onset strength and onset frames equal librosa's on the
+    same input (1e-10 relative; onset frames identical, also at other thresholds)."""
+    from audioprobe.features import dsp
+    if signal == "clicks":
+        y = white(9, 1e-3)
+        y[(SR * (0.1 + 0.23 * np.arange(8))).astype(int)] = 0.9
+    else:
+        y = SIGNALS[signal]()
+    frames = dsp.frame(y, frame_length=1024, hop_length=160)
+    np.testing.assert_array_equal(frames, librosa.util.frame(y, frame_length=1024, hop_length=160))
+    S = np.abs(np.fft.rfft(frames * scipy.signal.get_window("hann", 1024)[:, None], axis=0))
+    freq = dsp.fft_frequencies(sr=SR, n_fft=1024)
+    np.testing.assert_array_equal(freq, librosa.fft_frequencies(sr=SR, n_fft=1024))
+    mel_basis = dsp.mel_filterbank(sr=SR, n_fft=1024, n_mels=64)
+    np.testing.assert_array_equal(mel_basis, librosa.filters.mel(sr=SR, n_fft=1024, n_mels=64))
+    mel_db = dsp.power_to_db(mel_basis @ S ** 2)
+    expected_db = librosa.power_to_db(librosa.feature.melspectrogram(S=S ** 2, sr=SR, n_fft=1024, n_mels=64),
+                                      ref=1.0, top_db=80.0)
+    np.testing.assert_allclose(mel_db, expected_db, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dsp.mfcc(mel_db, n_mfcc=13), librosa.feature.mfcc(S=mel_db, sr=SR, n_mfcc=13),
+                               rtol=1e-10, atol=1e-10)
+    kw = dict(S=S, sr=SR, n_fft=1024)
+    centroid = dsp.spectral_centroid(S, freq)
+    np.testing.assert_allclose(centroid, librosa.feature.spectral_centroid(**kw)[0], rtol=1e-10)
+    np.testing.assert_allclose(dsp.spectral_bandwidth(S, freq, centroid),
+                               librosa.feature.spectral_bandwidth(**kw, centroid=centroid[None, :])[0], rtol=1e-10)
+    np.testing.assert_array_equal(dsp.spectral_rolloff(S, freq, roll_percent=0.85),
+                                  librosa.feature.spectral_rolloff(**kw, roll_percent=0.85)[0])
+    np.testing.assert_allclose(dsp.spectral_flatness(S, power=2.0, amin=1e-10),
+                               librosa.feature.spectral_flatness(S=S, power=2.0, amin=1e-10)[0], rtol=1e-10)
+    strength = dsp.onset_strength(mel_db)
+    np.testing.assert_allclose(strength, librosa.onset.onset_strength(S=mel_db, sr=SR, hop_length=160, center=False),
+                               rtol=1e-10, atol=1e-12)
+    for delta in (0.5, 2.0, 6.0):
+        ours = dsp.onset_detect(strength, sr=SR, hop_length=160, delta=delta)
+        theirs = librosa.onset.onset_detect(onset_envelope=strength, sr=SR, hop_length=160, units="frames",
+                                            normalize=False, delta=delta)
+        np.testing.assert_array_equal(ours, theirs)
+    if signal == "clicks":
+        assert len(dsp.onset_detect(strength, sr=SR, hop_length=160, delta=2.0)) == 8
+
+
 def test_dc_offset_and_drift_do_not_move_the_centroid():
     """A DC offset 10x the tone and a 5 Hz drift as large as the tone leave the 1 kHz centroid within 1 %.
 
