@@ -1,7 +1,7 @@
 """The study runner: one TOML file -> the whole pipeline into one run folder, resumably.
 
 A study file names the clips, the descriptors, the models (spec, pretraining domain, seed),
-the probes and the statistics. :func:`run_study` runs features -> activations (per model)
+the probes, the label read-out tasks (``[[tasks]]``: name, column, group) and the statistics. :func:`run_study` runs features -> activations (per model)
 -> probes -> domain statistics -> figures -> report; every stage skips work that a previous,
 possibly interrupted, call finished. ``study.example.toml`` at the repository root is a
 documented example; :func:`demo_study` is the configuration of ``audioprobe demo``.
@@ -25,12 +25,14 @@ SECTIONS: dict[str, dict[str, Any]] = {
     "features": {"descriptors": None, "pitch": "praat", "sr": 16000, "f0_floor": 50.0, "f0_ceiling": 2000.0},
     "extract": {"layers": None, "pooling": "mean", "device": "auto", "batch_size": None},
     "probes": {"probes": ["ridge", "rsa", "cka"], "cv": 5, "permutations": 1000, "bootstraps": 1000,
-               "scaling": "center", "random_state": 0},
+               "scaling": "center", "random_state": 0, "task_cs": None, "task_permutations": None},
     "compare": {"enabled": True, "unit": "auto", "permutations": 10000, "alpha": 0.05, "metric": "r2_pooled",
                 "random_state": 0},
     "figures": {"enabled": True, "report": True},
 }
 MODEL_KEYS = {"spec": None, "name": None, "domain": None, "seed": None}
+#: Keys of a ``[[tasks]]`` entry: the task's name, its label column and its group column (default ``group``).
+TASK_KEYS = {"name": None, "column": None, "group": "group"}
 
 
 def _merge(section: str, given: dict[str, Any], allowed: dict[str, Any], where: str) -> dict[str, Any]:
@@ -49,12 +51,14 @@ def load_study(study: str | Path | dict[str, Any]) -> dict[str, Any]:
     -------
     config : dict
         One dict per section of :data:`SECTIONS` plus ``models``, a list of dicts with
-        ``spec``, ``name``, ``domain``, ``seed``.
+        ``spec``, ``name``, ``domain``, ``seed``, and ``tasks``, a list of dicts with ``name``, ``column``,
+        ``group`` (:data:`TASK_KEYS`; empty when the study has none).
 
     Raises
     ------
     ParameterError
-        Unknown sections or keys, no models, or a model without ``spec``.
+        Unknown sections or keys, no models, a model without ``spec``, or a task without ``name`` or
+        ``column`` or with a repeated name.
     """
     if isinstance(study, dict):
         raw, where, base = copy.deepcopy(study), "study", Path.cwd()
@@ -67,9 +71,10 @@ def load_study(study: str | Path | dict[str, Any]) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             raise ParameterError(f"study file {str(path)!r} is not valid TOML: {exc}") from exc
         where, base = str(path), path.resolve().parent
-    unknown = sorted(set(raw) - set(SECTIONS) - {"models"})
+    unknown = sorted(set(raw) - set(SECTIONS) - {"models", "tasks"})
     if unknown:
-        raise ParameterError(f"{where}: unknown section(s) {unknown}; allowed: {sorted(SECTIONS) + ['models']}")
+        raise ParameterError(f"{where}: unknown section(s) {unknown}; allowed: "
+                             f"{sorted(SECTIONS) + ['models', 'tasks']}")
     config = {name: _merge(name, raw.get(name, {}), defaults, where) for name, defaults in SECTIONS.items()}
     models = raw.get("models", [])
     if not models:
@@ -80,6 +85,7 @@ def load_study(study: str | Path | dict[str, Any]) -> dict[str, Any]:
         if not model["spec"]:
             raise ParameterError(f"{where}: [[models]] entry {i} has no spec")
         config["models"].append(model)
+    config["tasks"] = _tasks(raw.get("tasks", []), where)
     for key in ("manifest", "output"):
         value = config["study"][key]
         if value is not None:
@@ -87,11 +93,29 @@ def load_study(study: str | Path | dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _tasks(tasks: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    out = []
+    for i, task in enumerate(tasks):
+        task = _merge("tasks", task, TASK_KEYS, where)
+        if not task["name"] or not task["column"]:
+            raise ParameterError(f"{where}: [[tasks]] entry {i} needs a name and a column, got {task}")
+        out.append(task)
+    names = [t["name"] for t in out]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"{where}: [[tasks]] names must be unique, got {names}")
+    return out
+
+
 def demo_study() -> dict[str, Any]:
     """The study ``audioprobe demo`` runs: the shipped corpus, every shipped model, a random-weight control.
 
     Every probe runs, with 200 RSA permutations and no RSA bootstrap (the demo's time budget is a
-    few minutes on 2 cores; a study file sets ``bootstraps`` for confidence intervals).
+    few minutes on 2 cores; a study file sets ``bootstraps`` for confidence intervals). Four label read-out
+    tasks run on the shipped corpus's label columns: the sound domain, the language of the speech clips, the
+    GM instrument of the melody clips (each clip its own group: every clip is a separate rendering at its own
+    pitch) and the kind of the environmental clips, at one relative C (0.01) and without task permutations
+    (each permutation repeats the whole cross-validation: about 0.2 s per layer for these tasks on 2 cores;
+    a study file sets ``task_permutations`` for p-values).
     """
     from .models.specs import shipped_models
 
@@ -101,8 +125,12 @@ def demo_study() -> dict[str, Any]:
     models.append({"spec": "byola-v1:random", "name": "random-seed0", "domain": "none", "seed": 0})
     return {
         "study": {"name": "demo"},
-        "probes": {"probes": ["ridge", "rsa", "cka", "partition", "transfer"], "cv": 5, "permutations": 200,
-                   "bootstraps": 0},
+        "probes": {"probes": ["ridge", "rsa", "cka", "partition", "transfer", "task"], "cv": 5,
+                   "permutations": 200, "bootstraps": 0, "task_cs": [0.01], "task_permutations": 0},
+        "tasks": [{"name": "domain", "column": "domain", "group": "group"},
+                  {"name": "language", "column": "language", "group": "group"},
+                  {"name": "instrument", "column": "instrument", "group": "clip_id"},
+                  {"name": "source_category", "column": "source_category", "group": "group"}],
         "compare": {"permutations": 10000},
         "models": models,
     }
@@ -161,8 +189,10 @@ def run_study(study: str | Path | dict[str, Any], *, output: str | Path | None =
 
     prb = config["probes"]
     logger.info("study %s: probes", config["study"]["name"])
+    task_options = {} if prb["task_cs"] is None else {"task_cs": prb["task_cs"]}
     run_probes(run, probes=prb["probes"], cv=prb["cv"], n_permutations=prb["permutations"],
-               n_bootstraps=prb["bootstraps"], scaling=prb["scaling"], random_state=prb["random_state"])
+               n_bootstraps=prb["bootstraps"], scaling=prb["scaling"], random_state=prb["random_state"],
+               tasks=config["tasks"] or None, task_permutations=prb["task_permutations"], **task_options)
 
     cmp = config["compare"]
     if cmp["enabled"]:

@@ -16,7 +16,7 @@ def test_example_study_loads_with_paths_resolved():
     assert config["study"]["output"] == str(ROOT / "runs" / "example")
     assert config["study"]["manifest"] is None                      # the shipped corpus
     assert [m["spec"] for m in config["models"]][-1] == "byola-v1:random"
-    assert config["probes"]["cv"] == 5 and set(config) == set(SECTIONS) | {"models"}
+    assert config["probes"]["cv"] == 5 and set(config) == set(SECTIONS) | {"models", "tasks"}
 
 
 def test_defaults_fill_missing_keys():
