@@ -233,6 +233,16 @@ def _probe_sentences(tables: RunTables, figures: dict[str, str]) -> list[str]:
                  + (" (no intervals)" if _recorded(config, "n_bootstraps", "n_bootstrap") == 0 else "") + ".")
     parts.append(f"Variance partitioning: {_setting(config, 'principal components per layer', 'n_components')}; "
                  f"{_setting(config, 'unique parts by', 'partition_by')}.")
+    if isinstance(names, list) and "task" in names:
+        permutations = _recorded(config, "task_permutations")
+        if permutations is None:  # the driver then uses the probe stage's n_permutations
+            permutations = f"{_text(_recorded(config, 'n_permutations'))} (the probe stage's n_permutations)"
+        tasks = _recorded(config, "tasks")
+        tasks = (", ".join(f"{t.get('name')} (labels {t.get('column')}, grouped by {t.get('group')})"
+                           for t in tasks) if isinstance(tasks, list) and tasks else tasks)
+        parts.append(f"Task read-out (grouped logistic regression, balanced accuracy): tasks: {_text(tasks)}; "
+                     f"{_setting(config, 'relative C grid', 'task_cs')}; group-respecting label permutations for p: "
+                     f"{_text(permutations)}.")
     return parts
 
 

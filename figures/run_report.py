@@ -19,7 +19,7 @@ from .tables import (MissingInput, RunTables, descriptor_columns, descriptor_ord
 
 __all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table", "select_scores",
            "pooled_within_table", "pooled_within_overview", "control_relative", "control_overview", "transfer_table",
-           "contrast_counts", "largest_contrasts", "model_domains", "SECTIONS", "STAGE"]
+           "task_table", "contrast_counts", "largest_contrasts", "model_domains", "SECTIONS", "STAGE"]
 
 STAGE = "report"
 
@@ -212,6 +212,28 @@ def transfer_table(probes: pd.DataFrame, *, metric: str = "r2") -> pd.DataFrame:
     return table.drop(columns=["_rank", "train_domain", "eval_domain"]).reset_index(drop=True)
 
 
+def task_table(probes: pd.DataFrame, *, metric: str = "balanced_accuracy_pooled") -> pd.DataFrame:
+    """Task read-out: per pretraining domain and task, the mean pooled score over the domain's models,
+    one column per layer, then the task's chance level and how many model x layer scores have a
+    permutation p < 0.05."""
+    rows = select_scores(probes, probe="task", metric=metric)
+    if rows.empty:
+        return pd.DataFrame()
+    names = layer_names(rows)
+    table = rows.pivot_table(index=["pretrain_domain", "feature"], columns="layer_index", values="value",
+                             aggfunc="mean")
+    table.columns = [names[i] for i in table.columns]
+    chance = select_scores(probes, probe="task", metric="chance").groupby("feature")["value"].mean()
+    significant = rows.assign(_p=rows["p_value"] < 0.05).groupby(["pretrain_domain", "feature"])["_p"]
+    table = table.reset_index()
+    table["chance"] = table["feature"].map(chance)
+    counts = significant.sum().astype(int).astype(str) + " of " + significant.size().astype(str)
+    table["p < 0.05"] = [counts.get((d, f), "") for d, f in zip(table["pretrain_domain"], table["feature"])]
+    rank = {d: i for i, d in enumerate(model_domains(rows))}
+    table = table.assign(_rank=table["pretrain_domain"].map(rank)).sort_values(["_rank", "feature"], kind="stable")
+    return table.drop(columns="_rank").rename(columns={"feature": "task"}).reset_index(drop=True)
+
+
 def contrast_counts(stats: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
     """Per contrast: cells, cells by status, significant cells (``p_fdr <= alpha``), median mde.
 
@@ -356,7 +378,7 @@ def _per_layer(report: Report, tables: RunTables) -> None:
 
 
 def _other_probes(report: Report, tables: RunTables) -> None:
-    report.add_section("RSA and cross-domain transfer", section_id="other-probes")
+    report.add_section("RSA, cross-domain transfer and tasks", section_id="other-probes")
     probes = tables.get("probes")
     if probes is None:
         report.add_paragraph("No probes.parquet in this run.", css_class="note")
@@ -385,8 +407,20 @@ def _other_probes(report: Report, tables: RunTables) -> None:
                                  "domain: grouped cross-validation inside it); each cell is the median over "
                                  "descriptors of the mean over the pretraining domain's models. Per descriptor: "
                                  "probes.parquet, probe 'transfer'.", max_rows=1000)
-    report.add_paragraph("RSA per model with p-values and intervals, transfer per descriptor: probes.parquet.",
-                         css_class="caption")
+    tasks = task_table(probes)
+    if not tasks.empty:
+        report.add_table(tasks, title="Task read-out (balanced accuracy of a grouped logistic probe, pooled over folds)",
+                         caption="Each layer cell: the mean over the pretraining domain's models of the balanced "
+                                 "accuracy of a cross-validated logistic read-out of the task's labels; chance = 1 / "
+                                 "number of classes; p < 0.05: model x layer scores whose group-respecting "
+                                 "permutation p is below 0.05 (uncorrected). Macro-F1 and per-fold scores: "
+                                 "probes.parquet, probe 'task'.", max_rows=1000)
+    shown = {"ridge", "rsa", "cka", "partition", "transfer", "task"}
+    others = sorted(set(probes["probe"].dropna().astype(str)) - shown)
+    if others:
+        report.add_paragraph(f"Probes in probes.parquet without a table here: {', '.join(others)}.", css_class="note")
+    report.add_paragraph("RSA per model with p-values and intervals, transfer per descriptor, task per fold: "
+                         "probes.parquet.", css_class="caption")
 
 
 def _statistics(report: Report, tables: RunTables) -> None:

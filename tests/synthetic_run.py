@@ -147,6 +147,13 @@ def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool,
                                      "fold": fold, "value": full - unique})
                         rows.append({**where, "feature": family, "probe": "partition", "metric": "unique_r2",
                                      "fold": fold, "value": unique})
+            # the task probe: a clip-domain read-out, at chance at the input, rising with depth for trained models
+            accuracy = 1 / 3 + (0.0 if domain == "none" else 0.1 * index)
+            for metric, value, p in (("balanced_accuracy_pooled", accuracy, 0.001 if accuracy > 0.5 else 0.3),
+                                     ("macro_f1_pooled", accuracy - 0.02, np.nan), ("chance", 1 / 3, np.nan),
+                                     ("n_classes", 3.0, np.nan)):
+                rows.append({**where, "feature": "clip_domain", "probe": "task", "metric": metric, "fold": None,
+                             "value": value, "p_value": p})
             if cka:  # layer vs descriptor set: no model_b
                 for metric in CKA_METRICS:
                     rows.append({**where, "feature": "descriptors", "probe": "cka", "metric": metric, "fold": None,
@@ -210,8 +217,10 @@ PROBE_CONFIG = {"alpha_grid": "19 log-spaced values from 0.0001 to 100000 times 
                               "centred training activations (per layer and fold)",
                 "cv": N_FOLDS, "layers": None, "max_missing": 0.5, "models": None, "n_bootstraps": 0,
                 "n_components": 32, "n_permutations": 200, "partition_by": "family",
-                "probes": ["ridge", "rsa", "cka", "partition", "transfer"], "random_state": 0,
-                "rdm_metric": "correlation", "rsa_method": "spearman", "scaling": "center"}
+                "probes": ["ridge", "rsa", "cka", "partition", "transfer", "task"], "random_state": 0,
+                "rdm_metric": "correlation", "rsa_method": "spearman", "scaling": "center",
+                "tasks": [{"name": "clip_domain", "column": "domain", "group": "group"}],
+                "task_cs": [0.01, 1.0, 100.0], "task_permutations": None}
 MIN_SAMPLES = 15200
 
 

@@ -23,7 +23,7 @@ from audioprobe.figures.blocks import block_of
 from audioprobe.figures.contrast import cannot_reject_statement
 from audioprobe.figures.run_report import (SECTIONS, best_layer_overview, best_layers, contrast_counts, control_overview,
                                            control_relative, domain_layer_table, pooled_within_overview,
-                                           pooled_within_table, transfer_table)
+                                           pooled_within_table, task_table, transfer_table)
 from audioprobe.figures.tables import RunTables, headline_scores
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium")
@@ -98,6 +98,8 @@ def test_methods_paragraph_states_what_each_stage_recorded(run):
         f"clip-label permutations for p: {probe['n_permutations']}",
         f"bootstraps over groups for intervals: {probe['n_bootstraps']} (no intervals)",
         f"principal components per layer: {probe['n_components']}",
+        "tasks: clip_domain (labels domain, grouped by group); relative C grid: 0.01, 1, 100",
+        f"label permutations for p: {probe['n_permutations']} (the probe stage's n_permutations)",
         f"alpha {compare['alpha']:g}; seed test: {compare['seed_test']}", "unit of inference: seed",
         # compare ran t-tests and mixed models: its recorded permutation and bootstrap counts were not used
         f"not used by these tests: n_permutations {compare['n_permutations']}, n_bootstraps {compare['n_bootstraps']}",
@@ -193,6 +195,13 @@ def test_report_shows_rsa_transfer_within_domain_and_control_relative_scores(run
     transfer = transfer_table(probes).set_index(["pretrain_domain", "clips"])
     assert transfer.loc[("speech", "speech -> music"), "conv2"] == pytest.approx(-5.0)
     assert list(transfer.index.get_level_values("pretrain_domain").unique()) == ["speech", "nonspeech", "mixed", "none"]
+    tasks = task_table(probes).set_index(["pretrain_domain", "task"])
+    assert tasks.loc[("speech", "clip_domain"), "logmel"] == pytest.approx(1 / 3)
+    assert tasks.loc[("speech", "clip_domain"), "fc1"] == pytest.approx(1 / 3 + 0.4)
+    assert tasks.loc[("none", "clip_domain"), "fc1"] == pytest.approx(1 / 3)
+    assert tasks.loc[("speech", "clip_domain"), "chance"] == pytest.approx(1 / 3)
+    assert tasks.loc[("speech", "clip_domain"), "p < 0.05"] == "6 of 10"  # 2 models x conv2, conv3, fc1
+    assert "Task read-out (balanced accuracy" in text
     counts = contrast_counts(run.read_table("stats.parquet")).set_index(["contrast", "cells"])
     assert counts.loc[("speech-nonspeech", "layer x descriptor"), "identical (not tested)"] == len(DESCRIPTORS)
     assert counts["n"].sum() == len(run.read_table("stats.parquet"))
