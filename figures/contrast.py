@@ -74,7 +74,8 @@ def cannot_reject_statement(stats: pd.DataFrame) -> str:
 
 
 def significance_marks(p_fdr: np.ndarray | pd.Series) -> np.ndarray:
-    """``***``/``**``/``*`` for corrected p-values below 0.001/0.01/0.05, else ``""`` (NaN -> ``""``).
+    """``***``/``**``/``*`` for corrected p-values at most 0.001/0.01/0.05 (the compare stage's rule:
+    p <= alpha rejects), else ``""`` (NaN -> ``""``).
 
     Parameters
     ----------
@@ -83,7 +84,7 @@ def significance_marks(p_fdr: np.ndarray | pd.Series) -> np.ndarray:
     p = np.asarray(p_fdr, dtype=float)
     marks = np.full(p.shape, "", dtype=object)
     for threshold, mark in reversed(MARKS):
-        marks[p < threshold] = mark
+        marks[p <= threshold] = mark
     return marks
 
 
@@ -95,7 +96,7 @@ def contrast_map(stats: pd.DataFrame, *, order: Sequence[str] | None = None, nco
     last row, "all descriptors"), columns are layers, plus a last column "all layers" for
     contrasts averaged over layers (``layer_index`` missing, e.g. the mixed model). Colours
     are centred on 0 (no difference) with one symmetric scale for all panels; stars mark
-    ``p_fdr`` < 0.05 / 0.01 / 0.001. Cells that were not tested (``status`` ``identical``
+    ``p_fdr`` <= 0.05 / 0.01 / 0.001. Cells that were not tested (``status`` ``identical``
     or ``not_tested``) are hatched grey, not coloured as a zero difference; tested cells
     whose design cannot reach alpha (``cannot_reject``) carry a circle, and the figure's
     title says how many there are (:func:`cannot_reject_statement`). The tests, corrections
@@ -166,7 +167,7 @@ def contrast_map(stats: pd.DataFrame, *, order: Sequence[str] | None = None, nco
     if (stats["_status"] == "cannot_reject").any():
         handles.append(Line2D([], [], ls="", marker="$" + CANNOT_REJECT_MARK + "$", color="k", ms=8,
                               label="tested, but cannot reject at alpha (smallest attainable p > alpha)"))
-    heading = f"{TITLE} (* p_fdr < 0.05, ** < 0.01, *** < 0.001)"
+    heading = f"{TITLE} (* p_fdr <= 0.05, ** <= 0.01, *** <= 0.001)"
     statement = cannot_reject_statement(stats)
     title = heading + ("\n" + wrap_to_figure(fig, statement, fontsize=10) if statement else "")
     if handles:  # the legend's title is the figure's title: a suptitle and an outside legend would overlap
@@ -201,7 +202,7 @@ def caption(tables: RunTables) -> str:
             "first and the second domain, for one descriptor (row) at one layer (column); red: the first domain "
             "scores higher, blue: lower. The last column, 'all layers', holds the mixed-model contrast averaged "
             "over layers, and the last row the contrast across descriptors. Stars mark cells whose "
-            "FDR-corrected p (p_fdr) is below 0.05 / 0.01 / 0.001. No star means the test did not reject; it "
+            "FDR-corrected p (p_fdr) is at most 0.05 / 0.01 / 0.001. No star means the test did not reject; it "
             "is not evidence of no difference: stats.parquet's mde gives the smallest difference each cell "
             "could detect with 80% power.")
     if status.get("identical", 0):

@@ -226,5 +226,5 @@ def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_
                     column = np.log(column)
                 name = f"log {name}"
             rdms[f"{name} (descriptor)"] = descriptor_rdm(column)
-    subtitle = f"model {model}, layers named as in every figure; {len(subset)} clips (up to {n_per_domain} per domain), sorted by domain; white: undefined"
+    subtitle = f"model {model}; {len(subset)} clips (up to {n_per_domain} per domain), sorted by domain; white: undefined"
     return rdm_panels(rdms, list(subset["domain"]), subtitle=subtitle)

@@ -250,8 +250,8 @@ def test_profile_draws_one_line_per_domain_with_a_dashed_control(figures):
 
 
 def test_significance_marks():
-    marks = significance_marks(np.array([0.0005, 0.005, 0.03, 0.05, 0.7, np.nan]))
-    assert list(marks) == ["***", "**", "*", "", "", ""]
+    marks = significance_marks(np.array([0.0005, 0.005, 0.03, 0.05, 0.0501, 0.7, np.nan]))
+    assert list(marks) == ["***", "**", "*", "*", "", "", ""]  # p <= alpha rejects, as in compare
 
 
 def _contrast_marks(fig) -> list[tuple[str, str, int, int]]:
@@ -281,11 +281,11 @@ def test_contrast_map_stars_the_significant_cells_and_hatches_the_untested_input
     assert sorted((int(p.get_x()), int(p.get_y())) for p in hatched) == [(0, i) for i in range(len(DESCRIPTORS))]
     legend = fig.legends[0]
     assert any("identical for every model" in t.get_text() for t in legend.get_texts())
-    # stars exactly where p_fdr is below 0.05, the planted speech > nonspeech f0 cell at fc1 among them
+    # stars exactly where p_fdr is at most 0.05, the planted speech > nonspeech f0 cell at fc1 among them
     marks = _contrast_marks(fig)
     expected = {(c, LAYERS.index(layer) if layer != "all" else len(LAYERS),
                  DESCRIPTORS.index(feature) if feature != "all" else len(DESCRIPTORS))
-                for c, layer, feature in stats_table.loc[stats_table["p_fdr"] < 0.05,
+                for c, layer, feature in stats_table.loc[stats_table["p_fdr"] <= 0.05,
                                                          ["contrast", "layer", "feature"]].itertuples(index=False)}
     assert {(c, x, y) for c, _, x, y in marks} == expected
     assert ("speech-nonspeech", LAYERS.index("fc1"), DESCRIPTORS.index("f0_mean")) in expected
