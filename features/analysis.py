@@ -167,14 +167,14 @@ class ClipAnalysis:
     def magnitude(self) -> np.ndarray:
         """|STFT| of the analysis signal, shape (1 + n_fft/2, n_frames).
 
-        Each frame is Hann-windowed (``scipy.signal.get_window("hann")``, periodic, as librosa)
+        Each frame is Hann-windowed (``scipy.signal.get_window("hann")``, periodic, as librosa; :func:`features.dsp.hann`)
         and transformed with ``numpy.fft.rfft``; bins below ``lowcut_hz`` are set to 0 (no
         spectral descriptor uses them). A clip shorter than ``n_fft`` is one frame windowed over
         its own length and zero-padded to ``n_fft``.
         """
         c = self.config
         frames = self.frames
-        window = scipy.signal.get_window("hann", frames.shape[0])
+        window = dsp.hann(frames.shape[0])
         magnitude = np.abs(np.fft.rfft(frames * window[:, None], n=c.n_fft, axis=0))
         magnitude[self.frequencies < c.lowcut_hz] = 0.0
         return magnitude
@@ -191,7 +191,7 @@ class ClipAnalysis:
         weights[0] = 1.0
         if c.n_fft % 2 == 0:
             weights[-1] = 1.0
-        window = scipy.signal.get_window("hann", self.frames.shape[0])
+        window = dsp.hann(self.frames.shape[0])
         power = weights @ self.magnitude ** 2 / (c.n_fft * np.sum(window ** 2))
         return np.maximum(10.0 * np.log10(np.maximum(power, 1e-300)), c.level_floor_dbfs)
 

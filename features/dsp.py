@@ -16,8 +16,16 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-__all__ = ["frame", "fft_frequencies", "mel_filterbank", "power_to_db", "mfcc", "spectral_centroid",
+__all__ = ["hann", "frame", "fft_frequencies", "mel_filterbank", "power_to_db", "mfcc", "spectral_centroid",
            "spectral_bandwidth", "spectral_rolloff", "spectral_flatness", "onset_strength", "onset_detect"]
+
+
+@lru_cache(maxsize=32)
+def hann(n: int) -> np.ndarray:
+    """Periodic Hann window, ``scipy.signal.get_window("hann", n)`` (a single sample is 1); read-only, shape (n,)."""
+    window = np.ones(n) if n <= 1 else 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    window.setflags(write=False)
+    return window
 
 
 def frame(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:

@@ -35,6 +35,7 @@ import scipy.fft
 import scipy.signal
 
 from .config import Descriptor
+from .dsp import hann
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import ClipAnalysis
@@ -97,6 +98,35 @@ def envelope_edge_s(sr: int, env_rate: int) -> float:
     return settle / sr + 10 * max(up, down) / (up * sr)
 
 
+@lru_cache(maxsize=8)
+def _antialias_filter(up: int, down: int) -> np.ndarray:
+    """``scipy.signal.resample_poly``'s default FIR (Kaiser beta 5, ``10 max(up, down)`` taps each side), built once."""
+    max_rate = max(up, down)
+    taps = scipy.signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    taps.setflags(write=False)
+    return taps
+
+
+def _analytic_magnitude(bands: np.ndarray) -> np.ndarray:
+    """``abs(scipy.signal.hilbert(bands, N=next_fast_len))`` cut to the input length, with a real forward FFT.
+
+    Parameters
+    ----------
+    bands : np.ndarray, shape (n_bands, n_samples)
+
+    Returns
+    -------
+    np.ndarray, shape (n_bands, n_samples)
+    """
+    n = bands.shape[-1]
+    n_fast = scipy.fft.next_fast_len(n)
+    half = scipy.fft.rfft(bands, n_fast, axis=-1)
+    spectrum = np.zeros(bands.shape[:-1] + (n_fast,), dtype=complex)
+    spectrum[..., : half.shape[-1]] = half
+    spectrum[..., 1: (n_fast + 1) // 2] *= 2.0  # positive frequencies doubled, DC and Nyquist kept, negative 0
+    return np.abs(scipy.fft.ifft(spectrum, axis=-1)[..., :n])
+
+
 def band_envelopes(y: np.ndarray, *, sr: int, env_rate: int) -> np.ndarray:
     """Hilbert envelopes of octave bands, resampled to ``env_rate``, their edges dropped.
 
@@ -106,7 +136,7 @@ def band_envelopes(y: np.ndarray, *, sr: int, env_rate: int) -> np.ndarray:
     sr : int
         Hz.
     env_rate : int
-        Envelope sample rate, Hz (polyphase resampling with its anti-alias filter).
+        Envelope sample rate, Hz (``scipy.signal.resample_poly`` with its default anti-alias filter).
 
     Returns
     -------
@@ -115,16 +145,29 @@ def band_envelopes(y: np.ndarray, *, sr: int, env_rate: int) -> np.ndarray:
         ``round(envelope_edge_s * env_rate)`` at each end (none for a clip shorter than twice that).
     """
     bands = np.stack([scipy.signal.sosfilt(sos, y) for sos in _band_filters(sr)])
-    n_fast = scipy.fft.next_fast_len(y.size)
-    envelope = np.abs(scipy.signal.hilbert(bands, N=n_fast, axis=-1))[:, : y.size]
+    envelope = _analytic_magnitude(bands)
     common = gcd(env_rate, sr)
-    envelope = scipy.signal.resample_poly(envelope, env_rate // common, sr // common, axis=-1)
+    up, down = env_rate // common, sr // common
+    envelope = scipy.signal.resample_poly(envelope, up, down, axis=-1, window=_antialias_filter(up, down).copy())
     edge = round(envelope_edge_s(sr, env_rate) * env_rate)
     return np.maximum(envelope[:, edge: max(edge, envelope.shape[-1] - edge)], 0.0)
 
 
 def modulation_spectrum(x: np.ndarray, *, fs: float, detrend: str, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """Periodogram (Hann window, zero-padded to at least 4x the length, density scaling).
+
+    What ``scipy.signal.periodogram(x, fs, window="hann", nfft, detrend, scaling="density")``
+    computes, without its short-time FFT machinery: ``|rfft(detrended x * w, nfft)|^2 / (fs sum w^2)``,
+    doubled except at 0 Hz and the Nyquist frequency.
+
+    Parameters
+    ----------
+    x : np.ndarray
+    fs : float
+        Sample rate along ``axis``.
+    detrend : {"constant", "linear"}
+        Remove the mean, or the least-squares line, first.
+    axis : int
 
     Returns
     -------
@@ -133,10 +176,17 @@ def modulation_spectrum(x: np.ndarray, *, fs: float, detrend: str, axis: int) ->
         ``x``'s shape with ``axis`` replaced by n_freqs; ``power.sum(axis) * df`` is the
         variance of the detrended signal.
     """
-    n = x.shape[axis]
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    n = x.shape[-1]
     nfft = 1 << int(np.ceil(np.log2(4 * n)))
-    return scipy.signal.periodogram(x, fs=fs, window="hann", nfft=nfft, detrend=detrend, scaling="density",
-                                    axis=axis)
+    x = x - x.mean(axis=-1, keepdims=True)
+    if detrend == "linear" and n > 1:
+        t = np.arange(n) - (n - 1) / 2.0
+        x = x - (x @ t / (t @ t))[..., None] * t
+    window = hann(n)
+    power = np.abs(scipy.fft.rfft(x * window, nfft, axis=-1)) ** 2 / (fs * np.sum(window ** 2))
+    power[..., 1: power.shape[-1] - (nfft % 2 == 0)] *= 2.0
+    return np.fft.rfftfreq(nfft, 1.0 / fs), np.moveaxis(power, -1, axis)
 
 
 def band_power(freqs: np.ndarray, power: np.ndarray, lo: float, hi: float) -> float:

@@ -259,6 +259,8 @@ def test_dsp_primitives_equal_librosa(signal):
         y = SIGNALS[signal]()
     frames = dsp.frame(y, frame_length=1024, hop_length=160)
     np.testing.assert_array_equal(frames, librosa.util.frame(y, frame_length=1024, hop_length=160))
+    for n in (1, 2, 50, 1024):
+        np.testing.assert_allclose(dsp.hann(n), scipy.signal.get_window("hann", n), rtol=0, atol=1e-15)
     S = np.abs(np.fft.rfft(frames * scipy.signal.get_window("hann", 1024)[:, None], axis=0))
     freq = dsp.fft_frequencies(sr=SR, n_fft=1024)
     np.testing.assert_array_equal(freq, librosa.fft_frequencies(sr=SR, n_fft=1024))
@@ -350,6 +352,33 @@ def test_temporal_modulation_of_am_noise():
     f, p = scipy.signal.periodogram(env, fs=SR, nfft=16 * T.size, detrend="constant")
     keep = (f > 0.7) & (f < 45)
     assert r["tmod_peak_hz"] == pytest.approx(f[keep][np.argmax(p[keep])], abs=0.25)
+
+
+def test_envelopes_and_periodogram_equal_scipy():
+    """band_envelopes (rfft-based Hilbert, cached anti-alias filter) equals sosfilt + abs(scipy.signal.hilbert) +
+    scipy.signal.resample_poly with the edges dropped; modulation_spectrum equals scipy.signal.periodogram (Hann,
+    4x zero padding, density) for mean and linear detrending (1e-12 of the largest value)."""
+    from math import gcd
+
+    from audioprobe.features.modulation import _band_filters, band_envelopes, envelope_edge_s, modulation_spectrum
+    for n in (T.size, T.size - 1, 4001):  # next_fast_len pads the odd lengths
+        y = SIGNALS["rich"]()[:n]
+        bands = np.stack([scipy.signal.sosfilt(sos, y) for sos in _band_filters(SR)])
+        env = np.abs(scipy.signal.hilbert(bands, N=scipy.fft.next_fast_len(n), axis=-1))[:, :n]
+        common = gcd(1000, SR)
+        env = scipy.signal.resample_poly(env, 1000 // common, SR // common, axis=-1)
+        edge = round(envelope_edge_s(SR, 1000) * 1000)
+        expected = np.maximum(env[:, edge: max(edge, env.shape[-1] - edge)], 0.0)
+        np.testing.assert_allclose(band_envelopes(y, sr=SR, env_rate=1000), expected, rtol=0,
+                                   atol=1e-12 * expected.max())
+    x = rng(11).standard_normal((6, 1801))
+    for detrend, axis, data in (("constant", -1, x), ("linear", 0, x.T)):
+        nfft = 1 << int(np.ceil(np.log2(4 * data.shape[axis])))
+        f_ref, p_ref = scipy.signal.periodogram(data, fs=1000.0, window="hann", nfft=nfft, detrend=detrend,
+                                                scaling="density", axis=axis)
+        f, p = modulation_spectrum(data, fs=1000.0, detrend=detrend, axis=axis)
+        np.testing.assert_allclose(f, f_ref, rtol=1e-15)
+        np.testing.assert_allclose(p, p_ref, rtol=0, atol=1e-12 * p_ref.max())
 
 
 @pytest.mark.parametrize("ripple", [1.0, 2.0])
