@@ -282,11 +282,20 @@ def _fit_predict(Z_train, y_train, Z_test, C_rel: float, variance: float) -> tup
     return model.predict(Z_test).astype(object), bool(np.all(model.n_iter_ < MAX_ITER))
 
 
-class _Result:
-    """Out-of-fold predictions of one run of the procedure."""
+def _balanced_accuracy(y: np.ndarray, y_pred: np.ndarray) -> float:
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": a fold without some class
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(y, y_pred.astype(str)))
 
-    def __init__(self, y_pred, folds, C, n_unconverged):
-        self.y_pred, self.folds, self.C, self.n_unconverged = y_pred, folds, C, n_unconverged
+
+@dataclass
+class _Result:
+    """Out-of-fold predictions of one run of the procedure: shape (n,) predictions and folds, (cv,) chosen C."""
+
+    y_pred: np.ndarray
+    folds: np.ndarray
+    C: np.ndarray
+    n_unconverged: int
 
 
 class TaskProbe:
@@ -375,7 +384,8 @@ class TaskProbe:
         Raises
         ------
         ParameterError
-            Bad settings or shapes, or fewer groups than folds among the scored clips.
+            Bad settings or shapes. (Fewer than 2 classes or fewer groups than folds among the scored clips is a
+            property of the data: the scores are NaN with the reason in ``notes_``.)
         """
         Cs = self._check()
         X = np.asarray(X, dtype=np.float64)
@@ -421,8 +431,7 @@ class TaskProbe:
         return self
 
     def _null_score(self, design: _Design, y: np.ndarray, g: np.ndarray, Cs: np.ndarray) -> float:
-        res = self._cross_validate(design, y, g, Cs)
-        return float(self._scores(y, res.y_pred, res.folds, self.cv)["balanced_accuracy_pooled"])
+        return _balanced_accuracy(y, self._cross_validate(design, y, g, Cs).y_pred)
 
     def _cross_validate(self, design: _Design, y: np.ndarray, g: np.ndarray, Cs: np.ndarray) -> _Result:
         folds = task_folds(y, g, self.cv)
@@ -455,7 +464,7 @@ class TaskProbe:
             for k, C in enumerate(Cs):
                 pred[k, inner == f], ok = _fit_predict(Z_tr, y[tr], Z_te, C, v)
                 unconverged += not ok
-        scores = [self._scores(y[train], p, inner, n_inner)["balanced_accuracy_pooled"] for p in pred]
+        scores = [_balanced_accuracy(y[train], p) for p in pred]
         return float(Cs[int(np.argmax(np.asarray(scores) > max(scores) - _TIE_TOL))]), unconverged
 
     @staticmethod
