@@ -117,15 +117,17 @@ def _strongest_peak(r: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray
     n = full.shape[1]
     padded = np.pad(full, ((0, 0), (SINC_DEPTH, SINC_DEPTH)))
     position = lags[order] + max_lag + 1  # 1-based position m of each candidate
-    window = (position - 1 + SINC_DEPTH)[..., None] + np.arange(-SINC_DEPTH, SINC_DEPTH + 1)
-    samples = np.take_along_axis(padded[:, None, :], window.reshape(window.shape[0], 1, -1), axis=2)
-    samples = samples.reshape(window.shape)
-    depth_left = np.minimum(np.minimum(SINC_DEPTH, position - 1), n - position + 1)
-    depth_right = np.minimum(np.minimum(SINC_DEPTH, position), n - position)
-    grid = np.empty(position.shape + (2 * GRID + 1,))
-    for dl, dr in set(zip(depth_left.ravel().tolist(), depth_right.ravel().tolist())):
-        group = (depth_left == dl) & (depth_right == dr)
-        grid[group] = samples[group] @ _grid_weights(dl, dr).T
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * SINC_DEPTH + 1, axis=1)
+    samples = windows[np.arange(r.shape[0])[:, None], position - 1]  # samples m - SINC_DEPTH .. m + SINC_DEPTH
+    depth_left = np.minimum(np.minimum(SINC_DEPTH, position - 1), n - position + 1).ravel()
+    depth_right = np.minimum(np.minimum(SINC_DEPTH, position), n - position).ravel()
+    samples = samples.reshape(-1, samples.shape[-1])
+    grid = np.empty((samples.shape[0], 2 * GRID + 1))
+    pairs, group = np.unique(depth_left * (SINC_DEPTH + 1) + depth_right, return_inverse=True)
+    for g, pair in enumerate(pairs.tolist()):  # nearly always the single pair (SINC_DEPTH, SINC_DEPTH)
+        members = np.flatnonzero(group == g) if pairs.size > 1 else slice(None)
+        grid[members] = samples[members] @ _grid_weights(*divmod(pair, SINC_DEPTH + 1)).T
+    grid = grid.reshape(position.shape + (2 * GRID + 1,))
     best = np.clip(np.argmax(grid, axis=2), 1, 2 * GRID - 1)[..., None]
     lo, mid, hi = (np.take_along_axis(grid, best + d, axis=2)[..., 0] for d in (-1, 0, 1))
     bend = 2.0 * mid - lo - hi
@@ -178,15 +180,18 @@ def harmonicity_cc(y: np.ndarray, *, sr: int, minimum_pitch: float, time_step: f
     # local peak over Praat's window frame (rightSample - half_window .. leftSample + half_window)
     peak_lo = max(half_window + 1 - half_period, 1) - 1
     peak_hi = min(half_window + half_period, n_window)
-    peak_index = left[:, None] + 1 - half_window + np.arange(peak_lo, peak_hi)[None, :]
-    local_peak = np.max(np.abs(y[peak_index] - local_mean[:, None]), axis=1)
+    peak_view = np.lib.stride_tricks.sliding_window_view(y, peak_hi - peak_lo)
+    frame_peak = peak_view[left + 1 - half_window + peak_lo]
+    local_peak = np.maximum(frame_peak.max(axis=1) - local_mean, local_mean - frame_peak.min(axis=1))
     intensity = np.minimum(local_peak / global_peak, 1.0)
     # forward cross-correlation of the n_window samples from t - (1/minimum_pitch + window) / 2 with lags 1..max_lag
     start = np.maximum(np.floor((times - 0.5 * (1.0 / minimum_pitch + window_s) - x1) * sr).astype(int), 0)
     span = max_lag + n_window
-    index = np.minimum(start[:, None] + np.arange(span)[None, :], n - 1)
-    segment = y[index] - local_mean[:, None]
-    segment[start[:, None] + np.arange(span)[None, :] > n - 1] = 0.0
+    # samples beyond the end (the last frames may lack a few lags) are zeros after the mean is removed
+    view = np.lib.stride_tricks.sliding_window_view(np.concatenate([y, np.zeros(span)]), span)
+    segment = view[start] - local_mean[:, None]
+    if start[-1] + span > n:
+        segment[start[:, None] + np.arange(span)[None, :] > n - 1] = 0.0
     n_fft = scipy.fft.next_fast_len(span + n_window)
     head = scipy.fft.rfft(segment[:, :n_window], n_fft, axis=1)
     product = scipy.fft.irfft(np.conj(head) * scipy.fft.rfft(segment, n_fft, axis=1), n_fft, axis=1)[:, :max_lag + 1]
