@@ -127,6 +127,23 @@ def _analytic_magnitude(bands: np.ndarray) -> np.ndarray:
     return np.abs(scipy.fft.ifft(spectrum, axis=-1)[..., :n])
 
 
+def _resample(x: np.ndarray, up: int, down: int) -> np.ndarray:
+    """``scipy.signal.resample_poly(x, up, down, axis=-1)``; for ``up == 1`` as one matrix product.
+
+    With ``up == 1`` resample_poly's output sample k is the dot product of its anti-alias filter
+    (``2 half + 1`` taps, ``half = 10 down``, symmetric) with ``x[k down - half: k down + half + 1]``
+    (zeros outside the signal): computed here on a strided view, without the polyphase loop.
+    """
+    taps = _antialias_filter(up, down)
+    if up != 1:
+        return scipy.signal.resample_poly(x, up, down, axis=-1, window=taps.copy())
+    half = (taps.size - 1) // 2
+    n_out = -(-x.shape[-1] // down)
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(half, half + down)])
+    view = np.lib.stride_tricks.sliding_window_view(padded, taps.size, axis=-1)[..., ::down, :][..., :n_out, :]
+    return view @ taps[::-1]
+
+
 def band_envelopes(y: np.ndarray, *, sr: int, env_rate: int) -> np.ndarray:
     """Hilbert envelopes of octave bands, resampled to ``env_rate``, their edges dropped.
 
@@ -147,8 +164,7 @@ def band_envelopes(y: np.ndarray, *, sr: int, env_rate: int) -> np.ndarray:
     bands = np.stack([scipy.signal.sosfilt(sos, y) for sos in _band_filters(sr)])
     envelope = _analytic_magnitude(bands)
     common = gcd(env_rate, sr)
-    up, down = env_rate // common, sr // common
-    envelope = scipy.signal.resample_poly(envelope, up, down, axis=-1, window=_antialias_filter(up, down).copy())
+    envelope = _resample(envelope, env_rate // common, sr // common)
     edge = round(envelope_edge_s(sr, env_rate) * env_rate)
     return np.maximum(envelope[:, edge: max(edge, envelope.shape[-1] - edge)], 0.0)
 

@@ -360,7 +360,8 @@ def test_envelopes_and_periodogram_equal_scipy():
     4x zero padding, density) for mean and linear detrending (1e-12 of the largest value)."""
     from math import gcd
 
-    from audioprobe.features.modulation import _band_filters, band_envelopes, envelope_edge_s, modulation_spectrum
+    from audioprobe.features.modulation import (_band_filters, _resample, band_envelopes, envelope_edge_s,
+                                                 modulation_spectrum)
     for n in (T.size, T.size - 1, 4001):  # next_fast_len pads the odd lengths
         y = SIGNALS["rich"]()[:n]
         bands = np.stack([scipy.signal.sosfilt(sos, y) for sos in _band_filters(SR)])
@@ -371,6 +372,10 @@ def test_envelopes_and_periodogram_equal_scipy():
         expected = np.maximum(env[:, edge: max(edge, env.shape[-1] - edge)], 0.0)
         np.testing.assert_allclose(band_envelopes(y, sr=SR, env_rate=1000), expected, rtol=0,
                                    atol=1e-12 * expected.max())
+    for up, down in ((1, 16), (1, 8), (10, 441)):  # the matrix-product path (up 1) and scipy's
+        x = rng(12).random((3, 4411))
+        np.testing.assert_allclose(_resample(x, up, down), scipy.signal.resample_poly(x, up, down, axis=-1),
+                                   rtol=0, atol=1e-13)
     x = rng(11).standard_normal((6, 1801))
     for detrend, axis, data in (("constant", -1, x), ("linear", 0, x.T)):
         nfft = 1 << int(np.ceil(np.log2(4 * data.shape[axis])))
