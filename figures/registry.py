@@ -15,7 +15,7 @@ from . import cka, contrast, descriptors, heatmap, partition, profile, rdm, with
 from .style import save_figure
 from .tables import MissingInput, RunTables
 
-__all__ = ["FigureSpec", "FIGURES", "STAGE", "build_figures", "make_all"]
+__all__ = ["FigureSpec", "FIGURES", "STAGE", "build_figures", "drawn_file", "make_all"]
 
 STAGE = "figures"
 
@@ -63,6 +63,25 @@ def build_figures(run: Run | str | Path | RunTables, *, names: Iterable[str] | N
         yield spec, figure
 
 
+def _unit_key(name: str, formats: Iterable[str]) -> str:
+    return f"{name}[{','.join(formats)}]"
+
+
+def _state(tables: RunTables) -> str:
+    return fingerprint(tables.state())
+
+
+def drawn_file(tables: RunTables, name: str, fmt: str = "png") -> Path | None:
+    """The file of figure ``name`` in format ``fmt`` when :func:`make_all` drew it from the run's current
+    state (so it need not be drawn again, e.g. for the report); None otherwise."""
+    units = tables.run.stage_record(STAGE).get("units", {})
+    state = _state(tables)
+    path = tables.run.file(FIGURES_DIR) / f"{name}.{fmt}"
+    drawn = any(key.startswith(f"{name}[") and fmt in key[len(name) + 1:-1].split(",") and value == state
+                for key, value in units.items())
+    return path if drawn and path.is_file() else None
+
+
 def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
              formats: tuple[str, ...] = ("png", "pdf"), force: bool = False) -> list[Path]:
     """Write every figure of a run to ``RUN/figures/<name>.<format>``, byte-identical on a re-run.
@@ -101,14 +120,14 @@ def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
     run = tables.run
     folder = run.file(FIGURES_DIR)
     selected = list(FIGURES) if names is None else [check_choice("names", n, FIGURES) for n in names]
-    state = fingerprint(tables.state())
+    state = _state(tables)
     paths: list[Path] = []
     with run.stage(STAGE, config={"names": selected, "formats": list(formats)}, inputs={"state": state},
                    force=force, computes=False) as stage:
         n_drawn = 0
         for name in selected:
             files = [folder / f"{name}.{fmt}" for fmt in formats]
-            key = f"{name}[{','.join(formats)}]"
+            key = _unit_key(name, formats)
             if stage.unit_done(key, state) and all(f.exists() for f in files):
                 paths += files
                 continue

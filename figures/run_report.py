@@ -12,7 +12,7 @@ from ..log import logger
 from ..runstore import Run, fingerprint
 from .contrast import cannot_reject_statement
 from .methods import environment_table, methods_paragraphs, recorded_parameters, stage_config, stage_table
-from .registry import FIGURES, build_figures
+from .registry import FIGURES, build_figures, drawn_file
 from .report import Report
 from .tables import (MissingInput, RunTables, descriptor_columns, descriptor_order, headline_scores, layer_names,
                      model_order)
@@ -301,7 +301,15 @@ def _drawable(tables: RunTables) -> dict[str, str]:
 def _figures(report: Report, tables: RunTables) -> None:
     report.add_section("Figures", section_id="figures")
     built = set()
-    for spec, figure in build_figures(tables):
+    for name, spec in FIGURES.items():
+        drawn = drawn_file(tables, name)  # drawn by `audioprobe figures` from this very state: embed that file
+        if drawn is not None:
+            figure = drawn.read_bytes()
+        else:
+            found = list(build_figures(tables, names=[name]))
+            if not found:
+                continue
+            figure = found[0][1]
         report.add_figure(figure, title=spec.title,
                           caption=f"{spec.caption(tables)} File: figures/{spec.name}.png / .pdf.")
         built.add(spec.name)

@@ -250,3 +250,25 @@ def test_two_extract_processes_into_one_run_folder_lose_nothing(tmp_path):
         (f"extract:{name}", clip) for name in names for clip in (table.loc[2, "clip_id"], table.loc[6, "clip_id"]))
     assert len(done.clips()) == 10
     assert not list(run.rglob("*.tmp"))
+
+
+def test_report_embeds_the_figures_already_drawn_for_this_state(tmp_path, monkeypatch):
+    from audioprobe.figures import make_all, run_report
+    from audioprobe.figures.run_report import build_report
+
+    run = make_run(tmp_path / "run")
+    run_probes(run, probes=("ridge",), cv=3)
+    before = build_report(run).read_bytes()  # draws its figures itself
+    make_all(run, formats=("png",))
+    calls: list[str] = []
+    real = run_report.build_figures
+    monkeypatch.setattr(run_report, "build_figures",
+                        lambda tables, names: calls.extend(names) or real(tables, names=names))
+    after = build_report(run, force=True).read_bytes()
+    drawn = [n for n in calls if (run.file("figures") / f"{n}.png").exists()]
+    assert drawn == []  # every figure make_all drew is embedded from its file, not drawn again
+    def figures_section(page: bytes) -> bytes:
+        start = page.index(b'<section id="figures">')
+        return page[start:page.index(b"</section>", start)]
+
+    assert figures_section(after) == figures_section(before)  # the same images, byte for byte
