@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-__all__ = ["harmonicity_cc", "HarmonicityFrames", "SINC_DEPTH", "N_REFINED", "GRID"]
+__all__ = ["harmonicity_cc", "HarmonicityFrames", "SINC_DEPTH", "N_REFINED", "GRID", "RANK_DEPTH", "RANK_GRID"]
 
 #: Half-width (correlation samples) of the interpolating sinc: Praat's NUM_PEAK_INTERPOLATE_SINC70. Praat's cc
 #: harmonicity refines with SINC700, 10x the cost here; with 700 the clip means on the test signals and the
@@ -27,8 +27,11 @@ SINC_DEPTH = 70
 #: Subdivisions per lag of the grid on which the interpolated correlation is maximised (then a parabola through
 #: the best grid point: error O(GRID^-4) of the interpolant's curvature scale).
 GRID = 32
-#: Local maxima refined per frame (the highest by sampled value), among which Praat's strongest lies.
-N_REFINED = 5
+#: Local maxima refined per frame: the highest by the maximum of a short (RANK_DEPTH) sinc interpolant on a
+#: grid of 1 / RANK_GRID lag; Praat's strongest candidate is nearly always among them.
+N_REFINED = 3
+RANK_DEPTH = 8
+RANK_GRID = 8
 
 
 class HarmonicityFrames:
@@ -60,24 +63,24 @@ def _frame_times(n_samples: int, sr: int, window_s: float, time_step: float) -> 
 
 
 @lru_cache(maxsize=256)
-def _grid_weights(depth_left: int, depth_right: int) -> np.ndarray:
-    """Weights of Praat's ``NUM_interpolate_sinc`` at the grid ``m + j / GRID`` (``j = -GRID..GRID``) around a sample m.
+def _grid_weights(depth_left: int, depth_right: int, reach: int = SINC_DEPTH, grid: int = GRID) -> np.ndarray:
+    """Weights of Praat's ``NUM_interpolate_sinc`` at the grid ``m + j / grid`` (``j = -grid..grid``) around a sample m.
 
-    ``depth_left`` and ``depth_right`` are the depths Praat uses left of m (``min(SINC_DEPTH, distance to
+    ``depth_left`` and ``depth_right`` are the depths Praat uses left of m (``min(depth, distance to
     the ends)`` for ``midleft = m - 1``) and from m on (``midleft = m``). Each row holds the weights of the
-    samples ``m - SINC_DEPTH .. m + SINC_DEPTH``: the Hann-windowed sinc over ``depth`` samples each side of
+    samples ``m - reach .. m + reach``: the Hann-windowed sinc over ``depth`` samples each side of
     x, with half-widths ``x - left + 1`` and ``right - x + 1``; at ``j = 0`` it is the sample itself.
 
     Returns
     -------
-    np.ndarray, shape (2 GRID + 1, 2 SINC_DEPTH + 1)
+    np.ndarray, shape (2 grid + 1, 2 reach + 1)
     """
-    offsets = np.arange(-SINC_DEPTH, SINC_DEPTH + 1, dtype=np.float64)
-    weights = np.zeros((2 * GRID + 1, offsets.size))
-    for row, j in enumerate(range(-GRID, GRID + 1)):
-        x = j / GRID
+    offsets = np.arange(-reach, reach + 1, dtype=np.float64)
+    weights = np.zeros((2 * grid + 1, offsets.size))
+    for row, j in enumerate(range(-grid, grid + 1)):
+        x = j / grid
         if j == 0:
-            weights[row, SINC_DEPTH] = 1.0
+            weights[row, reach] = 1.0
             continue
         midleft = np.floor(x)
         depth = depth_left if j < 0 else depth_right
@@ -94,8 +97,8 @@ def _grid_weights(depth_left: int, depth_right: int) -> np.ndarray:
 def _strongest_peak(r: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
     """Largest refined strength over the local maxima of each frame's correlation (lags 2..max_lag-1).
 
-    Every positive local maximum is a candidate (voicing threshold 0). Each is first estimated by
-    the parabola through its three samples; the ``N_REFINED`` highest are then maximised on Praat's
+    Every positive local maximum is a candidate (voicing threshold 0). Each is first ranked by the
+    maximum of a short sinc interpolant (``RANK_DEPTH``); the ``N_REFINED`` highest are then maximised on Praat's
     sinc interpolant over its bracket (the peak lag +- 1): on a grid of ``1 / GRID`` lag, then by the
     parabola through the best grid point and its neighbours. Strengths above 1 are reflected (1 / r),
     as Praat does. Returns the strongest refined strength and whether the frame has any candidate;
@@ -105,17 +108,22 @@ def _strongest_peak(r: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray
     r0, r1, r2 = r[:, lags - 1], r[:, lags], r[:, lags + 1]
     is_peak = (r1 > 0) & (r1 > r0) & (r1 >= r2)
     has_peak = is_peak.any(axis=1)
-    curvature = np.where(is_peak, 2.0 * r1 - r0 - r2, 1.0)
-    curvature = np.where(curvature > 0, curvature, np.inf)
-    estimate = np.where(is_peak, r1 + (r2 - r0) ** 2 / (8.0 * curvature), -np.inf)
-    k = min(N_REFINED, lags.size)
-    order = np.argpartition(-estimate, k - 1, axis=1)[:, :k]
-    valid = np.take_along_axis(is_peak, order, axis=1)
     # Praat's array: lags -max_lag..max_lag (r[-i] = r[i]) at 1-based positions 1..n; padded by SINC_DEPTH zeros
     # (never weighted: the depth stops at the ends) so that every window m - SINC_DEPTH .. m + SINC_DEPTH exists
     full = np.concatenate([r[:, :0:-1], r], axis=1)
     n = full.shape[1]
     padded = np.pad(full, ((0, 0), (SINC_DEPTH, SINC_DEPTH)))
+    # rank every candidate by a short interpolant's maximum (near-equal peaks, e.g. at multiples of the period,
+    # are ordered by their interpolated height, not by how close a sample falls to it)
+    rows, cols = np.nonzero(is_peak)
+    short = np.lib.stride_tricks.sliding_window_view(padded, 2 * RANK_DEPTH + 1, axis=1)
+    centre = cols + 2 + max_lag + SINC_DEPTH - RANK_DEPTH  # window start of lag cols + 2 in padded
+    ranking = short[rows, centre] @ _grid_weights(RANK_DEPTH, RANK_DEPTH, RANK_DEPTH, RANK_GRID).T
+    estimate = np.full(is_peak.shape, -np.inf)
+    estimate[rows, cols] = ranking.max(axis=1)
+    k = min(N_REFINED, lags.size)
+    order = np.argpartition(-estimate, k - 1, axis=1)[:, :k]
+    valid = np.take_along_axis(is_peak, order, axis=1)
     position = lags[order] + max_lag + 1  # 1-based position m of each candidate
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * SINC_DEPTH + 1, axis=1)
     samples = windows[np.arange(r.shape[0])[:, None], position - 1]  # samples m - SINC_DEPTH .. m + SINC_DEPTH

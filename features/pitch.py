@@ -18,7 +18,7 @@ import parselmouth
 
 from ..errors import check_choice
 from .config import PITCH_TRACKERS, PYIN_PARAMETERS, Descriptor
-from .harmonicity import N_REFINED, SINC_DEPTH, harmonicity_cc
+from .harmonicity import N_REFINED, RANK_DEPTH, RANK_GRID, SINC_DEPTH, harmonicity_cc
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import ClipAnalysis
@@ -204,6 +204,7 @@ DESCRIPTORS = (
                compute=_hnr, extra={"praat_harmonicity": PRAAT_HARMONICITY_PARAMETERS,
                                     "minimum_pitch": "f0_floor", "peak_interpolation": {
                                         "sinc_depth": SINC_DEPTH, "candidates_refined": N_REFINED,
-                                        "note": "Praat refines every candidate with depth 700; mean HNR within "
-                                                "0.01 dB of parselmouth on harmonic signals"}}),
+                                        "ranking": f"short sinc (depth {RANK_DEPTH}, 1/{RANK_GRID} lag grid)",
+                                        "note": "Praat refines every candidate with depth 700; clip mean HNR within "
+                                                "0.01 dB of parselmouth's to_harmonicity_cc on harmonic signals"}}),
 )
