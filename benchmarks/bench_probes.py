@@ -7,19 +7,24 @@
 2. RSA permutation null: :func:`audioprobe.probes.rsa.permutation_null` (rank gather + one matrix
    product per batch) against rsatoolbox (``permute_rdms`` + ``rdm.compare(method="spearman")`` per
    permutation, all descriptors per call); and the group bootstrap against rsatoolbox's
-   ``subsample_pattern`` + ``compare``.
+   ``subsample_pattern`` + ``compare`` and against the previous implementation
+   (``probes/rsa.py`` at commit :data:`PREVIOUS_RSA`, read with ``git show``: weighted mid-ranks by
+   numpy gathers and cumulative sums per sample), on the same resamples (the replicates must agree).
 
 The reference loops can be timed on fewer targets / permutations / bootstraps than the fast code
 (``--naive-targets``, ``--reference-permutations``, ``--reference-bootstraps``): their cost is linear
 in those counts, and the printed ratio uses the per-item time. Both sides run with the same number
 of BLAS threads (``--threads``, default 1). Run::
 
-    python benchmarks/bench_probes.py            # defaults: 300 clips, 512 units, 40 descriptors
+    python benchmarks/bench_probes.py            # defaults: 300 clips, 512 units, 60 descriptors
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import Ridge, RidgeCV
@@ -29,6 +34,9 @@ from threadpoolctl import threadpool_limits
 from audioprobe.probes.ridge import cross_validate_ridge
 from audioprobe.probes.rsa import bootstrap_distribution, descriptor_rdm, layer_rdm, permutation_null
 from audioprobe.probes.splitters import GroupFolds, fold_labels
+
+#: Commit of ``probes/rsa.py`` before the compiled bootstrap (the previous implementation timed here).
+PREVIOUS_RSA = "e96d732a85e20aa1aa915f7aeab49120520518e8"
 
 
 def _timed(func):
@@ -83,6 +91,21 @@ def bench_ridge(args, X, Y, groups):
           f"({1e3 * t_ridgecv / k:.1f} ms per descriptor)  -> ratio {t_ridgecv / k / per_target:7.1f}x")
 
 
+def _previous_rsa():
+    """``probes/rsa.py`` at :data:`PREVIOUS_RSA` as a module of the installed package (None without git history)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        source = subprocess.run(["git", "show", f"{PREVIOUS_RSA}:probes/rsa.py"], cwd=root, check=True,
+                                capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    spec = importlib.util.spec_from_loader("audioprobe.probes._rsa_previous", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "audioprobe.probes"
+    exec(compile(source, f"{PREVIOUS_RSA[:7]}:probes/rsa.py", "exec"), module.__dict__)
+    return module
+
+
 def bench_rsa(args, X, Y, groups):
     import rsatoolbox
     from rsatoolbox.rdm.rdms import permute_rdms
@@ -107,8 +130,9 @@ def bench_rsa(args, X, Y, groups):
     print(f"  rsatoolbox permute + compare    : {t_ref:8.3f} s  for {args.reference_permutations} permutations "
           f"({1e3 * per_ref:.2f} ms each)  -> ratio {per_ref / per_fast:7.1f}x")
 
-    t_boot, _ = _timed(lambda: bootstrap_distribution(rdm, targets, groups, n_bootstraps=args.bootstraps,
-                                                      random_state=0))
+    bootstrap_distribution(rdm[:45], targets[:45], groups[:10], n_bootstraps=1)  # compile (or load) the kernels
+    t_boot, boot = _timed(lambda: bootstrap_distribution(rdm, targets, groups, n_bootstraps=args.bootstraps,
+                                                         random_state=0))
     index = {"index": np.arange(len(X))}
     layer_p = rsatoolbox.rdm.RDMs(rdm[None], pattern_descriptors=index)
     models_p = rsatoolbox.rdm.RDMs(targets.T.copy(), pattern_descriptors=index)
@@ -123,25 +147,39 @@ def bench_rsa(args, X, Y, groups):
 
     t_boot_ref, _ = _timed(reference_boot)
     per_fast, per_ref = t_boot / args.bootstraps, t_boot_ref / args.reference_bootstraps
-    print(f"RSA group bootstrap")
+    print(f"RSA group bootstrap ({len(np.unique(groups))} groups)")
     print(f"  audioprobe bootstrap_distribution: {t_boot:7.3f} s  for {args.bootstraps} samples "
           f"({1e3 * per_fast:.2f} ms each)")
     print(f"  rsatoolbox subsample + compare  : {t_boot_ref:8.3f} s  for {args.reference_bootstraps} samples "
           f"({1e3 * per_ref:.2f} ms each)  -> ratio {per_ref / per_fast:7.1f}x")
+    previous = _previous_rsa()
+    if previous is None:
+        print(f"  previous implementation         : skipped (no git history with {PREVIOUS_RSA[:7]})")
+        return
+    k = min(args.previous_bootstraps, args.bootstraps)
+    t_prev, boot_prev = _timed(lambda: previous.bootstrap_distribution(rdm, targets, groups, n_bootstraps=k,
+                                                                       random_state=0))
+    difference = np.nanmax(np.abs(boot_prev - boot[:k]))
+    assert difference < 1e-9, f"the bootstrap replicates differ from the previous implementation by {difference:g}"
+    per_prev = t_prev / k
+    print(f"  previous ({PREVIOUS_RSA[:7]}) same resamples: {t_prev:6.3f} s  for {k} samples "
+          f"({1e3 * per_prev:.2f} ms each; max |difference| {difference:.1e})  -> ratio {per_prev / per_fast:7.1f}x")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=300)
     parser.add_argument("--units", type=int, default=512)
-    parser.add_argument("--targets", type=int, default=40)
+    parser.add_argument("--targets", type=int, default=60)
     parser.add_argument("--cv", type=int, default=5)
     parser.add_argument("--naive-targets", type=int, default=8)
-    parser.add_argument("--rsa-targets", type=int, default=40)
+    parser.add_argument("--rsa-targets", type=int, default=60)
     parser.add_argument("--permutations", type=int, default=1000)
-    parser.add_argument("--reference-permutations", type=int, default=100)
+    parser.add_argument("--reference-permutations", type=int, default=20)
     parser.add_argument("--bootstraps", type=int, default=200)
     parser.add_argument("--reference-bootstraps", type=int, default=20)
+    parser.add_argument("--previous-bootstraps", type=int, default=50,
+                        help="samples timed with the previous implementation (the first of the fast run's)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for both sides (default 1)")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--skip", choices=("ridge", "rsa"), action="append", default=[])

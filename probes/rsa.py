@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 
 import numba
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import pdist, squareform
 from scipy.stats import kendalltau, rankdata
 
 from ..errors import ParameterError, check_choice
@@ -155,7 +157,7 @@ def permutation_null(rdm_layer: np.ndarray, rdm_targets: np.ndarray, *, method: 
     n_permutations : int
     random_state : int, np.random.Generator or None
     batch : int
-        Permutations evaluated together (memory ~ batch x m integers).
+        Permutations evaluated together (memory ~ batch x m floats).
 
     Returns
     -------
@@ -165,20 +167,46 @@ def permutation_null(rdm_layer: np.ndarray, rdm_targets: np.ndarray, *, method: 
     rng = np.random.default_rng(random_state)
     rdm_targets = np.asarray(rdm_targets, dtype=np.float64).reshape(len(rdm_layer), -1)
     n = _n_items(len(rdm_layer))
+    if method == "spearman":
+        return _spearman_null(_normalised_ranks(rdm_layer), _normalised_ranks(rdm_targets), n_permutations, rng, batch)
     I, J = np.triu_indices(n, 1)
     null = np.empty((n_permutations, rdm_targets.shape[1]))
-    if method == "spearman":
-        rl, rt = _normalised_ranks(rdm_layer), _normalised_ranks(rdm_targets)
-        for start in range(0, n_permutations, batch):
-            stop = min(start + batch, n_permutations)
-            perms = rng.permuted(np.tile(np.arange(n), (stop - start, 1)), axis=1)
-            null[start:stop] = rl[condensed_index(perms[:, I], perms[:, J], n)] @ rt
-        return null
     for b in range(n_permutations):
         perm = rng.permutation(n)
         shuffled = rdm_layer[condensed_index(perm[I], perm[J], n)]
         null[b] = [COMPARISONS[method](shuffled, rdm_targets[:, t]) for t in range(rdm_targets.shape[1])]
     return null
+
+
+def _spearman_null(ranks_layer: np.ndarray, ranks_targets: np.ndarray, n_permutations: int,
+                   rng: np.random.Generator, batch: int = 64) -> np.ndarray:
+    """Spearman's rho after permuting clip labels, from normalised ranks (centred, unit norm) of the layer RDM,
+    shape (m,), and of the descriptor RDMs, shape (m, n_targets); returns shape (n_permutations, n_targets).
+
+    A permuted condensed RDM is the upper triangle of the square RDM with rows and columns permuted.
+    """
+    n = _n_items(len(ranks_layer))
+    square = squareform(ranks_layer, checks=False)
+    null = np.empty((n_permutations, ranks_targets.shape[1]))
+    shuffled = np.empty((min(batch, n_permutations), len(ranks_layer)))
+    for start in range(0, n_permutations, batch):
+        stop = min(start + batch, n_permutations)
+        perms = rng.permuted(np.tile(np.arange(n), (stop - start, 1)), axis=1)
+        for k, perm in enumerate(perms):
+            _permuted_condensed(square, perm, shuffled[k])
+        null[start:stop] = shuffled[:stop - start] @ ranks_targets
+    return null
+
+
+@numba.njit(nogil=True, cache=True)
+def _permuted_condensed(square, perm, out):
+    """``out[pair(i, j)] = square[perm[i], perm[j]]`` for i < j in condensed (``pdist``) order, shape (m,)."""
+    k = 0
+    for i in range(len(perm)):
+        row = square[perm[i]]
+        for j in range(i + 1, len(perm)):
+            out[k] = row[perm[j]]
+            k += 1
 
 
 def _n_items(m: int) -> int:
@@ -188,12 +216,9 @@ def _n_items(m: int) -> int:
     return n
 
 
+@dataclass(frozen=True)
 class _SortedPairs:
     """Columns of condensed RDMs presorted once, with the ends of their tie groups.
-
-    Parameters
-    ----------
-    V : np.ndarray, shape (m,) or (m, n_columns)
 
     Attributes
     ----------
@@ -203,13 +228,37 @@ class _SortedPairs:
         Whether a sorted position is the last of its tie group.
     """
 
-    def __init__(self, V: np.ndarray):
+    order: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, V: np.ndarray) -> _SortedPairs:
+        """Sort the columns of ``V``, shape (m,) or (m, n_columns)."""
         V = V.reshape(V.shape[0], -1).T  # (t, m)
-        m = V.shape[1]
-        self.order = np.argsort(V, axis=1, kind="stable").astype(np.int32 if m < 2**31 else np.int64)
-        sorted_v = np.take_along_axis(V, self.order, axis=1)
-        self.ends = np.ones(V.shape, dtype=bool)
-        self.ends[:, :-1] = sorted_v[:, 1:] != sorted_v[:, :-1]
+        order = np.argsort(V, axis=1, kind="stable").astype(np.int32 if V.shape[1] < 2**31 else np.int64)
+        sorted_v = np.take_along_axis(V, order, axis=1)
+        ends = np.ones(V.shape, dtype=bool)
+        ends[:, :-1] = sorted_v[:, 1:] != sorted_v[:, :-1]
+        return cls(order, ends)
+
+    @cached_property
+    def tied(self) -> bool:
+        """Whether any column has ties (columns without take a kernel without tie groups, ~2x faster)."""
+        return not self.ends.all()
+
+    def columns(self, cols: np.ndarray) -> _SortedPairs:
+        """The presorted columns ``cols``."""
+        return _SortedPairs(self.order[cols], self.ends[cols])
+
+    def rank_cross_products(self, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``sum_p x_p 2R_p`` per column (R: mid-ranks of the sample expanded by integer weights ``w``, shape
+        (m,)) and the tie terms ``sum(g^3 - g)``, each shape (n_columns,)."""
+        products, ties = np.empty(len(self.order)), np.empty(len(self.order))
+        if self.tied:
+            _rank_cross_products(self.order, self.ends, w, x, products, ties)
+        else:
+            _untied_rank_cross_products(self.order, w, x, products, ties)
+        return products, ties
 
 
 @numba.njit(nogil=True, cache=True)
@@ -264,6 +313,23 @@ def _rank_cross_products(order, ends, w, x, products, ties):
         ties[k] = tie
 
 
+@numba.njit(nogil=True, cache=True)
+def _untied_rank_cross_products(order, w, x, products, ties):
+    """:func:`_rank_cross_products` for rows without ties: every pair is its own tie group (copies of it)."""
+    for k in range(order.shape[0]):
+        below = 0.0
+        acc = 0.0
+        tie = 0.0
+        for i in range(order.shape[1]):
+            p = order[k, i]
+            g = w[p]
+            acc += x[p] * (2.0 * below + g + 1.0)
+            below += g
+            tie += g * (g * g - 1.0)
+        products[k] = acc
+        ties[k] = tie
+
+
 def _bootstrap_spearman(layer: _SortedPairs, targets: _SortedPairs, w: np.ndarray) -> np.ndarray:
     """Spearman's rho of the layer with every target over the pairs expanded by integer weights ``w``.
 
@@ -274,8 +340,7 @@ def _bootstrap_spearman(layer: _SortedPairs, targets: _SortedPairs, w: np.ndarra
     total = w.sum()
     ranks2 = np.empty(len(w))
     ties_l = _doubled_midranks(layer.order[0], layer.ends[0], w, ranks2)
-    products, ties_t = np.empty(len(targets.order)), np.empty(len(targets.order))
-    _rank_cross_products(targets.order, targets.ends, w, w * ranks2, products, ties_t)
+    products, ties_t = targets.rank_cross_products(w, w * ranks2)
     mean = (total + 1) / 2
     cov = products / (4 * total) - mean**2
     var = (total**2 - 1) / 12
@@ -312,14 +377,18 @@ def bootstrap_distribution(rdm_layer: np.ndarray, rdm_targets: np.ndarray, group
     n_groups = group_of.max() + 1
     I, J = np.triu_indices(n, 1)
     out = np.empty((n_bootstraps, rdm_targets.shape[1]))
-    if method == "spearman":
-        layer, targets = _SortedPairs(rdm_layer), _SortedPairs(rdm_targets)
+    if method == "spearman":  # descriptors without ties take the faster kernel
+        layer, targets = _SortedPairs.of(rdm_layer), _SortedPairs.of(rdm_targets)
+        tied = ~targets.ends.all(axis=1)
+        column_sets = [(cols, targets.columns(cols))
+                       for cols in (np.flatnonzero(tied), np.flatnonzero(~tied)) if len(cols)]
     for b in range(n_bootstraps):
         drawn = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
         count = drawn[group_of].astype(float)
         w = count[I] * count[J]
         if method == "spearman":
-            out[b] = _bootstrap_spearman(layer, targets, w)
+            for cols, targets in column_sets:
+                out[b, cols] = _bootstrap_spearman(layer, targets, w)
         else:
             reps = w.astype(int)
             layer = np.repeat(rdm_layer, reps)
@@ -413,6 +482,21 @@ class RSAProbe:
         layer_note = variation_note(layer[clips], layer, what="layer") if len(clips) >= 4 else None
         return np.array([note if note is not None else layer_note for note in notes], dtype=object)
 
+    def _similarities(self, rdm_layer: np.ndarray, rdm_targets: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """Similarity of the layer RDM (m,) with every descriptor RDM (m, n_targets), as :func:`compare_rdms`,
+        and its permutation null (n_permutations, n_targets) or None; Spearman ranks each RDM once for both."""
+        if self.method != "spearman":
+            value = np.array([compare_rdms(rdm_layer, col, method=self.method) for col in rdm_targets.T])
+            return value, (permutation_null(rdm_layer, rdm_targets, method=self.method,
+                                            n_permutations=self.n_permutations, random_state=rng)
+                           if self.n_permutations else None)
+        constant = has_note(variation_notes(np.c_[rdm_layer, rdm_targets], min_count=3))
+        ranks_layer, ranks_targets = _normalised_ranks(rdm_layer), _normalised_ranks(rdm_targets)
+        value = np.where(constant[0] | constant[1:], np.nan, ranks_layer @ ranks_targets)
+        return value, (_spearman_null(ranks_layer, ranks_targets, self.n_permutations, rng)
+                       if self.n_permutations else None)
+
     def _fit_pattern(self, rdm_full, layer, clips, Ysub, names, groups, rng):
         metric_name = self.method.replace("-", "_")
         n = len(layer)
@@ -423,12 +507,10 @@ class RSAProbe:
         I, J = np.triu_indices(len(clips), 1)
         rdm_layer = rdm_full[condensed_index(clips[I], clips[J], n)]
         rdm_targets = np.abs(Ysub[clips][I] - Ysub[clips][J])
-        value = np.array([compare_rdms(rdm_layer, rdm_targets[:, t], method=self.method) for t in range(len(names))])
+        value, null = self._similarities(rdm_layer, rdm_targets, rng)
         value[has_note(notes)] = np.nan
         p = np.full(len(names), np.nan)
         if self.n_permutations:
-            null = permutation_null(rdm_layer, rdm_targets, method=self.method, n_permutations=self.n_permutations,
-                                    random_state=rng)
             tol = 1e-12 * np.maximum(1.0, np.abs(value))
             p = (1 + np.sum(null >= value - tol, axis=0)) / (1 + self.n_permutations)
             p[~np.isfinite(value)] = np.nan

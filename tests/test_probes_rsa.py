@@ -8,7 +8,7 @@ from scipy.spatial.distance import pdist
 from scipy.stats import kstest, rankdata, spearmanr
 
 from audioprobe.errors import ParameterError
-from audioprobe.probes.rsa import (RSAProbe, _doubled_midranks, _rank_cross_products, _SortedPairs,
+from audioprobe.probes.rsa import (RSAProbe, _doubled_midranks, _SortedPairs,
                                    bootstrap_distribution, compare_rdms, descriptor_rdm, layer_rdm, permutation_null)
 
 rsatoolbox = pytest.importorskip("rsatoolbox")
@@ -85,9 +85,9 @@ def test_weighted_midranks_equal_ranks_of_expanded_vector(levels):
     V = rng.integers(0, levels, size=(40, 3)).astype(float)
     w = rng.integers(0, 4, size=40).astype(float)
     x = rng.normal(size=40)
-    sorted_pairs = _SortedPairs(V)
-    products, ties = np.empty(3), np.empty(3)
-    _rank_cross_products(sorted_pairs.order, sorted_pairs.ends, w, x, products, ties)
+    sorted_pairs = _SortedPairs.of(V)
+    assert sorted_pairs.tied == (levels == 6)
+    products, ties = sorted_pairs.rank_cross_products(w, x)
     for j in range(3):
         ranks2 = np.empty(40)
         tie_term = _doubled_midranks(sorted_pairs.order[j], sorted_pairs.ends[j], w, ranks2)
