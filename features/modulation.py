@@ -124,7 +124,7 @@ def _analytic_magnitude(bands: np.ndarray) -> np.ndarray:
     spectrum = np.zeros(bands.shape[:-1] + (n_fast,), dtype=complex)
     spectrum[..., : half.shape[-1]] = half
     spectrum[..., 1: (n_fast + 1) // 2] *= 2.0  # positive frequencies doubled, DC and Nyquist kept, negative 0
-    return np.abs(scipy.fft.ifft(spectrum, axis=-1)[..., :n])
+    return np.abs(scipy.fft.ifft(spectrum, axis=-1, overwrite_x=True)[..., :n])
 
 
 def _resample(x: np.ndarray, up: int, down: int) -> np.ndarray:
@@ -132,16 +132,22 @@ def _resample(x: np.ndarray, up: int, down: int) -> np.ndarray:
 
     With ``up == 1`` resample_poly's output sample k is the dot product of its anti-alias filter
     (``2 half + 1`` taps, ``half = 10 down``, symmetric) with ``x[k down - half: k down + half + 1]``
-    (zeros outside the signal): computed here on a strided view, without the polyphase loop.
+    (zeros outside the signal): computed here as a few matrix products over blocks of ``down`` samples.
     """
     taps = _antialias_filter(up, down)
     if up != 1:
         return scipy.signal.resample_poly(x, up, down, axis=-1, window=taps.copy())
     half = (taps.size - 1) // 2
     n_out = -(-x.shape[-1] // down)
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(half, half + down)])
-    view = np.lib.stride_tricks.sliding_window_view(padded, taps.size, axis=-1)[..., ::down, :][..., :n_out, :]
-    return view @ taps[::-1]
+    n_blocks = -(-taps.size // down)  # the taps span n_blocks blocks of down samples
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(half, (n_out + n_blocks) * down - half - x.shape[-1])])
+    blocks = padded.reshape(x.shape[:-1] + (n_out + n_blocks, down))  # contiguous: no strided copy
+    reversed_taps = np.zeros(n_blocks * down)
+    reversed_taps[: taps.size] = taps[::-1]
+    out = np.zeros(x.shape[:-1] + (n_out,))
+    for q in range(n_blocks):
+        out += blocks[..., q: q + n_out, :] @ reversed_taps[q * down: (q + 1) * down]
+    return out
 
 
 def band_envelopes(y: np.ndarray, *, sr: int, env_rate: int) -> np.ndarray:
