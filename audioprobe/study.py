@@ -24,7 +24,7 @@ SECTIONS: dict[str, dict[str, Any]] = {
     "study": {"name": "study", "manifest": None, "output": None},
     "features": {"descriptors": None, "pitch": "praat", "sr": 16000, "f0_floor": 50.0, "f0_ceiling": 2000.0},
     "extract": {"layers": None, "pooling": "mean", "device": "auto", "batch_size": None},
-    "probes": {"probes": ["ridge", "rsa", "cka"], "cv": 5, "permutations": 1000, "bootstraps": 1000,
+    "probes": {"probes": ["ridge", "rsa", "cka"], "cv": 5, "permutations": 1999, "bootstraps": 500,
                "scaling": "center", "random_state": 0, "task_cs": None, "task_permutations": None},
     "compare": {"enabled": True, "unit": "auto", "permutations": 10000, "alpha": 0.05, "metric": "r2_pooled",
                 "random_state": 0},
