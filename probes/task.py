@@ -151,7 +151,7 @@ def task_labels(clips: pd.DataFrame, task: TaskSpec) -> tuple[np.ndarray, np.nda
     labels = np.array([None if pd.isna(v) or str(v).strip() == "" else str(v) for v in clips[task.column]],
                       dtype=object)
     group_values = clips[task.group]
-    no_group = group_values.isna().to_numpy() & (labels != None)  # noqa: E711 (elementwise)
+    no_group = group_values.isna().to_numpy() & np.array([v is not None for v in labels], dtype=bool)
     if no_group.any():
         raise ParameterError(f"task {task.name!r}: {int(no_group.sum())} labelled clip(s) have no {task.group!r} "
                              f"(first: row {int(np.flatnonzero(no_group)[0])}); every clip of a task needs a group")
@@ -219,19 +219,20 @@ def task_folds(labels: np.ndarray, groups: np.ndarray, n_splits: int) -> np.ndar
     -------
     folds : np.ndarray of int, shape (n_clips,)
     """
-    table = pd.DataFrame({"label": labels.astype(str), "group": groups})
-    counts = table.groupby(["group", "label"]).size().reset_index(name="n")
-    counts = counts.sort_values(["group", "n", "label"], ascending=[True, False, True])
-    per_group = counts.groupby("group").agg(label=("label", "first"), n=("n", "sum")).reset_index()
-    per_group = per_group.sort_values(["label", "n", "group"], ascending=[True, False, True])
-    fold_of, sizes = {}, np.zeros(n_splits)
-    for _, block in per_group.groupby("label", sort=True):
-        held = np.zeros(n_splits)
-        for group, n in zip(block["group"], block["n"]):
-            candidates = np.flatnonzero(held == held.min())
-            f = int(candidates[np.argmin(sizes[candidates])])
-            fold_of[group], held[f], sizes[f] = f, held[f] + 1, sizes[f] + n
-    return np.array([fold_of[g] for g in groups], dtype=int)
+    group_names, group_of = np.unique(groups, return_inverse=True)
+    _, label_of = np.unique(labels.astype(str), return_inverse=True)
+    counts = np.zeros((len(group_names), label_of.max() + 1), dtype=int)
+    np.add.at(counts, (group_of, label_of), 1)
+    group_label, group_size = counts.argmax(axis=1), counts.sum(axis=1)  # argmax: the first label on ties
+    order = np.lexsort((np.arange(len(group_names)), -group_size, group_label))
+    fold_of, sizes, held = np.zeros(len(group_names), dtype=int), np.zeros(n_splits), np.zeros(n_splits)
+    for k, gi in enumerate(order):
+        if k and group_label[gi] != group_label[order[k - 1]]:
+            held[:] = 0
+        candidates = np.flatnonzero(held == held.min())
+        f = candidates[np.argmin(sizes[candidates])]
+        fold_of[gi], held[f], sizes[f] = f, held[f] + 1, sizes[f] + group_size[gi]
+    return fold_of[group_of]
 
 
 class _Design:
@@ -397,7 +398,7 @@ class TaskProbe:
                                  f"{labels.shape}, {groups.shape}")
         if not np.all(np.isfinite(X)):
             raise ParameterError("X has non-finite values: drop the clips whose activations failed first")
-        labelled = labels != None  # noqa: E711 (elementwise)
+        labelled = np.array([v is not None for v in labels], dtype=bool)
         self.left_out_ = small_classes(labels[labelled], groups[labelled], min_groups=self.min_groups)
         self.used_ = labelled & np.array([v not in self.left_out_ for v in labels])
         y, g = labels[self.used_].astype(str), groups[self.used_]
