@@ -26,7 +26,7 @@ __all__ = ["harmonicity_cc", "HarmonicityFrames", "SINC_DEPTH", "N_REFINED", "GR
 SINC_DEPTH = 70
 #: Subdivisions per lag of the grid on which the interpolated correlation is maximised (then a parabola through
 #: the best grid point: error O(GRID^-4) of the interpolant's curvature scale).
-GRID = 32
+GRID = 16
 #: Local maxima refined per frame: the highest by the maximum of a short (RANK_DEPTH) sinc interpolant on a
 #: grid of 1 / RANK_GRID lag; Praat's strongest candidate is nearly always among them.
 N_REFINED = 3
@@ -134,7 +134,7 @@ def _strongest_peak(r: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray
     pairs, group = np.unique(depth_left * (SINC_DEPTH + 1) + depth_right, return_inverse=True)
     for g, pair in enumerate(pairs.tolist()):  # nearly always the single pair (SINC_DEPTH, SINC_DEPTH)
         members = np.flatnonzero(group == g) if pairs.size > 1 else slice(None)
-        grid[members] = samples[members] @ _grid_weights(*divmod(pair, SINC_DEPTH + 1)).T
+        grid[members] = samples[members] @ _grid_weights(*divmod(pair, SINC_DEPTH + 1), SINC_DEPTH, GRID).T
     grid = grid.reshape(position.shape + (2 * GRID + 1,))
     best = np.clip(np.argmax(grid, axis=2), 1, 2 * GRID - 1)[..., None]
     lo, mid, hi = (np.take_along_axis(grid, best + d, axis=2)[..., 0] for d in (-1, 0, 1))
