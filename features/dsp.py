@@ -16,8 +16,20 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-__all__ = ["hann", "frame", "fft_frequencies", "mel_filterbank", "power_to_db", "mfcc", "spectral_centroid",
-           "spectral_bandwidth", "spectral_rolloff", "spectral_flatness", "onset_strength", "onset_detect"]
+__all__ = [
+    "fft_frequencies",
+    "frame",
+    "hann",
+    "mel_filterbank",
+    "mfcc",
+    "onset_detect",
+    "onset_strength",
+    "power_to_db",
+    "spectral_bandwidth",
+    "spectral_centroid",
+    "spectral_flatness",
+    "spectral_rolloff",
+]
 
 
 @lru_cache(maxsize=32)

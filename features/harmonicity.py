@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-__all__ = ["harmonicity_cc", "HarmonicityFrames", "SINC_DEPTH", "N_REFINED", "GRID", "RANK_DEPTH", "RANK_GRID"]
+__all__ = ["GRID", "N_REFINED", "RANK_DEPTH", "RANK_GRID", "SINC_DEPTH", "HarmonicityFrames", "harmonicity_cc"]
 
 #: Half-width (correlation samples) of the interpolating sinc: Praat's NUM_PEAK_INTERPOLATE_SINC70. Praat's cc
 #: harmonicity refines with SINC700, 10x the cost here; with 700 the clip means on the test signals and the

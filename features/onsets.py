@@ -53,7 +53,7 @@ def _roughness(an: ClipAnalysis) -> dict[str, float]:
 
 DESCRIPTORS = (
     Descriptor(name="onset_rate", unit="1/s", family="onsets_roughness",
-               extractor="librosa.onset.onset_strength + librosa.onset.onset_detect", probe_scale="linear",
+               extractor="librosa.onset.onset_strength + librosa.onset.onset_detect formulas (features.dsp)", probe_scale="linear",
                settings=("n_fft", "hop_length", "n_mels", "silence_rel_db", "silence_abs_dbfs"),
                computed="onsets on non-silent frames / clip duration (NaN with fewer than 2 frames)",
                compute=_onset_rate, extra={"onset_strength": "log-mel (power_to_db, top_db 80), librosa defaults",

@@ -12,10 +12,18 @@ import numpy as np
 import parselmouth
 import pytest
 import scipy.signal
+from audioprobe.features import (
+    COUNT_COLUMNS,
+    FAMILIES,
+    REGISTRY,
+    AnalysisConfig,
+    ClipAnalysis,
+    compute_clip_features,
+    descriptor_table,
+    resolve_descriptors,
+)
 
 from audioprobe.errors import ClipError, ParameterError
-from audioprobe.features import (COUNT_COLUMNS, FAMILIES, REGISTRY, AnalysisConfig, ClipAnalysis,
-                                 compute_clip_features, descriptor_table, resolve_descriptors)
 
 SR = 16000
 DUR = 2.0
@@ -272,7 +280,7 @@ def test_dsp_primitives_equal_librosa(signal):
     np.testing.assert_allclose(mel_db, expected_db, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dsp.mfcc(mel_db, n_mfcc=13), librosa.feature.mfcc(S=mel_db, sr=SR, n_mfcc=13),
                                rtol=1e-10, atol=1e-10)
-    kw = dict(S=S, sr=SR, n_fft=1024)
+    kw = {"S": S, "sr": SR, "n_fft": 1024}
     centroid = dsp.spectral_centroid(S, freq)
     np.testing.assert_allclose(centroid, librosa.feature.spectral_centroid(**kw)[0], rtol=1e-10)
     np.testing.assert_allclose(dsp.spectral_bandwidth(S, freq, centroid),
@@ -360,8 +368,13 @@ def test_envelopes_and_periodogram_equal_scipy():
     4x zero padding, density) for mean and linear detrending (1e-12 of the largest value)."""
     from math import gcd
 
-    from audioprobe.features.modulation import (_band_filters, _resample, band_envelopes, envelope_edge_s,
-                                                 modulation_spectrum)
+    from audioprobe.features.modulation import (
+        _band_filters,
+        _resample,
+        band_envelopes,
+        envelope_edge_s,
+        modulation_spectrum,
+    )
     for n in (T.size, T.size - 1, 4001):  # next_fast_len pads the odd lengths
         y = SIGNALS["rich"]()[:n]
         bands = np.stack([scipy.signal.sosfilt(sos, y) for sos in _band_filters(SR)])
