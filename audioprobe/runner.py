@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, wait
+from contextlib import closing
 from dataclasses import dataclass
 
 import pandas as pd
-from joblib.externals.loky import get_reusable_executor
+from joblib import Parallel, delayed
 
 from .errors import ParameterError, StageError
 from .log import logger, progress
@@ -78,23 +78,11 @@ def _run_inline(func: ClipFunction, rows: list[dict]) -> Iterator[tuple[str, dic
 
 
 def _run_processes(func: ClipFunction, rows: list[dict], n_jobs: int) -> Iterator[tuple[str, dict]]:
-    # loky (joblib's executor) pickles with cloudpickle and never re-imports __main__, so a user's
-    # script needs no `if __name__ == "__main__"` guard; its workers exit when this process dies.
-    window = 4 * n_jobs
-    pool = get_reusable_executor(max_workers=n_jobs)
-    pending = set()
-    try:
-        for row in rows:
-            pending.add(pool.submit(_call_safely, func, row))
-            if len(pending) >= window:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (f.result() for f in done)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from (f.result() for f in done)
-    finally:  # the consumer stopped early (fail-fast, interrupt): drop the queued clips
-        for future in pending:
-            future.cancel()
+    # joblib's loky backend pickles with cloudpickle and never re-imports __main__, so a user's script needs no
+    # `if __name__ == "__main__"` guard; it dispatches 2 * n_jobs clips ahead (pre_dispatch) and, when the consumer
+    # stops early (fail-fast, interrupt) and the generator is closed, cancels the clips not yet started.
+    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2 * n_jobs")
+    yield from parallel(delayed(_call_safely)(func, row) for row in rows)
 
 
 def _run_dask(func: ClipFunction, rows: list[dict], scheduler: str, n_jobs: int) -> Iterator[tuple[str, dict]]:
@@ -205,7 +193,7 @@ def map_clips(func: ClipFunction, clips: pd.DataFrame, *, run: Run | None = None
         buffer_failed.clear()
 
     fail_fast_at = min(len(todo), FAIL_FAST_CLIPS)
-    with progress(total=len(todo), desc=desc or stage) as bar:
+    with progress(total=len(todo), desc=desc or stage) as bar, closing(outcomes):  # a stop cancels queued clips
         for status, record in outcomes:
             (finished if status == "ok" else failed).append(record)
             if not finished and len(failed) == fail_fast_at and fail_fast_at > 1:
