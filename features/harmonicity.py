@@ -130,11 +130,12 @@ def _strongest_peak(r: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray
     depth_left = np.minimum(np.minimum(SINC_DEPTH, position - 1), n - position + 1).ravel()
     depth_right = np.minimum(np.minimum(SINC_DEPTH, position), n - position).ravel()
     samples = samples.reshape(-1, samples.shape[-1])
-    grid = np.empty((samples.shape[0], 2 * GRID + 1))
     pairs, group = np.unique(depth_left * (SINC_DEPTH + 1) + depth_right, return_inverse=True)
-    for g, pair in enumerate(pairs.tolist()):  # nearly always the single pair (SINC_DEPTH, SINC_DEPTH)
-        members = np.flatnonzero(group == g) if pairs.size > 1 else slice(None)
-        grid[members] = samples[members] @ _grid_weights(*divmod(pair, SINC_DEPTH + 1), SINC_DEPTH, GRID).T
+    grid = samples @ _grid_weights(SINC_DEPTH, SINC_DEPTH, SINC_DEPTH, GRID).T
+    for g, pair in enumerate(pairs.tolist()):  # candidates within SINC_DEPTH of the ends: Praat's shorter depth
+        if pair != SINC_DEPTH * (SINC_DEPTH + 1) + SINC_DEPTH:
+            members = np.flatnonzero(group == g)
+            grid[members] = samples[members] @ _grid_weights(*divmod(pair, SINC_DEPTH + 1), SINC_DEPTH, GRID).T
     grid = grid.reshape(position.shape + (2 * GRID + 1,))
     best = np.clip(np.argmax(grid, axis=2), 1, 2 * GRID - 1)[..., None]
     lo, mid, hi = (np.take_along_axis(grid, best + d, axis=2)[..., 0] for d in (-1, 0, 1))
