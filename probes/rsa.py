@@ -25,7 +25,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -136,13 +136,6 @@ def condensed_index(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     return n * lo - lo * (lo + 1) // 2 + hi - lo - 1
 
 
-def _normalised_ranks(v: np.ndarray) -> np.ndarray:
-    r = rankdata(v, axis=0)
-    r -= r.mean(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return r / np.linalg.norm(r, axis=0)
-
-
 def permutation_null(rdm_layer: np.ndarray, rdm_targets: np.ndarray, *, method: str = "spearman",
                      n_permutations: int = 1000, random_state=None, batch: int = 64) -> np.ndarray:
     """Similarities after permuting the clip labels of the layer RDM.
@@ -168,7 +161,8 @@ def permutation_null(rdm_layer: np.ndarray, rdm_targets: np.ndarray, *, method: 
     rdm_targets = np.asarray(rdm_targets, dtype=np.float64).reshape(len(rdm_layer), -1)
     n = _n_items(len(rdm_layer))
     if method == "spearman":
-        return _spearman_null(_normalised_ranks(rdm_layer), _normalised_ranks(rdm_targets), n_permutations, rng, batch)
+        ranks_layer = _SortedPairs.of(rdm_layer).normalised_ranks()[:, 0]
+        return _spearman_null(ranks_layer, _SortedPairs.of(rdm_targets).normalised_ranks(), n_permutations, rng, batch)
     I, J = np.triu_indices(n, 1)
     null = np.empty((n_permutations, rdm_targets.shape[1]))
     for b in range(n_permutations):
@@ -245,6 +239,18 @@ class _SortedPairs:
     def tied(self) -> bool:
         """Whether any column has ties (columns without take a kernel without tie groups, ~2x faster)."""
         return not self.ends.all()
+
+    def normalised_ranks(self) -> np.ndarray:
+        """Mid-ranks of every column, centred and scaled to unit norm (NaN for a constant column), shape
+        (m, n_columns): Spearman's rho of two columns is the dot product of theirs."""
+        ranks = np.empty(self.order.shape[::-1])
+        ones, ranks2 = np.ones(self.order.shape[1]), np.empty(self.order.shape[1])
+        for k in range(len(self.order)):
+            _doubled_midranks(self.order[k], self.ends[k], ones, ranks2)
+            ranks[:, k] = ranks2
+        ranks -= ranks.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return ranks / np.linalg.norm(ranks, axis=0)
 
     def columns(self, cols: np.ndarray) -> _SortedPairs:
         """The presorted columns ``cols``."""
@@ -371,30 +377,48 @@ def bootstrap_distribution(rdm_layer: np.ndarray, rdm_targets: np.ndarray, group
     rng = np.random.default_rng(random_state)
     rdm_targets = np.asarray(rdm_targets, dtype=np.float64).reshape(len(rdm_layer), -1)
     n = _n_items(len(rdm_layer))
+    weights = _pair_weights(_group_index(groups, n), n_bootstraps, rng)
+    if method == "spearman":
+        return _spearman_bootstrap(_SortedPairs.of(rdm_layer), _SortedPairs.of(rdm_targets), weights)
+    out = np.empty((n_bootstraps, rdm_targets.shape[1]))
+    for b, w in enumerate(weights):
+        reps = w.astype(int)
+        layer = np.repeat(rdm_layer, reps)
+        out[b] = [compare_rdms(layer, np.repeat(col, reps), method=method) for col in rdm_targets.T]
+    return out
+
+
+def _group_index(groups, n: int) -> np.ndarray:
+    """Group index 0..G-1 of each of ``n`` clips, shape (n,); ParameterError for another number of labels."""
     _, group_of = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     if len(group_of) != n:
         raise ParameterError(f"groups has {len(group_of)} labels but the RDMs describe {n} clips")
+    return group_of.ravel()
+
+
+def _pair_weights(group_of: np.ndarray, n_bootstraps: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Per bootstrap sample of the groups (``group_of``: group index 0..G-1 of each clip, shape (n,)), how often
+    each pair of clips occurs in it: the product of the two clips' counts, shape (m,), condensed order."""
     n_groups = group_of.max() + 1
-    I, J = np.triu_indices(n, 1)
-    out = np.empty((n_bootstraps, rdm_targets.shape[1]))
-    if method == "spearman":  # descriptors without ties take the faster kernel
-        layer, targets = _SortedPairs.of(rdm_layer), _SortedPairs.of(rdm_targets)
-        tied = ~targets.ends.all(axis=1)
-        column_sets = [(cols, targets.columns(cols))
-                       for cols in (np.flatnonzero(tied), np.flatnonzero(~tied)) if len(cols)]
-    for b in range(n_bootstraps):
+    I, J = np.triu_indices(len(group_of), 1)
+    for _ in range(n_bootstraps):
         drawn = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
         count = drawn[group_of].astype(float)
-        w = count[I] * count[J]
-        if method == "spearman":
-            for cols, targets in column_sets:
-                out[b, cols] = _bootstrap_spearman(layer, targets, w)
-        else:
-            reps = w.astype(int)
-            layer = np.repeat(rdm_layer, reps)
-            out[b] = [compare_rdms(layer, np.repeat(rdm_targets[:, t], reps), method=method)
-                      for t in range(rdm_targets.shape[1])]
-    return out
+        yield count[I] * count[J]
+
+
+def _spearman_bootstrap(layer: _SortedPairs, targets: _SortedPairs, weights: Iterable[np.ndarray]) -> np.ndarray:
+    """Spearman's rho of the presorted layer RDM with every presorted descriptor RDM per sample of pair weights,
+    shape (n_samples, n_targets); descriptors without ties take the faster kernel."""
+    tied = ~targets.ends.all(axis=1)
+    column_sets = [(cols, targets.columns(cols)) for cols in (np.flatnonzero(tied), np.flatnonzero(~tied)) if len(cols)]
+    rows = []
+    for w in weights:
+        row = np.empty(len(tied))
+        for cols, part in column_sets:
+            row[cols] = _bootstrap_spearman(layer, part, w)
+        rows.append(row)
+    return np.array(rows).reshape(-1, len(tied))
 
 
 class RSAProbe:
@@ -482,20 +506,28 @@ class RSAProbe:
         layer_note = variation_note(layer[clips], layer, what="layer") if len(clips) >= 4 else None
         return np.array([note if note is not None else layer_note for note in notes], dtype=object)
 
-    def _similarities(self, rdm_layer: np.ndarray, rdm_targets: np.ndarray,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-        """Similarity of the layer RDM (m,) with every descriptor RDM (m, n_targets), as :func:`compare_rdms`,
-        and its permutation null (n_permutations, n_targets) or None; Spearman ranks each RDM once for both."""
+    def _scores(self, rdm_layer: np.ndarray, rdm_targets: np.ndarray, groups: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Similarity of the layer RDM (m,) with every descriptor RDM (m, n_targets) as :func:`compare_rdms`, its
+        permutation null (n_permutations, n_targets) and bootstrap replicates (n_bootstraps, n_targets), None
+        when not asked for; Spearman sorts each RDM once for all three."""
         if self.method != "spearman":
             value = np.array([compare_rdms(rdm_layer, col, method=self.method) for col in rdm_targets.T])
-            return value, (permutation_null(rdm_layer, rdm_targets, method=self.method,
-                                            n_permutations=self.n_permutations, random_state=rng)
-                           if self.n_permutations else None)
+            null = (permutation_null(rdm_layer, rdm_targets, method=self.method, n_permutations=self.n_permutations,
+                                     random_state=rng) if self.n_permutations else None)
+            boot = (bootstrap_distribution(rdm_layer, rdm_targets, groups, method=self.method,
+                                           n_bootstraps=self.n_bootstraps, random_state=rng)
+                    if self.n_bootstraps else None)
+            return value, null, boot
+        layer, targets = _SortedPairs.of(rdm_layer), _SortedPairs.of(rdm_targets)
+        ranks_layer, ranks_targets = layer.normalised_ranks()[:, 0], targets.normalised_ranks()
         constant = has_note(variation_notes(np.c_[rdm_layer, rdm_targets], min_count=3))
-        ranks_layer, ranks_targets = _normalised_ranks(rdm_layer), _normalised_ranks(rdm_targets)
         value = np.where(constant[0] | constant[1:], np.nan, ranks_layer @ ranks_targets)
-        return value, (_spearman_null(ranks_layer, ranks_targets, self.n_permutations, rng)
-                       if self.n_permutations else None)
+        null = _spearman_null(ranks_layer, ranks_targets, self.n_permutations, rng) if self.n_permutations else None
+        boot = (_spearman_bootstrap(layer, targets, _pair_weights(_group_index(groups, len(groups)),
+                                                                  self.n_bootstraps, rng))
+                if self.n_bootstraps else None)
+        return value, null, boot
 
     def _fit_pattern(self, rdm_full, layer, clips, Ysub, names, groups, rng):
         metric_name = self.method.replace("-", "_")
@@ -507,7 +539,7 @@ class RSAProbe:
         I, J = np.triu_indices(len(clips), 1)
         rdm_layer = rdm_full[condensed_index(clips[I], clips[J], n)]
         rdm_targets = np.abs(Ysub[clips][I] - Ysub[clips][J])
-        value, null = self._similarities(rdm_layer, rdm_targets, rng)
+        value, null, boot = self._scores(rdm_layer, rdm_targets, groups, rng)
         value[has_note(notes)] = np.nan
         p = np.full(len(names), np.nan)
         if self.n_permutations:
@@ -516,8 +548,6 @@ class RSAProbe:
             p[~np.isfinite(value)] = np.nan
         low = high = np.full(len(names), np.nan)
         if self.n_bootstraps:
-            boot = bootstrap_distribution(rdm_layer, rdm_targets, groups, method=self.method,
-                                          n_bootstraps=self.n_bootstraps, random_state=rng)
             tail = (1 - self.ci) / 2
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN bounds
