@@ -301,6 +301,24 @@ def test_dsp_primitives_equal_librosa(signal):
         assert len(dsp.onset_detect(strength, sr=SR, hop_length=160, delta=2.0)) == 8
 
 
+def test_praat_path_does_not_import_librosa():
+    """Worker start-up: describing a clip with the default (Praat) tracker loads neither librosa nor numba (about 2 s
+    per worker process here); pyin loads librosa when it is asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from audioprobe.features import compute_clip_features\n"
+            "y = 0.3 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000)\n"
+            "compute_clip_features(y, 16000)\n"
+            "print('librosa' in sys.modules, 'numba' in sys.modules)\n"
+            "from audioprobe.features import AnalysisConfig\n"
+            "compute_clip_features(y, 16000, descriptors=['f0_median'], config=AnalysisConfig(pitch='pyin'))\n"
+            "print('librosa' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False", "True"]
+
+
 def test_dc_offset_and_drift_do_not_move_the_centroid():
     """A DC offset 10x the tone and a 5 Hz drift as large as the tone leave the 1 kHz centroid within 1 %.
 
