@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..contract import all_fold_scores, model_order
 from ..errors import ParameterError
 
 __all__ = ["CONTRAST_DOMAINS", "CONTROL_DOMAIN", "SCORE_COLUMNS", "model_scores", "model_table",
@@ -53,10 +54,7 @@ def model_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r
     rows = probes[probes["probe"] == probe]
     if rows.empty:
         raise ParameterError(f"probe must be one of {sorted(probes['probe'].dropna().unique())}, got {probe!r}")
-    keep = (rows["metric"] == metric) & rows["fold"].isna() & (rows["eval_domain"] == "all")
-    if "train_domain" in rows.columns:
-        keep &= rows["train_domain"] == "all"
-    rows = rows[keep]
+    rows = all_fold_scores(rows, probe=probe, metric=metric)
     if rows.empty:
         allowed = sorted(probes.loc[(probes["probe"] == probe) & probes["fold"].isna(), "metric"].dropna().unique())
         raise ParameterError(f"metric must be one of the all-fold metrics of probe {probe!r} {allowed}, "
@@ -84,10 +82,11 @@ def model_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r
 
 
 def model_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per model: ``model``, ``pretrain_domain``, ``seed`` (sorted by domain, then model)."""
+    """One row per model: ``model``, ``pretrain_domain``, ``seed``, in :func:`~audioprobe.contract.model_order`
+    (by domain, then seed and name)."""
     models = scores.drop_duplicates("model")[["model", "pretrain_domain", "seed"]]
-    rank = models["pretrain_domain"].map({d: i for i, d in enumerate((*CONTRAST_DOMAINS, CONTROL_DOMAIN))})
-    return models.assign(_rank=rank).sort_values(["_rank", "model"]).drop(columns="_rank").reset_index(drop=True)
+    position = {m: i for i, m in enumerate(model_order(models))}
+    return models.sort_values("model", key=lambda m: m.map(position)).reset_index(drop=True)
 
 
 def _describe_domains(models: pd.DataFrame) -> str:

@@ -10,7 +10,9 @@ folder through these names, so the stages agree on what each file holds.
   table against it.
 * Domains: :data:`CLIP_DOMAINS` (what a clip is), :data:`PRETRAIN_DOMAINS` (what a model was
   pretrained on; ``none`` = random weights or unknown), :data:`NONSPEECH_DOMAINS`.
-* Readers: :func:`list_models`, :func:`model_layers`, :func:`read_layer`.
+* Readers: :func:`list_models`, :func:`model_layers`, :func:`layer_path`, :func:`read_layer`.
+* Scores: :func:`all_fold_scores` (the one score per model x layer x feature that the analysis and the
+  figures use) and :func:`model_order` (models by pretraining domain, then seed and name).
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ if TYPE_CHECKING:  # numpy and pandas are imported by the functions that need th
 __all__ = ["RUN_JSON", "CLIPS", "FAILURES", "FEATURES", "FEATURES_META", "ACTIVATIONS", "PROBES", "OOF", "STATS",
            "STATS_SUMMARY", "FIGURES", "REPORT", "UNITS", "MODEL_JSON", "LAYERS_CSV", "CLIP_DOMAINS",
            "NONSPEECH_DOMAINS", "PRETRAIN_DOMAINS", "FAILURE_COLUMNS", "PROBE_COLUMNS", "OOF_COLUMNS",
-           "LAYERS_CSV_COLUMNS", "TABLE_COLUMNS", "check_table", "list_models", "model_layers", "read_layer"]
+           "LAYERS_CSV_COLUMNS", "TABLE_COLUMNS", "check_table", "list_models", "model_layers", "layer_path", "read_layer", "all_fold_scores",
+           "model_order"]
 
 # ---- file names -----------------------------------------------------------------------------------
 RUN_JSON = "run.json"
@@ -157,23 +160,102 @@ def model_layers(model: dict, layers: str | Sequence[str] | None = None) -> pd.D
     return table.sort_values("layer_index", kind="stable").reset_index(drop=True)
 
 
-def read_layer(model: dict, layer: pd.Series | dict, n_clips: int) -> np.ndarray:
-    """One layer's pooled activations, float64, shape (n_clips, pooled_width); NaN rows = failed clips.
+def layer_path(model: dict, layer: pd.Series | dict) -> Path:
+    """Path of one layer's zarr array: the ``file`` of its ``layers.csv`` row, else ``<layer>.zarr``.
+
+    Parameters
+    ----------
+    model : dict
+        A :func:`list_models` entry (``folder`` is used).
+    layer : pd.Series or dict
+        A :func:`model_layers` row (``layer`` and, when present, ``file``).
+    """
+    name = layer.get("file")
+    return Path(model["folder"]) / (name if isinstance(name, str) and name else f"{layer['layer']}.zarr")
+
+
+def read_layer(model: dict, layer: pd.Series | dict, n_clips: int, *, rows: Sequence[int] | None = None
+               ) -> np.ndarray:
+    """One layer's pooled activations, float64, shape (n_rows, pooled_width); NaN rows = failed clips.
+
+    Parameters
+    ----------
+    model : dict
+        A :func:`list_models` entry.
+    layer : pd.Series or dict
+        A :func:`model_layers` row.
+    n_clips : int
+        Rows of ``clips.parquet``; the array must have exactly this many.
+    rows : sequence of int, optional, keyword-only
+        Row numbers (``clips.parquet`` order) to read, in this order; all ``n_clips`` rows when omitted.
+
+    Returns
+    -------
+    np.ndarray, shape (n_rows, pooled_width), float64
+        ``n_rows`` is ``len(rows)`` or ``n_clips``.
 
     Raises
     ------
     ParameterError
-        The array is missing or does not have one row per clip of ``clips.parquet``.
+        The array is missing or does not have one row per clip of ``clips.parquet``, or a row number is
+        outside [0, n_clips).
     """
     import numpy as np
     import zarr
 
-    name = layer.get("file")
-    path = Path(model["folder"]) / (name if isinstance(name, str) and name else f"{layer['layer']}.zarr")
+    path = layer_path(model, layer)
     if not path.exists():
         raise ParameterError(f"activation array {str(path)!r} is missing ({LAYERS_CSV} lists it)")
-    X = np.asarray(zarr.open_array(str(path), mode="r")[:], dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] != n_clips:
-        raise ParameterError(f"{str(path)!r} has shape {X.shape}; expected ({n_clips}, n_units), one row per clip "
-                             f"of {CLIPS}")
-    return X
+    array = zarr.open_array(str(path), mode="r")
+    if array.ndim != 2 or array.shape[0] != n_clips:
+        raise ParameterError(f"{str(path)!r} has shape {array.shape}; expected ({n_clips}, n_units), one row per "
+                             f"clip of {CLIPS}")
+    if rows is None:
+        return np.asarray(array[:], dtype=np.float64)
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_clips):
+        raise ParameterError(f"rows must lie in [0, {n_clips}) (rows of {CLIPS}), got {rows.min()}..{rows.max()}")
+    return np.asarray(array.get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
+
+
+# ---- scores ---------------------------------------------------------------------------------------
+def all_fold_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r2_pooled") -> pd.DataFrame:
+    """The rows of ``probes.parquet`` that give one score per model x layer x feature.
+
+    Rows of ``probe`` and ``metric`` computed over all folds (``fold`` <NA>), trained and evaluated on all
+    domains (``train_domain`` and ``eval_domain`` ``"all"``, where the table has these columns).
+
+    Parameters
+    ----------
+    probes : pd.DataFrame
+        A table with the columns of :data:`PROBE_COLUMNS` (``probe``, ``metric`` and ``fold`` at least).
+    probe, metric : str, keyword-only
+        E.g. ``"ridge"`` and ``"r2_pooled"`` (the pooled out-of-fold R^2).
+
+    Returns
+    -------
+    pd.DataFrame
+        The selected rows, index reset; empty when the table has none.
+    """
+    keep = (probes["probe"] == probe) & (probes["metric"] == metric) & probes["fold"].isna()
+    for column in ("train_domain", "eval_domain"):
+        if column in probes.columns:
+            keep &= probes[column] == "all"
+    return probes[keep.fillna(False).astype(bool)].reset_index(drop=True)
+
+
+def model_order(table: pd.DataFrame) -> list[str]:
+    """Distinct ``model`` of a table, by :data:`PRETRAIN_DOMAINS` order (unknown domains last), then seed, name.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        Columns ``model``, ``pretrain_domain`` and ``seed`` (NA seeds come first within a domain).
+    """
+    import pandas as pd
+
+    models = table[["model", "pretrain_domain", "seed"]].drop_duplicates("model")
+    rank = {d: i for i, d in enumerate(PRETRAIN_DOMAINS)}
+    models = models.assign(_rank=models["pretrain_domain"].map(lambda d: rank.get(d, len(rank))),
+                           _seed=pd.to_numeric(models["seed"], errors="coerce").fillna(-1))
+    return [str(m) for m in models.sort_values(["_rank", "_seed", "model"], kind="stable")["model"]]

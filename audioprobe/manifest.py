@@ -24,7 +24,7 @@ from .errors import ClipError, ManifestError, ParameterError
 
 __all__ = [
     "REQUIRED_COLUMNS", "DOMAINS", "NONSPEECH_DOMAINS", "read_manifest", "check_manifest", "sha256_file",
-    "default_manifest_path", "as_clip_table", "manifest_sha256", "over_full_scale_message", "LABEL_COLUMNS",
+    "default_manifest_path", "as_clip_table", "manifest_sha256", "table_sha256", "over_full_scale_message", "LABEL_COLUMNS",
 ]
 
 REQUIRED_COLUMNS = ("clip_id", "path", "domain", "dataset", "group", "split", "license", "source",
@@ -52,20 +52,38 @@ def default_manifest_path() -> Path:
     return path
 
 
-def sha256_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (:func:`hashlib.file_digest`)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk_bytes), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def table_sha256(table: pd.DataFrame, columns: Sequence[str]) -> str:
+    """Hex sha256 of the CSV text (header, no index) of ``table[columns]``: order- and value-sensitive.
+
+    The one content hash of a clip set: :func:`manifest_sha256` hashes the contract columns, the
+    stages hash the columns that decide their output (e.g. ``clip_id`` and ``audio_path``).
+
+    Parameters
+    ----------
+    table : pd.DataFrame, shape (n_rows, ...)
+    columns : sequence of str
+        Columns hashed, in this order.
+
+    Raises
+    ------
+    ParameterError
+        A column is not in ``table``.
+    """
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ParameterError(f"columns {missing} are not in the table; it has {list(table.columns)}")
+    return hashlib.sha256(table[list(columns)].to_csv(index=False).encode()).hexdigest()
 
 
 def manifest_sha256(manifest: pd.DataFrame) -> str:
-    """A content hash of a manifest table's contract columns (order-sensitive)."""
-    cols = [c for c in REQUIRED_COLUMNS if c in manifest.columns]
-    text = manifest[cols].to_csv(index=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """A content hash of a manifest table's contract columns (order-sensitive; :func:`table_sha256`)."""
+    return table_sha256(manifest, [c for c in REQUIRED_COLUMNS if c in manifest.columns])
 
 
 def _structural_problems(df: pd.DataFrame, root: Path) -> list[str]:

@@ -18,6 +18,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..contract import PRETRAIN_DOMAINS
 from ..errors import check_choice
 from ..runstore import atomic_path
 
@@ -62,7 +63,7 @@ REPORT_WIDTH: float = 12.0
 MIN_FONTSIZE: float = 7.0
 
 #: Order in which pretraining domains are listed: trained domains first, then the control.
-DOMAIN_ORDER: tuple[str, ...] = ("speech", "nonspeech", "mixed", "none")
+DOMAIN_ORDER: tuple[str, ...] = PRETRAIN_DOMAINS
 
 #: Colour of each pretraining domain (Okabe-Ito, colour-blind safe); ``none`` is the
 #: random-weight control and unknown models.

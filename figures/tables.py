@@ -7,18 +7,17 @@ that a stage has not written is reported by :class:`MissingInput`, which
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..contract import ACTIVATIONS, all_fold_scores, layer_path, list_models, model_order, read_layer
 from ..errors import AudioprobeError, ParameterError
 from ..runstore import Run
-from .style import DOMAIN_ORDER
 
-__all__ = ["RunTables", "MissingInput", "headline_scores", "descriptor_columns", "model_order", "layer_names", "descriptor_order",
-           "COUNT_COLUMNS"]
+__all__ = ["RunTables", "MissingInput", "headline_scores", "descriptor_columns", "model_order", "layer_names",
+           "descriptor_order", "COUNT_COLUMNS"]
 
 #: Integer columns of features.parquet that explain NaNs; they are not descriptors.
 COUNT_COLUMNS = ("n_frames", "n_nonsilent_frames", "n_voiced_frames")
@@ -95,7 +94,8 @@ class RunTables:
         models = {}
         for name in sorted(self.models):
             layers = Path("activations") / name / "layers.csv"
-            models[name] = {"model": {k: v for k, v in self.models[name].items() if k not in ("timing", "device")},
+            models[name] = {"model": {k: v for k, v in self.models[name].items()
+                                      if k not in ("timing", "device", "folder")},
                             "layers": self.run.sha256(layers)}
         stages = {name: {"config": record.get("config"), "summary": record.get("summary")}
                   for name, record in sorted(self.info.get("stages", {}).items()) if name not in ("figures", "report")}
@@ -105,20 +105,19 @@ class RunTables:
     # ---- activations -----------------------------------------------------------------------
     @functools.cached_property
     def models(self) -> dict[str, dict]:
-        """``model.json`` of every extracted model, keyed by model folder name, in :func:`model_order`."""
-        root = self.run.file("activations")
-        if not root.is_dir():
+        """``model.json`` of every extracted model (:func:`~audioprobe.contract.list_models`, with ``folder``),
+        keyed by model folder name, in :func:`~audioprobe.contract.model_order`."""
+        root = self.run.file(ACTIVATIONS)
+        if not root.is_dir() or not any(root.glob("*/model.json")):
             return {}
-        found = {path.parent.name: json.loads(path.read_text()) for path in root.glob("*/model.json")}
-        if not found:
-            return {}
+        found = {Path(info["folder"]).name: info for info in list_models(self.run)}
         listing = pd.DataFrame([{"model": name, "pretrain_domain": info.get("pretrain_domain", "none"),
                                  "seed": info.get("seed")} for name, info in found.items()])
         return {name: found[name] for name in model_order(listing)}
 
     def layers(self, model: str) -> pd.DataFrame:
         """``layers.csv`` of ``model``, sorted by ``layer_index``."""
-        path = Path("activations") / model / "layers.csv"
+        path = Path(ACTIVATIONS) / model / "layers.csv"
         if not self.run.exists(path):
             raise MissingInput(f"{path} is absent")
         return self.run.read_table(str(path)).sort_values("layer_index", kind="stable").reset_index(drop=True)
@@ -132,20 +131,25 @@ class RunTables:
             Model folder and layer name (as in ``layers.csv``).
         rows : array of int, optional, keyword-only
             Row numbers (in ``clips.parquet`` order) to read; all rows when omitted.
-        """
-        import zarr
 
+        Raises
+        ------
+        MissingInput
+            The model or its layer array is absent.
+        ParameterError
+            ``layer`` is not in the model's ``layers.csv``.
+        """
+        if model not in self.models:
+            raise MissingInput(f"{Path(ACTIVATIONS) / model / 'model.json'} is absent")
         layers = self.layers(model)
         match = layers[layers["layer"] == layer]
         if match.empty:
             raise ParameterError(f"layer must be one of {list(layers['layer'])}, got {layer!r}")
-        file = match["file"].iloc[0] if "file" in match and pd.notna(match["file"].iloc[0]) else f"{layer}.zarr"
-        path = self.run.file(Path("activations") / model / file)
+        info, row = self.models[model], match.iloc[0]
+        path = layer_path(info, row)
         if not path.exists():
             raise MissingInput(f"{path.relative_to(self.run.path)} is absent")
-        array = zarr.open_array(str(path), mode="r")
-        data = array[:] if rows is None else array.get_orthogonal_selection((np.asarray(rows), slice(None)))
-        return np.asarray(data, dtype=np.float64)
+        return read_layer(info, row, len(self.require("clips")), rows=rows)
 
 
 def descriptor_columns(features: pd.DataFrame) -> list[str]:
@@ -154,34 +158,19 @@ def descriptor_columns(features: pd.DataFrame) -> list[str]:
             if c != "clip_id" and c not in COUNT_COLUMNS and pd.api.types.is_float_dtype(features[c])]
 
 
-def model_order(table: pd.DataFrame) -> list[str]:
-    """Models of a table ordered by pretraining domain (speech, non-speech, mixed, none), then seed
-    and name."""
-    models = table[["model", "pretrain_domain", "seed"]].drop_duplicates("model").copy()
-    rank = {d: i for i, d in enumerate(DOMAIN_ORDER)}
-    models["_rank"] = models["pretrain_domain"].map(lambda d: rank.get(d, len(rank)))
-    models["_seed"] = pd.to_numeric(models["seed"], errors="coerce").fillna(-1)
-    return list(models.sort_values(["_rank", "_seed", "model"], kind="stable")["model"])
-
-
 def headline_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r2_pooled") -> pd.DataFrame:
     """Rows of ``probes`` with one score per (model, layer, feature): over all folds, trained and
-    evaluated on all clips.
+    evaluated on all clips (:func:`~audioprobe.contract.all_fold_scores`).
 
     Raises
     ------
     MissingInput
         When ``probes`` has no such rows.
     """
-    rows = probes[(probes["probe"] == probe) & (probes["metric"] == metric)]
-    if "fold" in rows:
-        rows = rows[rows["fold"].isna()]
-    for column in ("train_domain", "eval_domain"):
-        if column in rows:
-            rows = rows[rows[column].fillna("all") == "all"]
+    rows = all_fold_scores(probes, probe=probe, metric=metric)
     if rows.empty:
         raise MissingInput(f"probes.parquet has no {probe} rows with metric {metric!r} over all folds")
-    return rows.reset_index(drop=True)
+    return rows
 
 
 def layer_names(table: pd.DataFrame) -> dict[int, str]:

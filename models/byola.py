@@ -18,22 +18,9 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
+from .pooling import mean_max_pool
 
-__all__ = ["AudioNTT2020", "AudioNTT2022", "mean_max_pool"]
-
-
-def mean_max_pool(frames: torch.Tensor) -> torch.Tensor:
-    """BYOL-A's clip embedding: mean over time plus max over time.
-
-    Parameters
-    ----------
-    frames : torch.Tensor, shape (B, T, D)
-
-    Returns
-    -------
-    torch.Tensor, shape (B, D)
-    """
-    return frames.mean(dim=1) + frames.amax(dim=1)
+__all__ = ["AudioNTT2020", "AudioNTT2022"]
 
 
 def _conv_blocks(n_blocks: int, channels: int = 64) -> nn.Sequential:

@@ -21,12 +21,11 @@ How clips are run
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +36,13 @@ import zarr
 from torch.utils.data import DataLoader, Dataset
 
 from ..audio import load_audio
-from ..contract import ACTIVATIONS, LAYERS_CSV, LAYERS_CSV_COLUMNS, MODEL_JSON
+from ..contract import ACTIVATIONS, LAYERS_CSV, LAYERS_CSV_COLUMNS, MODEL_JSON, list_models, model_layers, read_layer
 from ..errors import AudioprobeError, ParameterError, StageError, check_choice
 from ..log import logger, progress
-from ..manifest import as_clip_table, default_manifest_path, manifest_sha256
+from ..manifest import as_clip_table, default_manifest_path, manifest_sha256, table_sha256
 from ..runner import resolve_n_jobs
 from ..runstore import Run, fingerprint
+from .device import resolve_device
 from .hooks import MODEL_ERRORS, LayerHooks
 from .layers import describe_layers, layouts_of
 from .pipeline import MIN_SAMPLES
@@ -52,7 +52,6 @@ from .specs import LoadedModel, load_model
 __all__ = ["extract_activations", "ExtractResult", "LAYERS_CSV_COLUMNS", "read_activations", "ModelFaultError"]
 
 SAMPLE_RATE = 16000
-DEVICES = ("auto", "cpu", "cuda")
 #: a chunk's waiting clips run early when they hold more samples than this (bounds memory for long clips)
 _MAX_HELD_SAMPLES = 16 * 30 * SAMPLE_RATE
 #: a run stops when its first this many clips (fewer if the run has fewer) fail the forward pass the same way
@@ -85,13 +84,36 @@ class ExtractResult:
     n_failed: int
 
 
-def read_activations(run: Run | str | Path, model: str, layer: str) -> np.ndarray:
-    """Load one layer's array, (n_clips, pooled_width) float32, rows in ``clips.parquet`` order."""
+def read_activations(run: Run | str | Path, model: str, layer: str, *, rows: Sequence[int] | None = None
+                     ) -> np.ndarray:
+    """Load one layer's pooled activations through the contract reader (:func:`audioprobe.contract.read_layer`).
+
+    Parameters
+    ----------
+    run : Run, str or Path
+        The run folder.
+    model, layer : str
+        The model's folder under ``activations/`` and a layer of its ``layers.csv``.
+    rows : sequence of int, optional, keyword-only
+        Row numbers (``clips.parquet`` order) to read; all rows when omitted.
+
+    Returns
+    -------
+    np.ndarray, shape (n_rows, pooled_width), float64
+        Rows in ``clips.parquet`` order (the array is stored as float32); NaN rows for failed clips.
+
+    Raises
+    ------
+    ParameterError
+        The model, the layer or its array is absent.
+    """
     run = run if isinstance(run, Run) else Run(run, create=False)
-    path = run.file(Path("activations") / model / f"{layer}.zarr")
-    if not path.exists():
-        raise ParameterError(f"no activations for model {model!r}, layer {layer!r} in {str(run.path)!r}")
-    return zarr.open_array(str(path), mode="r")[:]
+    info = list_models(run, model)[0]
+    match = model_layers(info)
+    match = match[match["layer"] == layer]
+    if match.empty:
+        raise ParameterError(f"layer must be one of the layers of {model!r} in {LAYERS_CSV}, got {layer!r}")
+    return read_layer(info, match.iloc[0], len(run.clips()), rows=rows)
 
 
 class _Clips(Dataset):
@@ -117,15 +139,6 @@ class _Clips(Dataset):
 
 def _as_is(item):
     return item
-
-
-def _resolve_device(device: str) -> torch.device:
-    check_choice("device", device, DEVICES)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("device='cuda' was asked for but torch sees no CUDA device; use 'auto' or 'cpu'")
-    return torch.device(device)
 
 
 def _pooling_map(pooling: str | dict[str, str], names: list[str]) -> dict[str, str]:
@@ -205,8 +218,8 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
     pooling : str or dict, keyword-only
         One of ``mean`` (default), ``meanmax``, ``tf-mean``, ``none`` for every layer, or a
         dict ``{layer: method}`` (key ``"*"``: the default of the others).
-    device : {"auto", "cpu", "cuda"}
-        ``auto`` uses CUDA when torch sees it.
+    device : {"auto", "cpu", "cuda", "cuda:N"}
+        ``auto`` uses CUDA when torch sees it (:func:`.device.resolve_device`).
     batch_size : int, optional
         Clips per forward pass; default 32 on CPU, 128 on CUDA.
     n_jobs : int, optional
@@ -226,7 +239,7 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
     loaded = model if isinstance(model, LoadedModel) else load_model(model, random_state=random_state)
     if not isinstance(chunk_clips, int) or chunk_clips < 1:
         raise ParameterError(f"chunk_clips must be a positive integer, got {chunk_clips!r}")
-    device_t = _resolve_device(device)
+    device_t = resolve_device(device)
     if batch_size is None:
         batch_size = 128 if device_t.type == "cuda" else 32
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -253,7 +266,7 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
 
     stage = f"extract:{loaded.name}"
     folder = Path(ACTIVATIONS) / loaded.name
-    ids_sha = hashlib.sha256("\n".join(clips["clip_id"].astype(str)).encode()).hexdigest()
+    ids_sha = table_sha256(clips, ["clip_id"])
     config = {"spec": loaded.spec, "layers": names, "pooling": dict(zip(names, table["pooling"])),
               "n_clips": n_clips, "clip_ids_sha256": ids_sha, "checkpoint_sha256": loaded.checkpoint_sha256,
               "norm_mean": loaded.norm_mean, "norm_std": loaded.norm_std, "chunk_clips": chunk_clips,

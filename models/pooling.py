@@ -31,7 +31,8 @@ import torch
 
 from ..errors import AudioprobeError, ParameterError, check_choice
 
-__all__ = ["POOLINGS", "Layout", "infer_layout", "effective_pooling", "pool", "pooled_width", "unfold_frames"]
+__all__ = ["POOLINGS", "Layout", "infer_layout", "effective_pooling", "pool", "pooled_width", "unfold_frames",
+           "mean_max_pool"]
 
 POOLINGS = ("mean", "meanmax", "tf-mean", "none")
 
@@ -149,6 +150,24 @@ def pooled_width(shape: Sequence[int], layout: Layout, method: str) -> int:
     return int(np.prod([size for axis, size in enumerate(shape) if axis > 0 and axis not in reduced]))
 
 
+def mean_max_pool(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Mean plus max over axis ``dim``: BYOL-A's clip embedding (Niizumi et al. 2021, nttcslab/byol-a).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., T, ...)
+        E.g. frame features (B, T, D) with ``dim=1``.
+    dim : int
+        The time axis.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` without axis ``dim``, e.g. (B, D).
+    """
+    return x.mean(dim=dim) + x.amax(dim=dim)
+
+
 def pool(output: torch.Tensor, layout: Layout, method: str) -> torch.Tensor:
     """Pool one layer's output to one row per batch item.
 
@@ -171,7 +190,7 @@ def pool(output: torch.Tensor, layout: Layout, method: str) -> torch.Tensor:
     if method == "none":
         return output.reshape(batch, -1).clone()
     if method == "meanmax":
-        pooled = output.mean(dim=layout.time_axis) + output.amax(dim=layout.time_axis)
+        pooled = mean_max_pool(output, dim=layout.time_axis)
     else:
         pooled = output.mean(dim=_reduced_axes(layout, method))
     return pooled.reshape(batch, -1)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+import zarr
 
 from audioprobe.errors import ParameterError
 from audioprobe.manifest import sha256_file
@@ -74,7 +75,8 @@ def test_rows_match_clip_by_clip_and_failures_are_nan(tmp_path):
     assert list(clips["clip_id"]) == [f"c{i:03d}" for i in range(7)]
     arrays = {n: read_activations(run, result.name, n) for n in layers}
     assert arrays["features.3"].shape == (7, 64) and arrays["fc.4"].shape == (7, 512)
-    assert arrays["logmel"].dtype == np.float32
+    assert zarr.open_array(str(result.folder / "logmel.zarr"), mode="r").dtype == np.float32  # stored as float32
+    assert arrays["logmel"].dtype == np.float64  # read as float64 (audioprobe.contract.read_layer)
     layouts = layouts_of(describe_layers(model.pipeline, layers=layers))
     for i, path in enumerate(clips["audio_path"]):
         if i == 3:
@@ -98,7 +100,6 @@ def test_rows_match_clip_by_clip_and_failures_are_nan(tmp_path):
     failures = run.failures()
     assert failures["clip_id"].tolist() == ["c003"] and failures["error_type"].tolist() == ["ClipError"]
     assert run.info["stages"]["extract:byola-v1-random-seed0"]["status"] == "complete"
-    import zarr
     assert zarr.open_array(str(folder / "fc.4.zarr"), mode="r").chunks == (3, 512)
 
     # a finished extraction is skipped; other settings under the same name are refused
