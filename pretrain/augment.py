@@ -1,15 +1,17 @@
 """BYOL-A augmentations of normalised log-mel crops (Niizumi et al. 2021, 2023).
 
 Every augmentation takes a batch ``x`` of shape ``(B, 1, F, T)`` (float32, log-mel, already
-standardised with the corpus statistics) and returns a tensor of the same shape. Random
-parameters are drawn per example from a :class:`numpy.random.Generator` given as
-``random_state`` (int, Generator or None), so a run is reproducible from its seed.
+standardised with the corpus statistics) and returns a tensor of the same shape, on the same
+device. Random parameters are drawn per example, all at once for the batch, from a
+:class:`numpy.random.Generator` given as ``random_state`` (int, Generator or None), so a run
+is reproducible from its seed; the arithmetic is batched on ``x``'s device (no loop over examples).
 
 - :class:`MixupMemory`: mix each example, in the linear-power domain, with a random earlier
   example kept in a FIFO memory ("background sound"), with weight ``ratio * U(0, 1)``.
 - :class:`RandomResizeCrop`: place the spectrogram at the centre of a larger zero canvas, crop
   a random region whose size is a random fraction of the input's in each axis, and resize it
-  back to the input size (bicubic): a random pitch shift and time stretch.
+  back to the input size (bicubic): a random pitch shift and time stretch. The whole batch is
+  resampled by one :func:`torch.nn.functional.grid_sample`.
 - :class:`RandomLinearFader`: add a linear ramp in time to the log-mel values (a fade in or
   out), ends drawn from ``gain * U(-1, 1)`` (v2).
 - :class:`BYOLAugment`: the chain above, producing the two views BYOL learns from.
@@ -73,12 +75,14 @@ class MixupMemory:
     Attributes
     ----------
     memory_ : torch.Tensor, shape (n_kept, 1, F, T)
-        The remembered examples (empty before the first :meth:`remember`).
+        The remembered examples, oldest first (empty before the first :meth:`remember`).
 
     Notes
     -----
     :meth:`__call__` only reads the memory; :meth:`remember` appends a batch. An example is
-    therefore never mixed with itself when a batch is mixed before it is remembered.
+    therefore never mixed with itself when a batch is mixed before it is remembered. The
+    memory is a ring buffer on the device of the remembered batches (no copy of the whole
+    memory per step).
     """
 
     def __init__(self, *, ratio: float = 0.4, n_memory: int = 2048,
@@ -90,33 +94,57 @@ class MixupMemory:
         self.ratio = float(ratio)
         self.n_memory = int(n_memory)
         self.rng = check_random_state(random_state)
-        self.memory_ = torch.empty(0)
+        self._ring = torch.empty(0)
+        self._n_kept = 0
+        self._next = 0  # ring slot that the next remembered example overwrites
+
+    @property
+    def memory_(self) -> torch.Tensor:
+        if self._n_kept < self.n_memory:
+            return self._ring[:self._n_kept]
+        return torch.cat([self._ring[self._next:], self._ring[:self._next]])
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, 1, F, T) mixed with memory examples (``x`` itself while the memory is empty)."""
         _check_batch(x)
-        if self.memory_.numel() == 0 or self.ratio == 0.0:
+        if self._n_kept == 0 or self.ratio == 0.0:
             return x
         batch = x.shape[0]
         alpha = torch.as_tensor(self.ratio * self.rng.random(batch), dtype=x.dtype).view(batch, 1, 1, 1)
-        picks = torch.as_tensor(self.rng.integers(0, self.memory_.shape[0], size=batch))
-        background = self.memory_[picks].to(x.device)
+        # index j of the oldest-first memory lives in ring slot (oldest + j) mod size
+        oldest = self._next if self._n_kept == self.n_memory else 0
+        picks = (oldest + self.rng.integers(0, self._n_kept, size=batch)) % self.n_memory
+        background = self._ring[torch.as_tensor(picks, device=self._ring.device)].to(x.device)
         return log_mixup_exp(x, background, 1.0 - alpha.to(x.device))
 
     def remember(self, x: torch.Tensor) -> None:
         """Append the batch ``x`` (B, 1, F, T) to the memory, dropping the oldest beyond ``n_memory``."""
         _check_batch(x)
-        x = x.detach().to("cpu", torch.float32)
-        if self.memory_.numel() and self.memory_.shape[1:] != x.shape[1:]:
+        x = x.detach().to(torch.float32)[-self.n_memory:]
+        if self._ring.numel() == 0:
+            self._ring = x.new_empty((self.n_memory, *x.shape[1:]))
+        elif self._ring.shape[1:] != x.shape[1:]:
             raise ParameterError(f"x has example shape {tuple(x.shape[1:])} but the memory holds "
-                                 f"{tuple(self.memory_.shape[1:])}")
-        self.memory_ = torch.cat([self.memory_, x])[-self.n_memory:] if self.memory_.numel() else x[-self.n_memory:]
+                                 f"{tuple(self._ring.shape[1:])}")
+        slots = (self._next + torch.arange(x.shape[0], device=self._ring.device)) % self.n_memory
+        self._ring[slots] = x.to(self._ring.device)
+        self._next = (self._next + x.shape[0]) % self.n_memory
+        self._n_kept = min(self.n_memory, self._n_kept + x.shape[0])
+
+    def to(self, device: torch.device | str) -> MixupMemory:
+        """Hold the memory on ``device`` (returns self)."""
+        self._ring = self._ring.to(device)
+        return self
 
     def state_dict(self) -> dict[str, Any]:
-        """The memory, for resuming a run."""
-        return {"memory": self.memory_.clone()}
+        """The memory (oldest first, on the CPU), for resuming a run."""
+        return {"memory": self.memory_.to("cpu", copy=True)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.memory_ = state["memory"].to(torch.float32)[-self.n_memory:]
+        device = self._ring.device
+        self._ring, self._n_kept, self._next = torch.empty(0), 0, 0
+        if state["memory"].numel():
+            self.remember(state["memory"].to(device, torch.float32))
 
 
 class RandomResizeCrop:
@@ -145,26 +173,43 @@ class RandomResizeCrop:
         self.time_scale = tuple(time_scale)
         self.rng = check_random_state(random_state)
 
-    def _crop_box(self, canvas: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
-        h = int(np.clip(int(self.rng.uniform(*self.freq_scale) * size[0]), 1, canvas[0]))
-        w = int(np.clip(int(self.rng.uniform(*self.time_scale) * size[1]), 1, canvas[1]))
-        top = int(self.rng.integers(0, canvas[0] - h + 1))
-        left = int(self.rng.integers(0, canvas[1] - w + 1))
-        return top, left, h, w
+    def crop_boxes(self, batch: int, canvas: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+        """Random crop boxes of a batch, shape (batch, 4): ``top, left, height, width`` in canvas pixels.
+
+        Height and width are ``int(U(*scale) * size)`` clipped to [1, canvas]; the corner is
+        uniform over the positions that keep the box inside the canvas.
+        """
+        h = np.clip((self.rng.uniform(*self.freq_scale, size=batch) * size[0]).astype(int), 1, canvas[0])
+        w = np.clip((self.rng.uniform(*self.time_scale, size=batch) * size[1]).astype(int), 1, canvas[1])
+        top = self.rng.integers(0, canvas[0] - h + 1)
+        left = self.rng.integers(0, canvas[1] - w + 1)
+        return np.stack([top, left, h, w], axis=1)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Each example of ``x`` (B, 1, F, T) cropped from its canvas and resized back to (F, T).
+
+        Output pixel ``i`` of a box of height ``h`` samples the canvas at ``top + i (h - 1) / (F - 1)``
+        (the sampling of ``F.interpolate(crop, align_corners=True)``) with bicubic weights; a pixel
+        whose 4 x 4 neighbourhood lies inside the box equals that of the per-example
+        ``F.interpolate`` of the crop; at the box's edges the canvas pixels beyond it are used
+        instead of repeating the box's edge (the canvas's own edge is repeated).
+        """
         _check_batch(x)
-        n_f, n_t = x.shape[-2:]
+        batch, (n_f, n_t) = x.shape[0], x.shape[-2:]
         canvas_f, canvas_t = int(n_f * self.virtual_crop_scale[0]), int(n_t * self.virtual_crop_scale[1])
-        canvas = x.new_zeros((x.shape[0], 1, canvas_f, canvas_t))
+        canvas = x.new_zeros((batch, 1, canvas_f, canvas_t))
         top0, left0 = (canvas_f - n_f) // 2, (canvas_t - n_t) // 2
         canvas[:, :, top0:top0 + n_f, left0:left0 + n_t] = x
-        out = torch.empty_like(x)
-        for i in range(x.shape[0]):
-            top, left, h, w = self._crop_box((canvas_f, canvas_t), (n_f, n_t))
-            crop = canvas[i:i + 1, :, top:top + h, left:left + w]
-            out[i] = F.interpolate(crop, size=(n_f, n_t), mode="bicubic", align_corners=True)[0]
-        return out
+        boxes = torch.as_tensor(self.crop_boxes(batch, (canvas_f, canvas_t), (n_f, n_t)), dtype=x.dtype,
+                                device=x.device)
+        top, left, h, w = boxes.unbind(1)
+        rows = top[:, None] + (h - 1)[:, None] * torch.linspace(0, 1, n_f, dtype=x.dtype, device=x.device)
+        cols = left[:, None] + (w - 1)[:, None] * torch.linspace(0, 1, n_t, dtype=x.dtype, device=x.device)
+        # grid_sample's normalised coordinates (align_corners=True): -1 = first pixel, 1 = last pixel
+        gy = 2 * rows / max(canvas_f - 1, 1) - 1
+        gx = 2 * cols / max(canvas_t - 1, 1) - 1
+        grid = torch.stack([gx[:, None, :].expand(batch, n_f, n_t), gy[:, :, None].expand(batch, n_f, n_t)], dim=-1)
+        return F.grid_sample(canvas, grid, mode="bicubic", padding_mode="border", align_corners=True)
 
 
 class RandomLinearFader:

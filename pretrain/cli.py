@@ -1,7 +1,9 @@
 """``audioprobe pretrain`` and ``audioprobe pretrain-shipped``: BYOL-A pretraining from the command line.
 
 Run either under ``torchrun --nproc_per_node=N -m audioprobe pretrain ...`` for data-parallel
-training.
+training. On a CUDA device, ``audioprobe pretrain-shipped POOLS/speech.csv POOLS/nonspeech.csv
+--work WORK --device cuda`` trains all nine shipped models in one command, in bf16 autocast, with
+the pool's log-mels, the crops, the augmentations and the mixup memory on the device.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ def _pretrain(args: argparse.Namespace) -> int:
              proj_hidden=args.proj_hidden, proj_dim=args.proj_dim, mixup_ratio=args.mixup_ratio,
              n_memory=args.n_memory, fader_gain=args.fader_gain,
              total_s=None if args.minutes is None else 60.0 * args.minutes, selection_seed=args.selection_seed,
+             precision=args.precision, channels_last=args.channels_last, init_weights=args.init,
              device=args.device, state_dir=args.state_dir)
     return 0
 
@@ -24,7 +27,7 @@ def _pretrain_shipped(args: argparse.Namespace) -> int:
     from .shipped import pretrain_shipped
 
     pretrain_shipped(args.manifests, out_dir=args.output, work_dir=args.work, domains=args.domains, seeds=args.seeds,
-                     device=args.device)
+                     init_dir=args.init, device=args.device)
     return 0
 
 
@@ -61,6 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="pool duration in minutes (default: the largest matched across the three domains)")
     p.add_argument("--selection-seed", type=int, default=0, help="seed of the pool's clip selection "
                    "(default %(default)s)")
+    p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"],
+                   help="bf16: forward and backward under bfloat16 autocast (default %(default)s)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="channels-last memory format for the convolutions (default: on)")
+    p.add_argument("--init", default=None, metavar="PT", help="continue pretraining from this encoder state_dict")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--state-dir", default=None, help="training state folder (default DIR/seed<k>.state)")
     p.set_defaults(func=_pretrain)
@@ -76,5 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--work", required=True, metavar="DIR", help="training state folder (a re-run resumes from it)")
     s.add_argument("--domains", nargs="+", default=list(SHIPPED_DOMAINS), choices=TRAINABLE_DOMAINS)
     s.add_argument("--seeds", nargs="+", type=int, default=list(SHIPPED_SEEDS))
+    s.add_argument("--init", default=None, metavar="DIR",
+                   help="continue pretraining from DIR/<domain>/seed<k>.pt (e.g. a copy of earlier weights)")
     s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     s.set_defaults(func=_pretrain_shipped)

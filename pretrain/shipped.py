@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..log import logger
-from ..runstore import atomic_path
 from ..models.specs import WEIGHTS_DIR
+from ..runstore import atomic_path
 from .recipe import SHIPPED_DOMAINS, SHIPPED_RECIPE, SHIPPED_SEEDS
 from .train import pretrain
 
@@ -40,7 +40,8 @@ def loss_curves(weights_dir: str | Path = WEIGHTS_DIR) -> pd.DataFrame:
 
 def pretrain_shipped(manifests: str | Path | Sequence[str | Path], *, work_dir: str | Path,
                      out_dir: str | Path | None = None, domains: Sequence[str] = SHIPPED_DOMAINS,
-                     seeds: Sequence[int] = SHIPPED_SEEDS, device: str = "auto") -> pd.DataFrame:
+                     seeds: Sequence[int] = SHIPPED_SEEDS, init_dir: str | Path | None = None,
+                     device: str = "auto") -> pd.DataFrame:
     """Train the shipped models one after the other (each resumes if interrupted).
 
     Parameters
@@ -52,6 +53,9 @@ def pretrain_shipped(manifests: str | Path | Sequence[str | Path], *, work_dir: 
     out_dir : str or Path, optional, keyword-only
         Default :data:`WEIGHTS_DIR`.
     domains, seeds : sequences, keyword-only
+    init_dir : str or Path, optional, keyword-only
+        Continue pretraining from ``<init_dir>/<domain>/seed<k>.pt`` (e.g. a copy of earlier
+        shipped weights; see ``init_weights`` of :func:`.train.pretrain`).
     device : str, keyword-only
 
     Returns
@@ -64,7 +68,8 @@ def pretrain_shipped(manifests: str | Path | Sequence[str | Path], *, work_dir: 
     for seed in seeds:  # seed-major: an interrupted run has whole seeds of every domain
         for domain in domains:
             logger.info("shipped model %s/seed%d", domain, seed)
-            pretrain(manifests, out_dir / domain, domain=domain, seed=seed, device=device,
+            init = None if init_dir is None else Path(init_dir) / domain / f"seed{seed}.pt"
+            pretrain(manifests, out_dir / domain, domain=domain, seed=seed, device=device, init_weights=init,
                      state_dir=work_dir / domain / f"seed{seed}", **SHIPPED_RECIPE)
     curves = loss_curves(out_dir)
     with atomic_path(out_dir / "loss_curves.csv") as tmp:

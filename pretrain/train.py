@@ -43,16 +43,20 @@ from torch import nn
 from ..errors import ParameterError, check_choice
 from ..log import logger, progress
 from ..manifest import sha256_file
-from ..provenance import git_hash
 from ..models.byola import AudioNTT2020, AudioNTT2022
+from ..provenance import git_hash
 from ..runstore import atomic_path
 from .augment import BYOLAugment, standardize_batch
 from .data import UNIT_S, LogMelPool, pool_sha256, read_manifests, select_pool
 from .recipe import TRAINABLE_DOMAINS
 
-__all__ = ["ARCHS", "PretrainConfig", "PretrainResult", "BYOL", "byol_loss", "pretrain", "resolve_device"]
+__all__ = ["ARCHS", "PRECISIONS", "PretrainConfig", "PretrainResult", "BYOL", "byol_loss", "byol_step",
+           "make_optimizer", "pretrain", "resolve_device"]
 
 SIDECAR_FORMAT = "audioprobe-byola-pretrain/1"
+#: Arithmetic of the forward and backward passes: ``fp32``, or ``bf16`` autocast (weights,
+#: optimiser state, augmentations and the loss itself stay float32).
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,15 @@ class PretrainConfig:
         Seed of the pool's clip selection (kept fixed across model seeds).
     unit_s : float
         Crop duration (s).
+    precision : {'fp32', 'bf16'}
+        ``bf16``: the networks' forward and backward passes under ``torch.autocast`` with
+        bfloat16 (see :func:`byol_step`).
+    channels_last : bool
+        Convolution weights and inputs in the channels-last memory format (same numbers, faster
+        convolutions with oneDNN / cuDNN).
+    init_sha256 : str or None
+        sha256 of the encoder ``state_dict`` the online encoder started from (continued
+        pretraining), None for a random initialisation.
     """
 
     domain: str
@@ -118,9 +131,13 @@ class PretrainConfig:
     total_s: float | None = None
     selection_seed: int = 0
     unit_s: float = UNIT_S
+    precision: str = "bf16"
+    channels_last: bool = True
+    init_sha256: str | None = None
 
     def __post_init__(self) -> None:
         check_choice("domain", self.domain, TRAINABLE_DOMAINS)
+        check_choice("precision", self.precision, PRECISIONS)
         check_choice("arch", self.arch, list(ARCHS))
         for name in ("d", "epochs", "batch_size", "proj_hidden", "proj_dim", "n_memory"):
             value = getattr(self, name)
@@ -192,10 +209,9 @@ class BYOL(nn.Module):
 
     @torch.no_grad()
     def update_target(self) -> None:
-        """``target <- decay * target + (1 - decay) * online`` for every parameter."""
+        """``target <- decay * target + (1 - decay) * online`` for every parameter (one fused update)."""
         online = nn.Sequential(self.online.encoder, self.online.projector)
-        for t, o in zip(self.target.parameters(), online.parameters()):
-            t.mul_(self.ema_decay).add_(o.detach(), alpha=1.0 - self.ema_decay)
+        torch._foreach_lerp_(list(self.target.parameters()), list(online.parameters()), 1.0 - self.ema_decay)
 
     def loss(self, view_one: torch.Tensor, view_two: torch.Tensor, *, online: nn.Module | None = None
              ) -> torch.Tensor:
@@ -206,11 +222,59 @@ class BYOL(nn.Module):
         """
         batch = view_one.shape[0]
         both = torch.cat([view_one, view_two])
-        predictions = (online or self.online)(both)
+        predictions = (online or self.online)(both).float()
         with torch.no_grad():
-            targets = self.target(both)
+            targets = self.target(both).float()
         return (byol_loss(predictions[:batch], targets[batch:])
                 + byol_loss(predictions[batch:], targets[:batch])).mean()
+
+
+def byol_step(learner: BYOL, optimizer: torch.optim.Optimizer, augment: BYOLAugment, crops: torch.Tensor, *,
+              online: nn.Module | None = None, precision: str = "fp32", channels_last: bool = False
+              ) -> torch.Tensor:
+    """One BYOL-A training step on a batch of crops; returns the loss (0-d tensor, detached).
+
+    Two augmented views of ``crops`` (then ``crops`` joins the mixup memory), standardised
+    together, go through the online and target networks; the symmetric loss is back-propagated,
+    ``optimizer`` steps and the target follows by EMA.
+
+    Parameters
+    ----------
+    learner : BYOL
+    optimizer : torch.optim.Optimizer
+        Over ``learner.online``'s parameters.
+    augment : BYOLAugment
+    crops : torch.Tensor, shape (B, 1, n_mels, n_frames)
+        Normalised log-mel crops, on the learner's device.
+    online : nn.Module, optional, keyword-only
+        The online network's DDP wrapper.
+    precision : {'fp32', 'bf16'}, keyword-only
+        ``bf16``: forward and backward under ``torch.autocast(dtype=torch.bfloat16)`` (mixed
+        precision as in Micikevicius et al. 2018, without loss scaling, which bfloat16's float32
+        exponent range makes unnecessary); augmentation, loss and Adam stay float32.
+    channels_last : bool, keyword-only
+        Give the views the channels-last memory format (use with a learner converted by
+        ``learner.to(memory_format=torch.channels_last)``).
+    """
+    batch = crops.shape[0]
+    views = standardize_batch(torch.cat(augment.views(crops)))
+    if channels_last:
+        views = views.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(views.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        loss = learner.loss(views[:batch], views[batch:], online=online)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    learner.update_target()
+    return loss.detach()
+
+
+def make_optimizer(learner: BYOL, lr: float) -> torch.optim.Optimizer:
+    """Adam over the online network's parameters (the fused kernel where this torch has one for their device)."""
+    try:
+        return torch.optim.Adam(learner.online.parameters(), lr=lr, fused=True)
+    except RuntimeError:  # no fused Adam for this device type
+        return torch.optim.Adam(learner.online.parameters(), lr=lr)
 
 
 @dataclass
@@ -318,6 +382,7 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
              batch_size: int = 64, lr: float | None = None, ema_decay: float = 0.99, proj_hidden: int = 4096,
              proj_dim: int = 256, mixup_ratio: float | None = None, n_memory: int = 2048,
              fader_gain: float = 1.0, total_s: float | None = None, selection_seed: int = 0,
+             precision: str = "bf16", channels_last: bool = True, init_weights: str | Path | None = None,
              device: str = "auto", state_dir: str | Path | None = None) -> PretrainResult:
     """Pretrain a BYOL-A encoder on one domain of a manifest; resume if a state is found.
 
@@ -352,6 +417,14 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
         Pool duration (s); default the largest duration matched across the three domains.
     selection_seed : int, keyword-only
         Seed of the pool's clip selection.
+    precision : {'fp32', 'bf16'}, keyword-only
+        See :func:`byol_step`; the checkpoint is float32 either way.
+    channels_last : bool, keyword-only
+        Channels-last memory format for the convolutions.
+    init_weights : str or Path, optional, keyword-only
+        An encoder ``state_dict`` (``seed<k>.pt`` of an earlier run, same architecture and ``d``)
+        to start the online encoder from, for continued pretraining; projector and predictor
+        start fresh and the target starts as a copy. Its sha256 is part of the configuration.
     device : str, keyword-only
         ``'auto'`` (CUDA when present), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
     state_dir : str or Path, optional, keyword-only
@@ -367,7 +440,8 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
                             proj_hidden=proj_hidden, proj_dim=proj_dim,
                             mixup_ratio=spec.mixup_ratio if mixup_ratio is None else mixup_ratio,
                             n_memory=n_memory, fader_gain=fader_gain, total_s=total_s,
-                            selection_seed=selection_seed)
+                            selection_seed=selection_seed, precision=precision, channels_last=channels_last,
+                            init_sha256=None if init_weights is None else sha256_file(init_weights))
     world = _Distributed.from_env()
     device = resolve_device(device, local_rank=world.local_rank)
     out_dir = Path(out_dir)
@@ -375,12 +449,17 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
     manifest_paths = [Path(manifests)] if isinstance(manifests, (str, Path)) else [Path(p) for p in manifests]
 
     pool = select_pool(read_manifests(manifest_paths), domain, total_s=total_s, random_state=selection_seed)
-    data = LogMelPool(pool, unit_s=config.unit_s, quiet=world.rank != 0)
+    data = LogMelPool(pool, unit_s=config.unit_s, quiet=world.rank != 0).to(device)
     torch.manual_seed(seed)
-    learner = BYOL(spec.factory(config.d), config.d, proj_hidden=proj_hidden, proj_dim=proj_dim,
-                   ema_decay=ema_decay).to(device)
-    optimizer = torch.optim.Adam(learner.online.parameters(), lr=config.lr)
+    encoder = spec.factory(config.d)
+    if init_weights is not None:
+        encoder.load_state_dict(torch.load(init_weights, map_location="cpu", weights_only=True), strict=True)
+    learner = BYOL(encoder, config.d, proj_hidden=proj_hidden, proj_dim=proj_dim, ema_decay=ema_decay).to(device)
+    if channels_last:
+        learner.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(learner, config.lr)
     augment = BYOLAugment(mixup_ratio=config.mixup_ratio, n_memory=n_memory, fader_gain=fader_gain)
+    augment.mixup.to(device)
     history = {"loss_per_epoch": [], "loss_per_step": [], "wall_time_s": 0.0}
     _resume(state_dir, config, learner, optimizer, augment, history, world, device)
 
@@ -401,21 +480,17 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
                        disable=None if world.rank == 0 else True)
         for step in bar:
             crops = data.crops(clips[step, world.rank], starts[step, world.rank])
-            views = standardize_batch(torch.cat(augment.views(crops))).to(device)
-            loss = learner.loss(views[:batch_size], views[batch_size:], online=online)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            learner.update_target()
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+            losses.append(byol_step(learner, optimizer, augment, crops, online=online, precision=precision,
+                                    channels_last=channels_last))
+            if step % 20 == 19:  # reading the loss synchronises a GPU: not every step
+                bar.set_postfix(loss=f"{float(torch.stack(losses[-20:]).mean()):.4f}")
+        losses = world.mean(torch.stack(losses).tolist(), device)
         elapsed = time.perf_counter() - started
-        losses = world.mean(losses, device)
         history["loss_per_step"] += losses
         history["loss_per_epoch"].append(float(np.mean(losses)))
         history["wall_time_s"] += elapsed
         _save_state(state_dir, config, learner, optimizer, augment, history, world)
-        logger.info("epoch %d/%d: loss %.4f, %.1f crops/s, %.1f s", epoch + 1, config.epochs,
+        logger.info("epoch %d/%d: loss %.4f, %.1f samples/s, %.1f s", epoch + 1, config.epochs,
                     history["loss_per_epoch"][-1], steps_per_epoch * batch_size * world.world_size / elapsed,
                     elapsed)
 
@@ -426,7 +501,7 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
                        world=world, device=device, steps_per_epoch=steps_per_epoch)
     weights_path = out_dir / f"seed{seed}.pt"
     if world.rank == 0:
-        state = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in encoder.state_dict().items()}
         with atomic_path(weights_path) as tmp:
             torch.save(state, tmp)
         sidecar["weights_sha256"] = sha256_file(weights_path)
