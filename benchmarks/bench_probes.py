@@ -113,7 +113,9 @@ def bench_rsa(args, X, Y, groups):
     rdm = layer_rdm(X)
     n_desc = min(args.rsa_targets, Y.shape[1])
     targets = np.stack([descriptor_rdm(Y[:, j]) for j in range(n_desc)], axis=1)
-    t_fast, _ = _timed(lambda: permutation_null(rdm, targets, n_permutations=args.permutations, random_state=0))
+    bootstrap_distribution(rdm[:45], targets[:45], groups[:10], n_bootstraps=1)  # compile (or load) the kernels
+    permutation_null(rdm[:45], targets[:45], n_permutations=1)
+    t_fast, null = _timed(lambda: permutation_null(rdm, targets, n_permutations=args.permutations, random_state=0))
     layer = rsatoolbox.rdm.RDMs(rdm[None])
     models = rsatoolbox.rdm.RDMs(targets.T.copy())
     rng = np.random.default_rng(0)
@@ -129,8 +131,15 @@ def bench_rsa(args, X, Y, groups):
           f"({1e3 * per_fast:.2f} ms each)")
     print(f"  rsatoolbox permute + compare    : {t_ref:8.3f} s  for {args.reference_permutations} permutations "
           f"({1e3 * per_ref:.2f} ms each)  -> ratio {per_ref / per_fast:7.1f}x")
+    previous = _previous_rsa()
+    if previous is not None:
+        k = min(args.previous_permutations, args.permutations)
+        t_prev, null_prev = _timed(lambda: previous.permutation_null(rdm, targets, n_permutations=k, random_state=0))
+        difference = np.max(np.abs(null_prev - null[:k]))
+        assert difference < 1e-9, f"the permutation null differs from the previous implementation by {difference:g}"
+        print(f"  previous ({PREVIOUS_RSA[:7]}) same permutations: {t_prev:5.3f} s  for {k} permutations "
+              f"({1e3 * t_prev / k:.2f} ms each)  -> ratio {t_prev / k / per_fast:7.1f}x")
 
-    bootstrap_distribution(rdm[:45], targets[:45], groups[:10], n_bootstraps=1)  # compile (or load) the kernels
     t_boot, boot = _timed(lambda: bootstrap_distribution(rdm, targets, groups, n_bootstraps=args.bootstraps,
                                                          random_state=0))
     index = {"index": np.arange(len(X))}
@@ -152,7 +161,6 @@ def bench_rsa(args, X, Y, groups):
           f"({1e3 * per_fast:.2f} ms each)")
     print(f"  rsatoolbox subsample + compare  : {t_boot_ref:8.3f} s  for {args.reference_bootstraps} samples "
           f"({1e3 * per_ref:.2f} ms each)  -> ratio {per_ref / per_fast:7.1f}x")
-    previous = _previous_rsa()
     if previous is None:
         print(f"  previous implementation         : skipped (no git history with {PREVIOUS_RSA[:7]})")
         return
@@ -178,6 +186,8 @@ def main(argv=None) -> None:
     parser.add_argument("--reference-permutations", type=int, default=20)
     parser.add_argument("--bootstraps", type=int, default=200)
     parser.add_argument("--reference-bootstraps", type=int, default=20)
+    parser.add_argument("--previous-permutations", type=int, default=200,
+                        help="permutations timed with the previous implementation (the first of the fast run's)")
     parser.add_argument("--previous-bootstraps", type=int, default=50,
                         help="samples timed with the previous implementation (the first of the fast run's)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for both sides (default 1)")

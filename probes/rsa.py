@@ -256,15 +256,17 @@ class _SortedPairs:
         """The presorted columns ``cols``."""
         return _SortedPairs(self.order[cols], self.ends[cols])
 
-    def rank_cross_products(self, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``sum_p x_p 2R_p`` per column (R: mid-ranks of the sample expanded by integer weights ``w``, shape
-        (m,)) and the tie terms ``sum(g^3 - g)``, each shape (n_columns,)."""
+    def rank_cross_products(self, wx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``sum_p x_p 2R_p`` per column (R: mid-ranks of the sample expanded by integer pair weights w) and the
+        tie terms ``sum(g^3 - g)``, each shape (n_columns,); ``wx`` holds w and x side by side, shape (m, 2)."""
         products, ties = np.empty(len(self.order)), np.empty(len(self.order))
         if self.tied:
-            _rank_cross_products(self.order, self.ends, w, x, products, ties)
-        else:
-            _untied_rank_cross_products(self.order, w, x, products, ties)
-        return products, ties
+            _rank_cross_products(self.order, self.ends, wx, products, ties)
+            return products, ties
+        # without ties 2R_p = 2 (weight sorted before p) + w_p + 1; only the first term depends on the order
+        _untied_rank_cross_products(self.order, wx, products)
+        w, x = wx[:, 0], wx[:, 1]
+        return 2 * products + x @ (w + 1), np.full(len(products), w @ (w * w - 1))
 
 
 @numba.njit(nogil=True, cache=True)
@@ -293,8 +295,9 @@ def _doubled_midranks(order, ends, w, ranks2):
 
 
 @numba.njit(nogil=True, cache=True)
-def _rank_cross_products(order, ends, w, x, products, ties):
-    """Per presorted row k: ``sum_p x_p 2R_p`` (R: mid-ranks of the sample expanded by ``w``) and the tie term.
+def _rank_cross_products(order, ends, wx, products, ties):
+    """Per presorted row k: ``sum_p x_p 2R_p`` (R: mid-ranks of the sample expanded by w; ``wx[:, 0]`` = w,
+    ``wx[:, 1]`` = x) and the tie term.
 
     One pass over the sorted pairs; a tie group's ranks are fixed at its end, so its pairs enter through
     the sum of their ``x``.
@@ -307,8 +310,8 @@ def _rank_cross_products(order, ends, w, x, products, ties):
         tie = 0.0
         for i in range(order.shape[1]):
             p = order[k, i]
-            g += w[p]
-            gx += x[p]
+            g += wx[p, 0]
+            gx += wx[p, 1]
             if ends[k, i]:
                 acc += gx * (2.0 * below + g + 1.0)
                 below += g
@@ -320,20 +323,17 @@ def _rank_cross_products(order, ends, w, x, products, ties):
 
 
 @numba.njit(nogil=True, cache=True)
-def _untied_rank_cross_products(order, w, x, products, ties):
-    """:func:`_rank_cross_products` for rows without ties: every pair is its own tie group (copies of it)."""
+def _untied_rank_cross_products(order, wx, products):
+    """Per presorted row k without ties: ``sum_i x_(i) * (w of the pairs sorted before i)``, ``wx`` as in
+    :func:`_rank_cross_products` (w and x of a pair side by side: one cache line per pair)."""
     for k in range(order.shape[0]):
         below = 0.0
         acc = 0.0
-        tie = 0.0
         for i in range(order.shape[1]):
             p = order[k, i]
-            g = w[p]
-            acc += x[p] * (2.0 * below + g + 1.0)
-            below += g
-            tie += g * (g * g - 1.0)
+            acc += wx[p, 1] * below
+            below += wx[p, 0]
         products[k] = acc
-        ties[k] = tie
 
 
 def _bootstrap_spearman(layer: _SortedPairs, targets: _SortedPairs, w: np.ndarray) -> np.ndarray:
@@ -344,9 +344,11 @@ def _bootstrap_spearman(layer: _SortedPairs, targets: _SortedPairs, w: np.ndarra
     products ``sum_p w_p R_p R'_p`` need the ranks themselves (computed in exact integer steps, float64).
     """
     total = w.sum()
-    ranks2 = np.empty(len(w))
-    ties_l = _doubled_midranks(layer.order[0], layer.ends[0], w, ranks2)
-    products, ties_t = targets.rank_cross_products(w, w * ranks2)
+    wx = np.empty((len(w), 2))
+    wx[:, 0] = w
+    ties_l = _doubled_midranks(layer.order[0], layer.ends[0], w, wx[:, 1])
+    wx[:, 1] *= w
+    products, ties_t = targets.rank_cross_products(wx)
     mean = (total + 1) / 2
     cov = products / (4 * total) - mean**2
     var = (total**2 - 1) / 12

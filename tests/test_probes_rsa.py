@@ -87,7 +87,7 @@ def test_weighted_midranks_equal_ranks_of_expanded_vector(levels):
     x = rng.normal(size=40)
     sorted_pairs = _SortedPairs.of(V)
     assert sorted_pairs.tied == (levels == 6)
-    products, ties = sorted_pairs.rank_cross_products(w, x)
+    products, ties = sorted_pairs.rank_cross_products(np.c_[w, x])
     for j in range(3):
         ranks2 = np.empty(40)
         tie_term = _doubled_midranks(sorted_pairs.order[j], sorted_pairs.ends[j], w, ranks2)
