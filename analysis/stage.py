@@ -5,11 +5,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from ..contract import OOF, PROBES, STATS, STATS_SUMMARY
 from ..errors import ParameterError
 from ..log import logger
+from ..runner import blas_threads
 from ..runstore import Run, atomic_path
 from .compare import compare_domains
 from .design import model_scores, model_table
@@ -55,7 +55,7 @@ def compare_run(run: Run | str | Path, *, unit: str = "auto", contrasts: Sequenc
                         run.file(STATS))
             return run.read_table(STATS)
         probes = run.read_table(PROBES)
-        with threadpool_limits(limits=1, user_api="blas"):  # small matrices: threaded BLAS only adds contention
+        with blas_threads(1):  # small matrices: threaded BLAS only adds contention
             stats = compare_domains(probes, unit=unit, contrasts=contrasts, alpha=alpha,
                                     n_permutations=n_permutations, n_bootstraps=n_bootstraps, random_state=random_state,
                                     oof=run.read_table(OOF) if use_oof else None, metric=metric, probe=probe,

@@ -16,6 +16,7 @@ A per-clip function takes one clip row (a dict with at least ``clip_id`` and
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -23,12 +24,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 from joblib import Parallel, delayed
+from threadpoolctl import ThreadpoolController
 
 from .errors import ParameterError, StageError
 from .log import logger, progress
 from .runstore import ChunkStore, Run
 
-__all__ = ["map_clips", "MapResult", "resolve_n_jobs", "FAIL_FAST_CLIPS"]
+__all__ = ["map_clips", "MapResult", "resolve_n_jobs", "blas_threads", "FAIL_FAST_CLIPS"]
 
 ClipFunction = Callable[[dict], dict]
 
@@ -60,6 +62,34 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ParameterError(f"n_jobs must be a positive integer, -1 or None (all cores), got {n_jobs!r}")
     return n_jobs
+
+
+@functools.lru_cache(maxsize=1)
+def _thread_controller() -> ThreadpoolController:
+    """One controller per process: scanning the loaded libraries costs ~5 ms, too much per clip."""
+    return ThreadpoolController()
+
+
+def blas_threads(limit: int = 1):
+    """Context manager: at most ``limit`` BLAS threads inside it (threadpoolctl), restored on exit.
+
+    The one way the stages limit BLAS threads: small matrices in many parallel units gain nothing from
+    threaded BLAS but contention. The library scan runs once per process (a cached
+    :class:`threadpoolctl.ThreadpoolController`), so the limit is cheap enough to set per clip.
+
+    Parameters
+    ----------
+    limit : int
+        Maximum number of BLAS threads, >= 1.
+
+    Raises
+    ------
+    ParameterError
+        ``limit`` is not a positive integer.
+    """
+    if not isinstance(limit, int) or limit < 1:
+        raise ParameterError(f"limit must be a positive integer, got {limit!r}")
+    return _thread_controller().limit(limits=limit, user_api="blas")
 
 
 def _call_safely(func: ClipFunction, row: dict) -> tuple[str, dict]:

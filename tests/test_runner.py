@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from audioprobe.errors import ParameterError
 from audioprobe.manifest import read_manifest
 from audioprobe.runner import map_clips
 from audioprobe.runstore import Run
@@ -162,3 +163,17 @@ def test_script_without_main_guard_runs_in_worker_processes(manifest):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["12", "0"]
+
+
+def test_blas_threads_limits_every_blas_library_inside_and_restores_it():
+    from threadpoolctl import threadpool_info
+
+    from audioprobe.runner import blas_threads
+
+    before = [(lib["filepath"], lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert before, "numpy loads a BLAS library"
+    with blas_threads(1):
+        assert all(lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas")
+    assert [(lib["filepath"], lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"] == before
+    with pytest.raises(ParameterError, match="limit must be a positive integer, got 0"):
+        blas_threads(0)
