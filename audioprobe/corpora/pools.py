@@ -12,14 +12,19 @@ from each source after its leading silence in consecutive windows of at most
 ``crop_s`` seconds (windows shorter than ``min_crop_s`` are dropped), each peak-normalised.
 Both pools hold exactly ``round(N * 60 * sr)`` samples (the last crop is shortened to fit).
 
-Sources come only from the ``pool`` partition of :mod:`.sources`, taken round-robin across
-groups (speakers or recordings) in a stable hashed order. The non-speech pool takes half
+Sources come only from the ``pool`` partition of :mod:`.sources` (the pool share of the default
+corpus's packages, and every source of :data:`.sources.POOL_PACKAGES` that is installed), taken
+round-robin across groups (speakers or recordings) in a stable hashed order, at most
+``max_source_s`` seconds from each source file (so a long soundtrack does not fill a pool alone).
+Raw G.722 voice prompts (``.g722``) are decoded with ``ffmpeg -f g722``. The non-speech pool takes half
 its duration from environmental sound and the rest from music (instrument samples, then
 melodies rendered with FluidSynth, which have no limit); when the packages hold less
 environmental audio than half of N minutes, music fills the difference (the log says how much).
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +34,11 @@ import pandas as pd
 from ..errors import ClipError, ParameterError
 from ..log import logger, progress
 from ..runner import resolve_n_jobs
-from .clips import crop, pcm16_digest, peak_normalise, write_flac
+from .clips import leading_silence, pcm16_digest, peak_normalise, write_flac
 from .midi import GM_PROGRAMS, SOUNDFONT_LICENSE, SOUNDFONT_PACKAGE, random_melody, render_melodies
-from .selection import decode_trimmed, manifest_row, parallel_ordered, round_robin
-from .sources import CorpusBuildError, SourceFile, inventory, package_version, partition_of, unit_hash
+from .selection import Decoded, decode_trimmed, manifest_row, parallel_ordered, round_robin
+from .sources import (PACKAGES, POOL_PACKAGES, CorpusBuildError, SourceFile, inventory, package_version,
+                      partition_of, unit_hash)
 
 __all__ = ["build_pools", "plan_take", "POOL_NAMES"]
 
@@ -68,14 +74,42 @@ def _windows(n: int, start: int, crop_n: int, min_n: int) -> list[tuple[int, int
     return [(a, min(crop_n, n - a)) for a in range(start, n, crop_n) if n - a >= min_n]
 
 
-def _segments_of(src: SourceFile, *, sr: int, crop_n: int, min_n: int) -> list[tuple[float, np.ndarray]]:
+def decode_g722(path: str | Path, *, sr: int) -> np.ndarray:
+    """Decode a raw G.722 file (16 kHz) with ``ffmpeg -f g722``, resampled to ``sr`` Hz, float32 mono, shape (n,).
+
+    Raises
+    ------
+    CorpusBuildError
+        ffmpeg is not installed.
+    ClipError
+        ffmpeg cannot decode the file.
+    """
+    if shutil.which("ffmpeg") is None:
+        raise CorpusBuildError(f"ffmpeg not found: it decodes the G.722 voice prompts ({path}); "
+                               "install with: sudo apt-get install ffmpeg")
+    res = subprocess.run(["ffmpeg", "-v", "error", "-f", "g722", "-i", str(path), "-f", "f32le", "-ac", "1",
+                          "-ar", str(int(sr)), "-"], capture_output=True, check=False)
+    if res.returncode != 0:
+        raise ClipError(f"ffmpeg could not decode {path}: {res.stderr.decode(errors='replace').strip()[-300:]}")
+    return np.frombuffer(res.stdout, dtype="<f4").astype(np.float32)
+
+
+def _decode(path: str, *, sr: int) -> Decoded:
+    if path.endswith(".g722"):
+        y = decode_g722(path, sr=sr)
+        return Decoded(y=y, start=leading_silence(y))
+    return decode_trimmed(path, sr=sr)
+
+
+def _segments_of(src: SourceFile, *, sr: int, crop_n: int, min_n: int, max_n: int
+                 ) -> list[tuple[float, np.ndarray]]:
     try:
-        dec = decode_trimmed(src.path, sr=sr)
+        dec = _decode(src.path, sr=sr)
     except ClipError as exc:  # a few package files are malformed; skipping them is deterministic
         logger.debug("skipped: %s", exc)
         return []
     out = []
-    for a, length in _windows(len(dec.y), dec.start, crop_n, min_n):
+    for a, length in _windows(min(len(dec.y), dec.start + max_n), dec.start, crop_n, min_n):
         seg = dec.y[a:a + length]
         if np.max(np.abs(seg)) > 1e-4:
             out.append((a / sr, seg))
@@ -111,14 +145,14 @@ class _PoolWriter:
         return take
 
 
-def _fill_from_sources(writer: _PoolWriter, sources: list[SourceFile], budget: int, *, crop_n: int,
+def _fill_from_sources(writer: _PoolWriter, sources: list[SourceFile], budget: int, *, crop_n: int, max_n: int,
                        n_jobs: int, desc: str) -> int:
     """Add crops of ``sources`` (in order) until ``budget`` samples; return the samples added."""
     remaining = budget
     bar = progress(total=budget, desc=desc, unit="s", unit_scale=1 / writer.sr)
     try:
         def work(src: SourceFile) -> list[tuple[float, np.ndarray]]:
-            return _segments_of(src, sr=writer.sr, crop_n=crop_n, min_n=writer.min_n)
+            return _segments_of(src, sr=writer.sr, crop_n=crop_n, min_n=writer.min_n, max_n=max_n)
 
         for src, segments in parallel_ordered(work, sources, n_jobs=n_jobs):
             for offset_s, seg in segments:
@@ -166,7 +200,7 @@ def _fill_from_melodies(writer: _PoolWriter, budget: int, *, crop_s: float) -> i
 
 
 def build_pools(out: str | Path, *, minutes: float, crop_s: float = 2.0, min_crop_s: float = 0.5,
-                sr: int = 16000, n_jobs: int | None = None) -> dict[str, Path]:
+                max_source_s: float = 60.0, sr: int = 16000, n_jobs: int | None = None) -> dict[str, Path]:
     """Build the speech and non-speech pretraining pools (and the mixed view) in ``out``.
 
     Parameters
@@ -179,6 +213,8 @@ def build_pools(out: str | Path, *, minutes: float, crop_s: float = 2.0, min_cro
         Longest crop in seconds.
     min_crop_s : float, keyword-only
         Shortest crop in seconds.
+    max_source_s : float, keyword-only
+        Most seconds taken from one source file (after its leading silence).
     sr : int, keyword-only
         Sample rate of the crops (Hz).
     n_jobs : int, optional
@@ -198,26 +234,35 @@ def build_pools(out: str | Path, *, minutes: float, crop_s: float = 2.0, min_cro
         raise ParameterError(f"minutes must be > 0, got {minutes!r}")
     if not 0 < min_crop_s <= crop_s:
         raise ParameterError(f"need 0 < min_crop_s <= crop_s, got min_crop_s={min_crop_s}, crop_s={crop_s}")
+    if not max_source_s >= min_crop_s:
+        raise ParameterError(f"max_source_s must be >= min_crop_s ({min_crop_s}), got {max_source_s!r}")
     n_jobs = resolve_n_jobs(n_jobs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     budget = round(minutes * 60 * sr)
-    crop_n, min_n = round(crop_s * sr), round(min_crop_s * sr)
-    sources = inventory(partition="pool")
+    crop_n, min_n, max_n = round(crop_s * sr), round(min_crop_s * sr), round(max_source_s * sr)
+    extra = [p for p in POOL_PACKAGES if package_version(p) is not None]
+    if len(extra) < len(POOL_PACKAGES):
+        logger.warning("pool-only packages not installed (their audio is left out): %s",
+                       sorted(set(POOL_PACKAGES) - set(extra)))
+    sources = inventory(packages=[*PACKAGES, *extra], partition="pool")
 
     def ordered(domain: str) -> list[SourceFile]:
         return round_robin([s for s in sources if s.domain == domain], group=lambda s: s.group,
                            key=lambda s: s.path, salt="pool:")
 
     speech = _PoolWriter(out, "speech", sr=sr, min_n=min_n)
-    got = _fill_from_sources(speech, ordered("speech"), budget, crop_n=crop_n, n_jobs=n_jobs, desc="speech pool")
+    got = _fill_from_sources(speech, ordered("speech"), budget, crop_n=crop_n, max_n=max_n, n_jobs=n_jobs,
+                             desc="speech pool")
     if got < budget:
         raise CorpusBuildError(f"the speech sources hold only {got / sr / 60:.1f} min after trimming; "
                                f"ask for at most that many minutes (got minutes={minutes})")
     nonspeech = _PoolWriter(out, "nonspeech", sr=sr, min_n=min_n)
-    env = _fill_from_sources(nonspeech, ordered("environmental"), budget // 2, crop_n=crop_n, n_jobs=n_jobs,
+    env = _fill_from_sources(nonspeech, ordered("environmental"), budget // 2, crop_n=crop_n, max_n=max_n,
+                             n_jobs=n_jobs,
                              desc="environmental")
-    music_real = _fill_from_sources(nonspeech, ordered("music"), budget - env, crop_n=crop_n, n_jobs=n_jobs,
+    music_real = _fill_from_sources(nonspeech, ordered("music"), budget - env, crop_n=crop_n, max_n=max_n,
+                                    n_jobs=n_jobs,
                                     desc="music samples")
     midi = _fill_from_melodies(nonspeech, budget - env - music_real, crop_s=crop_s)
     logger.info("non-speech pool: %.1f min environmental, %.1f min music samples, %.1f min rendered melodies",

@@ -7,7 +7,10 @@ or source recording, the unit that must not straddle CV folds) and its license.
 Files the rules do not name (user-interface beeps, game-monster voices, synthetic
 single-cycle waveforms, human non-speech vocalisations) are left out.
 
-Each source is then assigned to exactly one *partition*, ``"default"`` (the shipped
+Packages of :data:`POOL_PACKAGES` (added for the pretraining pools, after the default corpus
+was fixed) feed the pools only: all their sources are in the ``"pool"`` partition, so the
+default corpus does not change when they are installed. Each source of :data:`PACKAGES` is
+assigned to exactly one *partition*, ``"default"`` (the shipped
 corpus) or ``"pool"`` (the pretraining pools), by a stable rule: a hash of the
 source's *partition key* compared with a per-domain fraction
 (:data:`DEFAULT_FRACTION`). The key is the package plus the file's path for speech
@@ -27,13 +30,15 @@ import hashlib
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import AudioprobeError, ParameterError
 
 __all__ = [
-    "PACKAGES", "DEFAULT_FRACTION", "SourceFile", "CorpusBuildError", "package_version", "package_files",
+    "PACKAGES", "POOL_PACKAGES", "POOL_SUFFIXES", "DEFAULT_FRACTION", "SourceFile", "CorpusBuildError",
+    "package_version", "package_files",
     "classify", "partition_of", "unit_hash", "inventory", "require_packages", "AUDIO_SUFFIXES",
 ]
 
@@ -49,6 +54,23 @@ PACKAGES = {
     "minetest-data": "CC-BY-SA-3.0",
     "wesnoth-1.16-data": "GPL-2+",
 }
+
+#: Packages that feed only the pretraining pools, with the license of their sound files (per-file
+#: exceptions in :func:`_license`): professional voice prompts (one speaker per language, 16 kHz
+#: G.722, decoded with ffmpeg) and game soundtracks.
+POOL_PACKAGES = {
+    "asterisk-core-sounds-en-g722": "CC-BY-SA-3.0",
+    "asterisk-core-sounds-es-g722": "CC-BY-SA-3.0",
+    "asterisk-core-sounds-fr-g722": "CC-BY-SA-3.0",
+    "asterisk-core-sounds-it-g722": "CC-BY-3.0",
+    "asterisk-core-sounds-ru-g722": "CC-BY-3.0",
+    "hyperrogue-music": "CC-BY-SA-3.0",
+    "warzone2100-music": "GPL-2+",
+    "colobot-common-sounds": "GPL-3+",
+}
+#: File suffixes of the pool-only packages' sound files (``.g722``: raw G.722, decoded with ffmpeg;
+#: ``.opus``: Ogg Opus).
+POOL_SUFFIXES = AUDIO_SUFFIXES + (".g722", ".opus")
 
 #: Share of sources (by partition key) that go to the default corpus; the rest feed the pools.
 DEFAULT_FRACTION = {"speech": 0.2, "music": 0.4, "environmental": 0.5}
@@ -136,12 +158,13 @@ def package_version(package: str) -> str | None:
 
 
 def package_files(package: str) -> list[str]:
-    """The installed audio files of a package, sorted (``dpkg -L``)."""
+    """The installed audio files of a package, sorted (``dpkg -L``; :data:`POOL_SUFFIXES` for pool-only packages)."""
     res = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise CorpusBuildError(f"package {package!r} not installed; {_apt_hint([package])}")
+    suffixes = POOL_SUFFIXES if package in POOL_PACKAGES else AUDIO_SUFFIXES
     return sorted(line for line in res.stdout.splitlines()
-                  if line.lower().endswith(AUDIO_SUFFIXES) and Path(line).is_file())
+                  if line.lower().endswith(suffixes) and Path(line).is_file())
 
 
 def _stem_group(stem: str) -> str:
@@ -256,6 +279,31 @@ def _rule_wesnoth(rel: PurePosixPath) -> tuple[str, str, str, str] | None:
     return "environmental", kind, "", f"wesnoth-1.16-data:{stem}"
 
 
+_ASTERISK_SKIP = ("silence",)
+
+
+def _rule_asterisk(rel: PurePosixPath) -> tuple[str, str, str, str] | None:
+    parts = rel.parts  # usr/share/asterisk/sounds/<lang_REGION_sex_Voice>/[<kind>/]<file>.g722
+    if len(parts) not in (6, 7) or parts[:4] != ("usr", "share", "asterisk", "sounds") or rel.suffix != ".g722":
+        return None
+    voice = parts[4]
+    kind = parts[5] if len(parts) == 7 else "prompts"
+    if kind in _ASTERISK_SKIP or "_" not in voice:
+        return None
+    return "speech", kind, voice.split("_", 1)[0], f"asterisk-core-sounds:{voice}"
+
+
+def _rule_soundtrack(package: str, folder: str, suffixes: tuple[str, ...] = (".ogg", ".opus")
+                     ) -> Callable[[PurePosixPath], tuple[str, str, str, str] | None]:
+    """Music tracks of a game soundtrack: every file under a ``folder`` path component; one group per track."""
+    def rule(rel: PurePosixPath) -> tuple[str, str, str, str] | None:
+        if folder not in rel.parts[:-1] or rel.suffix not in suffixes:
+            return None
+        track = rel.parts[rel.parts.index(folder) + 1:]
+        return "music", "soundtrack", "", f"{package}:{PurePosixPath(*track).with_suffix('')}"
+    return rule
+
+
 _RULES = {
     "klettres-data": _rule_klettres,
     "tuxpaint-stamps-default": _rule_tuxpaint,
@@ -264,6 +312,10 @@ _RULES = {
     "lmms-common": _rule_lmms,
     "minetest-data": _rule_minetest,
     "wesnoth-1.16-data": _rule_wesnoth,
+    **{package: _rule_asterisk for package in POOL_PACKAGES if package.startswith("asterisk-core-sounds-")},
+    "hyperrogue-music": _rule_soundtrack("hyperrogue-music", "music"),
+    "warzone2100-music": _rule_soundtrack("warzone2100-music", "music"),
+    "colobot-common-sounds": _rule_soundtrack("colobot-common-sounds", "music"),
 }
 
 
@@ -273,7 +325,7 @@ def _license(package: str, path: str) -> str:
             return "CC0-1.0"
         if "/doors/sounds/" in path:
             return "CC-BY-3.0"
-    return PACKAGES[package]
+    return PACKAGES[package] if package in PACKAGES else POOL_PACKAGES[package]
 
 
 def classify(package: str, path: str, *, version: str = "") -> SourceFile | None:
@@ -282,7 +334,7 @@ def classify(package: str, path: str, *, version: str = "") -> SourceFile | None
     Parameters
     ----------
     package : str
-        One of :data:`PACKAGES`.
+        One of :data:`PACKAGES` or :data:`POOL_PACKAGES`.
     path : str
         The file's absolute installed path.
     version : str, keyword-only
@@ -291,7 +343,7 @@ def classify(package: str, path: str, *, version: str = "") -> SourceFile | None
     if package not in _RULES:
         raise ParameterError(f"package must be one of {sorted(_RULES)}, got {package!r}")
     rel = PurePosixPath(path.lstrip("/"))
-    if rel.suffix.lower() not in AUDIO_SUFFIXES:
+    if rel.suffix.lower() not in (POOL_SUFFIXES if package in POOL_PACKAGES else AUDIO_SUFFIXES):
         return None
     found = _RULES[package](rel)
     if found is None:
@@ -300,7 +352,7 @@ def classify(package: str, path: str, *, version: str = "") -> SourceFile | None
     key = f"{package}:{path}" if domain == "speech" else group
     return SourceFile(package=package, version=version, path=path, domain=domain, category=category,
                       language=language, group=group, license=_license(package, path),
-                      partition=partition_of(domain, key))
+                      partition="pool" if package in POOL_PACKAGES else partition_of(domain, key))
 
 
 def inventory(*, packages: list[str] | None = None, partition: str | None = None) -> list[SourceFile]:
@@ -309,7 +361,8 @@ def inventory(*, packages: list[str] | None = None, partition: str | None = None
     Parameters
     ----------
     packages : list of str, optional
-        Default: all of :data:`PACKAGES`; each must be installed.
+        Default: all of :data:`PACKAGES`; each must be installed. Names from :data:`POOL_PACKAGES`
+        are allowed too (their sources are all in the ``pool`` partition).
     partition : {"default", "pool"}, optional
         Keep only sources of this partition.
 
@@ -324,9 +377,9 @@ def inventory(*, packages: list[str] | None = None, partition: str | None = None
         A package is not installed (the message names it and the apt command).
     """
     packages = list(PACKAGES) if packages is None else list(packages)
-    unknown = [p for p in packages if p not in PACKAGES]
+    unknown = [p for p in packages if p not in PACKAGES and p not in POOL_PACKAGES]
     if unknown:
-        raise ParameterError(f"packages must be among {list(PACKAGES)}, got unknown {unknown}")
+        raise ParameterError(f"packages must be among {[*PACKAGES, *POOL_PACKAGES]}, got unknown {unknown}")
     if partition not in (None, "default", "pool"):
         raise ParameterError(f"partition must be 'default', 'pool' or None, got {partition!r}")
     require_packages(packages)
