@@ -174,8 +174,8 @@ def domain_contrast(fit: MixedFit, pair: tuple[str, str], *, alpha: float = 0.05
     se = float(np.sqrt(max(L @ fit.fe_cov @ L, 0.0)))
     if fit.df < 1 or not se > 0:
         return dict(estimate=estimate, se=se, ci_low=np.nan, ci_high=np.nan, p_value=np.nan, n_layers=len(layers))
-    half = stats.t.ppf(1.0 - alpha / 2.0, fit.df) * se
-    return dict(estimate=estimate, se=se, ci_low=estimate - half, ci_high=estimate + half,
+    ci_low, ci_high = stats.t.interval(1.0 - alpha, fit.df, loc=estimate, scale=se)
+    return dict(estimate=estimate, se=se, ci_low=float(ci_low), ci_high=float(ci_high),
                 p_value=float(2.0 * stats.t.sf(abs(estimate) / se, fit.df)), n_layers=len(layers))
 
 

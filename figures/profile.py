@@ -49,8 +49,9 @@ def domain_profile(scores: pd.DataFrame, *, confidence: float = 0.95) -> pd.Data
         n = values.size
         mean = float(values.mean()) if n else np.nan
         if n >= 2:
-            half = stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(ddof=1) / np.sqrt(n)
-            low, high, kind = mean - half, mean + half, "seeds (t)"
+            sem = stats.sem(values)  # equal seeds: a zero-width interval (scipy's t.interval needs scale > 0)
+            low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
+            low, high, kind = float(low), float(high), "seeds (t)"
         elif n == 1 and {"ci_low", "ci_high"} <= set(group) and group[["ci_low", "ci_high"]].notna().to_numpy().all():
             low, high, kind = float(group["ci_low"].iloc[0]), float(group["ci_high"].iloc[0]), "model"
         else:
