@@ -1,10 +1,13 @@
 """audioprobe.features: validated acoustic descriptors, one module per family.
 
-Families (module): pitch and periodicity (:mod:`.pitch`), spectral shape (:mod:`.spectral`),
-spectral variability (:mod:`.variability`), amplitude (:mod:`.amplitude`), modulation
-(:mod:`.modulation`), onsets and roughness (:mod:`.onsets`). :data:`REGISTRY` maps every
-descriptor name to its specification; :func:`compute_clip_features` describes one decoded clip
-and :func:`extract_features` a whole manifest, in parallel.
+Layers, each importing only the ones before it: :mod:`.config` (the analysis settings) ->
+:mod:`.signal` (signal building blocks: the analysis signal, librosa's formulas, pitch and
+harmonicity tracks, band envelopes, periodograms) -> :mod:`.clip` (:class:`ClipAnalysis`, the
+shared per-clip representations) -> :mod:`.descriptors` (one module per family: pitch and
+periodicity, spectral shape, spectral variability, amplitude, modulation, onsets and roughness)
+-> :mod:`.registry` (:data:`REGISTRY` maps every descriptor name to its specification) ->
+:mod:`.extract` (:func:`compute_clip_features` describes one decoded clip and
+:func:`extract_features` a whole manifest, in parallel) -> :mod:`.cli`.
 
 Names are imported on first use, so that ``audioprobe --help`` does not load librosa and Praat.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from ..lazy import lazy_exports
 
-_WHERE = {"ClipAnalysis": "analysis", "FAMILIES": "config", "AnalysisConfig": "config", "Descriptor": "config",
+_WHERE = {"ClipAnalysis": "clip", "FAMILIES": "config", "AnalysisConfig": "config", "Descriptor": "descriptors.spec",
           "compute_clip_features": "extract", "extract_features": "extract", "COUNT_COLUMNS": "registry",
           "REGISTRY": "registry", "descriptor_table": "registry", "resolve_descriptors": "registry"}
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .config import DEFAULT_F0_CEILING, DEFAULT_F0_FLOOR, DEFAULT_SR, PITCH_TRACKERS
+
 
 def _features(args: argparse.Namespace) -> int:
     from ..manifest import default_manifest_path
@@ -27,11 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="RUN", help="run folder (created when missing)")
     parser.add_argument("--descriptors", nargs="+", metavar="NAME", default=None,
                         help="descriptor or family names (default: all; see features_meta.csv)")
-    parser.add_argument("--pitch", choices=("praat", "pyin"), default="praat",
+    parser.add_argument("--pitch", choices=PITCH_TRACKERS, default="praat",
                         help="pitch tracker (default: praat, autocorrelation; pyin is ~35x slower)")
-    parser.add_argument("--sr", type=int, default=16000, help="analysis rate in Hz (default: 16000)")
-    parser.add_argument("--f0-floor", type=float, default=50.0, help="pitch floor in Hz (default: 50)")
-    parser.add_argument("--f0-ceiling", type=float, default=2000.0, help="pitch ceiling in Hz (default: 2000)")
+    parser.add_argument("--sr", type=int, default=DEFAULT_SR, help=f"analysis rate in Hz (default: {DEFAULT_SR})")
+    parser.add_argument("--f0-floor", type=float, default=DEFAULT_F0_FLOOR,
+                        help=f"pitch floor in Hz (default: {DEFAULT_F0_FLOOR:g})")
+    parser.add_argument("--f0-ceiling", type=float, default=DEFAULT_F0_CEILING,
+                        help=f"pitch ceiling in Hz (default: {DEFAULT_F0_CEILING:g})")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--scheduler", default=None, metavar="ADDR",
                         help="dask scheduler: 'local' or tcp://host:port (default: local processes)")

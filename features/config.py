@@ -1,28 +1,31 @@
-"""Analysis settings shared by every descriptor, and the descriptor specification.
+"""Analysis settings shared by every descriptor.
 
 One :class:`AnalysisConfig` fixes the analysis rate, the frame grid, the silence rule and
 the pitch range; every descriptor records the settings it depends on (``features_meta.csv``).
+The defaults of the analysis rate and the pitch range (:data:`DEFAULT_SR`, :data:`DEFAULT_F0_FLOOR`,
+:data:`DEFAULT_F0_CEILING`) are defined here once; the CLI, :func:`extract_features` and the study
+file take them from here. This module imports no numpy, so that ``audioprobe --help`` stays light.
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import numpy as np
 
 from ..errors import ParameterError, check_choice
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import ClipAnalysis
-
-__all__ = ["AnalysisConfig", "Descriptor", "PITCH_TRACKERS", "FAMILIES", "PROBE_SCALES", "HIGHPASS_ORDER",
+__all__ = ["AnalysisConfig", "DEFAULT_SR", "DEFAULT_F0_FLOOR", "DEFAULT_F0_CEILING", "PITCH_TRACKERS", "FAMILIES", "PROBE_SCALES", "HIGHPASS_ORDER",
            "HIGHPASS_PAD_PERIODS", "PREPROCESSING", "PYIN_PARAMETERS", "FULL_SCALE_UNIT", "pyin_min_range_st"]
 
 PITCH_TRACKERS = ("praat", "pyin")
 FAMILIES = ("pitch", "spectral_shape", "spectral_variability", "amplitude", "modulation", "onsets_roughness")
+#: How the probes read a descriptor (``probe_scale`` in features_meta.csv): ``log`` -> natural log, ``linear`` as is.
 PROBE_SCALES = ("log", "linear")
+#: Analysis rate, Hz.
+DEFAULT_SR = 16000
+#: Pitch search range, Hz: covers voices and instruments (Praat's own 600 Hz ceiling halves notes above it).
+DEFAULT_F0_FLOOR = 50.0
+DEFAULT_F0_CEILING = 2000.0
 
 HIGHPASS_ORDER = 4
 HIGHPASS_PAD_PERIODS = 3
@@ -60,7 +63,9 @@ class AnalysisConfig:
         Analysis rate in Hz; every clip is resampled to it (soxr HQ) so that descriptors do not
         depend on the file's rate. Default 16000.
     n_fft : int
-        STFT frame and window length in samples (Hann, centred frames). Default 1024 (64 ms).
+        Frame length in samples: the STFT's Hann window and the RMS level's rectangular frame. Frames
+        are not centred (no edge padding, librosa's ``center=False``): every frame lies wholly inside
+        the clip. Default 1024 (64 ms).
     hop_length : int
         Frame step in samples; also the pitch tracker's time step. Default 160 (10 ms).
     lowcut_hz : float
@@ -97,7 +102,7 @@ class AnalysisConfig:
         Resolution of the log-frequency spectrogram for spectral modulation. Default 12.
     """
 
-    sr: int = 16000
+    sr: int = DEFAULT_SR
     n_fft: int = 1024
     hop_length: int = 160
     lowcut_hz: float = 20.0
@@ -105,8 +110,8 @@ class AnalysisConfig:
     silence_abs_dbfs: float = -70.0
     level_floor_dbfs: float = -100.0
     pitch: str = "praat"
-    f0_floor: float = 50.0
-    f0_ceiling: float = 2000.0
+    f0_floor: float = DEFAULT_F0_FLOOR
+    f0_ceiling: float = DEFAULT_F0_CEILING
     hnr_time_step: float = 0.02
     n_mels: int = 64
     n_mfcc: int = 13
@@ -154,9 +159,9 @@ class AnalysisConfig:
                 f"pitch='pyin' (--pitch pyin) needs f0_floor (--f0-floor) >= 2 sr / n_fft = {lowest:g} Hz (two "
                 f"periods in its {self.n_fft}-sample frame at sr={self.sr} Hz), got f0_floor={self.f0_floor:g} Hz")
         need_st = pyin_min_range_st(sr=self.sr, hop_length=self.hop_length)
-        span_st = 12.0 * np.log2(self.f0_ceiling / self.f0_floor)
+        span_st = 12.0 * math.log2(self.f0_ceiling / self.f0_floor)
         # pyin's grid has floor(span_st / resolution) + 1 bins; the small slack absorbs rounding at the boundary
-        if np.floor(span_st / PYIN_PARAMETERS["resolution"] + 1e-9) < need_st / PYIN_PARAMETERS["resolution"]:
+        if math.floor(span_st / PYIN_PARAMETERS["resolution"] + 1e-9) < need_st / PYIN_PARAMETERS["resolution"]:
             ratio = 2.0 ** (need_st / 12)
             raise ParameterError(
                 f"pitch='pyin' (--pitch pyin) cannot use f0_floor={self.f0_floor:g} Hz, f0_ceiling={self.f0_ceiling:g} "
@@ -172,56 +177,3 @@ class AnalysisConfig:
     def replace(self, **changes) -> AnalysisConfig:
         """A copy with some settings changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """One descriptor column: what it is, its unit, and the function that computes it.
-
-    Attributes
-    ----------
-    name : str
-        Column name in ``features.parquet`` (snake_case, no unit suffix unless it disambiguates).
-    unit : str
-        Unit of the values (``Hz``, ``st``, ``dB``, ``dBFS``, ``fraction``, ...).
-    family : str
-        One of :data:`FAMILIES`.
-    extractor : str
-        The reference implementation that computes the frame values.
-    probe_scale : {"log", "linear"}
-        ``log`` for skewed positive descriptors (F0, centroid...), probed on a log scale.
-    settings : tuple of str
-        Names of the :class:`AnalysisConfig` fields the values depend on.
-    computed : str
-        How frames are summarised (over which frames), in words.
-    compute : callable(ClipAnalysis) -> dict
-        Computes this descriptor and its siblings (all columns of one group at once);
-        descriptors sharing a ``compute`` function are computed by one call.
-    extra : dict
-        Fixed parameters of the computation (recorded in ``features_meta.csv``).
-    """
-
-    name: str
-    unit: str
-    family: str
-    extractor: str
-    probe_scale: str
-    settings: tuple[str, ...]
-    computed: str
-    compute: Callable[[ClipAnalysis], dict[str, float]]
-    extra: dict = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        check_choice("family", self.family, FAMILIES)
-        check_choice("probe_scale", self.probe_scale, PROBE_SCALES)
-
-    def parameters(self, config: AnalysisConfig) -> dict:
-        """Every parameter the values depend on, for ``features_meta.csv``."""
-        params = {"sr": config.sr, "lowcut_hz": config.lowcut_hz, "preprocessing": PREPROCESSING,
-                  "computed": self.computed}
-        if self.unit == FULL_SCALE_UNIT:
-            params["beyond_full_scale"] = ("NaN for a clip whose file holds samples beyond full scale "
-                                           "(n_over_full_scale > 0): its level re full scale is unknown")
-        params.update({key: getattr(config, key) for key in self.settings})
-        params.update(self.extra)
-        return params

@@ -7,10 +7,9 @@ cores by default or a dask scheduler, failures recorded per clip, resumable in a
 """
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 from collections.abc import Iterable, Sequence
-import functools
 from functools import partial
 from pathlib import Path
 
@@ -19,14 +18,14 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from ..audio import decode_audio
-from ..errors import ParameterError, StageError
-from ..log import logger
-from ..manifest import as_clip_table
 from ..contract import FAILURE_COLUMNS, FAILURES, FEATURES, FEATURES_META
+from ..errors import StageError
+from ..log import logger
+from ..manifest import as_clip_table, table_sha256
 from ..runner import map_clips
 from ..runstore import ChunkStore, Run
-from .analysis import ClipAnalysis
-from .config import FULL_SCALE_UNIT, AnalysisConfig
+from .clip import ClipAnalysis
+from .config import DEFAULT_F0_CEILING, DEFAULT_F0_FLOOR, DEFAULT_SR, FULL_SCALE_UNIT, AnalysisConfig
 from .registry import COUNT_COLUMNS, REGISTRY, descriptor_table, resolve_descriptors
 
 __all__ = ["compute_clip_features", "extract_features", "STAGE"]
@@ -45,7 +44,7 @@ def compute_clip_features(y: np.ndarray, sr: int, *, descriptors: Iterable[str] 
                           n_over_full_scale: int | None = None) -> dict[str, float | int]:
     """Descriptors of one clip.
 
-    Every family is computed from the same analysis signal (:func:`features.analysis.clean_signal`:
+    Every family is computed from the same analysis signal (:func:`features.signal.preprocess.clean_signal`:
     mean removed, zero-phase high-pass at ``config.lowcut_hz``). A clip beyond full scale
     (``n_over_full_scale`` > 0) keeps every scale-invariant descriptor, and its dBFS levels are NaN.
 
@@ -108,11 +107,6 @@ def _tidy(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _clips_sha256(clips: pd.DataFrame) -> str:
-    text = clips[["clip_id", "audio_path"]].astype(str).to_csv(index=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _normalised(obj: dict) -> dict:
     return json.loads(json.dumps(obj, default=str))
 
@@ -128,10 +122,10 @@ def _check_produced(table: pd.DataFrame, failures: pd.DataFrame, n_clips: int, w
 
 
 def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str | Path], *,
-                     descriptors: Iterable[str] | str | None = None, pitch: str = "praat", sr: int = 16000,
-                     f0_floor: float = 50.0, f0_ceiling: float = 2000.0, n_jobs: int | None = None,
-                     scheduler: str | None = None, random_state: int | None = None,
-                     run: Run | str | Path | None = None, force: bool = False) -> pd.DataFrame:
+                     descriptors: Iterable[str] | str | None = None, pitch: str = "praat", sr: int = DEFAULT_SR,
+                     f0_floor: float = DEFAULT_F0_FLOOR, f0_ceiling: float = DEFAULT_F0_CEILING,
+                     n_jobs: int | None = None, scheduler: str | None = None, run: Run | str | Path | None = None,
+                     force: bool = False) -> pd.DataFrame:
     """Compute the descriptor table of a set of clips.
 
     Every clip is decoded and resampled to ``sr`` (so results do not depend on the file's rate),
@@ -155,9 +149,6 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
         Worker processes; default all cores; 1 runs in this process.
     scheduler : str, optional
         ``"local"`` or a dask scheduler address ``"tcp://host:port"``.
-    random_state : int, optional
-        No descriptor is random (Praat and pyin are deterministic), so the result does not depend
-        on it; it is recorded in ``run.json`` with the stage's seeds.
     run : Run or path, optional
         A run folder: finished clips are kept in chunks (a re-run resumes), failures go to
         ``failures.csv``, and ``features.parquet``, ``features_meta.csv``, ``clips.parquet`` and
@@ -183,8 +174,6 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
         The first clips all failed with one error (a setting the analysis cannot use), or no clip
         succeeded; with ``run`` the stage is recorded as failed.
     """
-    if random_state is not None and not isinstance(random_state, (int, np.integer)):
-        raise ParameterError(f"random_state must be an int or None, got {random_state!r}")
     config = AnalysisConfig(sr=sr, pitch=pitch, f0_floor=float(f0_floor), f0_ceiling=float(f0_ceiling))
     names = resolve_descriptors(descriptors)
     clips = as_clip_table(manifest_or_paths)
@@ -196,13 +185,13 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
     run = run if isinstance(run, Run) else Run(run)
     run.write_clips(clips)
     stage_config = _normalised({"descriptors": names, "analysis": config.as_dict(),
-                                "clips_sha256": _clips_sha256(clips)})
+                                "clips_sha256": table_sha256(clips, ["clip_id", "audio_path"])})
     previous = run.stage_record(STAGE)
     if force or (previous and previous.get("config") != stage_config):
         if previous and not force:
             logger.info("%s: settings changed since the last run; discarding its partial results", STAGE)
         ChunkStore(run, STAGE).clear()
-    with run.stage(STAGE, config=stage_config, seeds={"random_state": random_state},
+    with run.stage(STAGE, config=stage_config,
                    inputs={"clips_sha256": stage_config["clips_sha256"]}, outputs=(FEATURES, FEATURES_META),
                    force=force) as stage:
         if stage.up_to_date:

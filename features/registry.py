@@ -11,8 +11,9 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..errors import ParameterError
-from . import amplitude, modulation, onsets, pitch, spectral, variability
-from .config import FAMILIES, AnalysisConfig, Descriptor
+from .config import FAMILIES, AnalysisConfig
+from .descriptors import amplitude, modulation, onsets, pitch, spectral, variability
+from .descriptors.spec import Descriptor
 
 __all__ = ["REGISTRY", "COUNT_COLUMNS", "META_COLUMNS", "resolve_descriptors", "descriptor_table"]
 

@@ -155,7 +155,7 @@ def test_pitch_oracle_praat_and_pyin():
 
 
 def _praat_and_ours_cc(y):
-    from audioprobe.features.harmonicity import harmonicity_cc
+    from audioprobe.features.signal.harmonicity import harmonicity_cc
     praat = parselmouth.Sound(y, SR).to_harmonicity_cc(time_step=0.02, minimum_pitch=50.0, silence_threshold=0.1,
                                                         periods_per_window=1.0)
     ours = harmonicity_cc(y, sr=SR, minimum_pitch=50.0, time_step=0.02, silence_threshold=0.1, periods_per_window=1.0)
@@ -167,7 +167,7 @@ def _praat_and_ours_cc(y):
 
 @pytest.mark.parametrize("snr_db", [0.0, 20.0, 40.0])
 def test_harmonicity_cc_reproduces_praat_frame_by_frame(snr_db):
-    """features.harmonicity.harmonicity_cc vs parselmouth's to_harmonicity_cc (time step 0.02 s, floor 50 Hz,
+    """features.signal.harmonicity.harmonicity_cc vs parselmouth's to_harmonicity_cc (time step 0.02 s, floor 50 Hz,
     silence 0.1, 1 period) on a harmonic complex with vibrato plus noise: the same frame times and periodic frames,
     per-frame HNR within 0.05 dB on 90 % of frames and 0.2 dB on all, clip mean within 0.01 dB (the differences
     come from refining the 3 highest-ranked candidates with sinc depth 70 instead of all with depth 700)."""
@@ -256,10 +256,10 @@ def test_spectral_oracle_librosa():
 
 @pytest.mark.parametrize("signal", ["rich", "white", "clicks"])
 def test_dsp_primitives_equal_librosa(signal):
-    """features.dsp restates librosa 0.11's formulas without importing librosa in the workers: frames, mel filters,
+    """features.signal.dsp restates librosa 0.11's formulas without importing librosa in the workers: frames, mel filters,
     power_to_db, MFCCs, centroid, bandwidth, roll-off, flatness, onset strength and onset frames equal librosa's on the
     same input (1e-10 relative; onset frames identical, also at other thresholds)."""
-    from audioprobe.features import dsp
+    from audioprobe.features.signal import dsp
     if signal == "clicks":
         y = white(9, 1e-3)
         y[(SR * (0.1 + 0.23 * np.arange(8))).astype(int)] = 0.9
@@ -386,13 +386,8 @@ def test_envelopes_and_periodogram_equal_scipy():
     4x zero padding, density) for mean and linear detrending (1e-12 of the largest value)."""
     from math import gcd
 
-    from audioprobe.features.modulation import (
-        _band_filters,
-        _resample,
-        band_envelopes,
-        envelope_edge_s,
-        modulation_spectrum,
-    )
+    from audioprobe.features.signal.envelopes import _band_filters, _resample, band_envelopes, envelope_edge_s
+    from audioprobe.features.signal.periodogram import modulation_spectrum
     for n in (T.size, T.size - 1, 4001):  # next_fast_len pads the odd lengths
         y = SIGNALS["rich"]()[:n]
         bands = np.stack([scipy.signal.sosfilt(sos, y) for sos in _band_filters(SR)])

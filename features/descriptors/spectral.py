@@ -1,20 +1,16 @@
 """Spectral shape: centroid, bandwidth, roll-off, flatness, slope and mean MFCCs.
 
-All frame values are librosa's formulas (computed by :mod:`features.dsp`, checked against librosa)
+All frame values are librosa's formulas (computed by :mod:`features.signal.dsp`, checked against librosa)
 on the shared STFT magnitude of the DC-removed signal, summarised over non-silent frames (NaN when
 there are none).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from . import dsp
-from .config import Descriptor
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import ClipAnalysis
+from ..signal import dsp
+from ..clip import ClipAnalysis
+from .spec import Descriptor
 
 __all__ = ["DESCRIPTORS", "ROLL_PERCENT", "FLATNESS_AMIN", "SLOPE_BAND_HZ", "N_MFCC_REPORTED", "STFT_SETTINGS", "MFCC_SETTINGS",
            "MFCC_PARAMETERS", "spectral_slope"]
@@ -107,17 +103,17 @@ MFCC_PARAMETERS = {"mel": "librosa.feature.melspectrogram (Slaney), power 2", "l
                "dct": "type 2, ortho"}
 
 DESCRIPTORS = (
-    _shape("centroid_median", "librosa.feature.spectral_centroid formula (features.dsp)", f"median over {_NONSILENT}"),
-    _shape("centroid_iqr", "librosa.feature.spectral_centroid formula (features.dsp)", f"interquartile range over {_NONSILENT}"),
-    _shape("bandwidth_median", "librosa.feature.spectral_bandwidth formula (features.dsp)", f"median over {_NONSILENT}", {"p": 2}),
-    _shape("bandwidth_iqr", "librosa.feature.spectral_bandwidth formula (features.dsp)", f"interquartile range over {_NONSILENT}",
+    _shape("centroid_median", "librosa.feature.spectral_centroid formula (features.signal.dsp)", f"median over {_NONSILENT}"),
+    _shape("centroid_iqr", "librosa.feature.spectral_centroid formula (features.signal.dsp)", f"interquartile range over {_NONSILENT}"),
+    _shape("bandwidth_median", "librosa.feature.spectral_bandwidth formula (features.signal.dsp)", f"median over {_NONSILENT}", {"p": 2}),
+    _shape("bandwidth_iqr", "librosa.feature.spectral_bandwidth formula (features.signal.dsp)", f"interquartile range over {_NONSILENT}",
            {"p": 2}),
-    _shape("rolloff_median", "librosa.feature.spectral_rolloff formula (features.dsp)", f"median over {_NONSILENT}",
+    _shape("rolloff_median", "librosa.feature.spectral_rolloff formula (features.signal.dsp)", f"median over {_NONSILENT}",
            {"roll_percent": ROLL_PERCENT}),
-    _shape("rolloff_iqr", "librosa.feature.spectral_rolloff formula (features.dsp)", f"interquartile range over {_NONSILENT}",
+    _shape("rolloff_iqr", "librosa.feature.spectral_rolloff formula (features.signal.dsp)", f"interquartile range over {_NONSILENT}",
            {"roll_percent": ROLL_PERCENT}),
     Descriptor(name="flatness_median", unit="fraction", family="spectral_shape",
-               extractor="librosa.feature.spectral_flatness formula (features.dsp)", probe_scale="linear", settings=STFT_SETTINGS,
+               extractor="librosa.feature.spectral_flatness formula (features.signal.dsp)", probe_scale="linear", settings=STFT_SETTINGS,
                computed=f"median over {_NONSILENT} of the power flatness of the bins at or above lowcut_hz", compute=_shape_statistics,
                extra={"power": 2.0, "amin": FLATNESS_AMIN}),
     Descriptor(name="slope_db_per_oct", unit="dB/oct", family="spectral_shape",
@@ -126,7 +122,7 @@ DESCRIPTORS = (
                         "against log2(f)",
                compute=_slope, extra={"band_hz": list(SLOPE_BAND_HZ), "band_upper_limit": "0.45 sr"}),
 ) + tuple(
-    Descriptor(name=f"mfcc{k:02d}_mean", unit="a.u.", family="spectral_shape", extractor="librosa.feature.mfcc formula (features.dsp)",
+    Descriptor(name=f"mfcc{k:02d}_mean", unit="a.u.", family="spectral_shape", extractor="librosa.feature.mfcc formula (features.signal.dsp)",
                probe_scale="linear", settings=MFCC_SETTINGS, computed=f"mean of MFCC c{k} over {_NONSILENT}",
                compute=_mfcc_means, extra=MFCC_PARAMETERS)
     for k in range(1, N_MFCC_REPORTED + 1)

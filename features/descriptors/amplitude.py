@@ -12,14 +12,10 @@ is kept.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from .config import Descriptor
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import ClipAnalysis
+from ..clip import ClipAnalysis
+from .spec import Descriptor
 
 __all__ = ["DESCRIPTORS", "DYNAMIC_RANGE_PERCENTILES"]
 

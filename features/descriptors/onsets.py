@@ -1,7 +1,7 @@
 """Onsets and roughness: onset rate, and fast (30-150 Hz) envelope modulation.
 
 Onsets: librosa's spectral-flux onset strength on the shared log-mel spectrogram, peak-picked as
-``librosa.onset.onset_detect`` does with an absolute threshold (both by :mod:`features.dsp`); onsets on silent frames are dropped. The rate of a clip without
+``librosa.onset.onset_detect`` does with an absolute threshold (both by :mod:`features.signal.dsp`); onsets on silent frames are dropped. The rate of a clip without
 any onset (silence included) is 0 onsets per second; a clip of fewer than two frames has no
 frame-to-frame change to detect and its rate is NaN.
 
@@ -13,16 +13,13 @@ frequency, 1/15 s (NaN otherwise).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from . import dsp
-from .config import Descriptor
-from .modulation import ENVELOPE_PARAMETERS, band_power, lowest_resolved
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import ClipAnalysis
+from ..signal import dsp
+from ..clip import ClipAnalysis
+from .spec import Descriptor
+from ..signal.periodogram import band_power
+from .modulation import ENVELOPE_PARAMETERS, lowest_resolved
 
 __all__ = ["DESCRIPTORS", "ROUGHNESS_BAND_HZ", "ONSET_DELTA_DB"]
 
@@ -53,7 +50,7 @@ def _roughness(an: ClipAnalysis) -> dict[str, float]:
 
 DESCRIPTORS = (
     Descriptor(name="onset_rate", unit="1/s", family="onsets_roughness",
-               extractor="librosa.onset.onset_strength + librosa.onset.onset_detect formulas (features.dsp)", probe_scale="linear",
+               extractor="librosa.onset.onset_strength + librosa.onset.onset_detect formulas (features.signal.dsp)", probe_scale="linear",
                settings=("n_fft", "hop_length", "n_mels", "silence_rel_db", "silence_abs_dbfs"),
                computed="onsets on non-silent frames / clip duration (NaN with fewer than 2 frames)",
                compute=_onset_rate, extra={"onset_strength": "log-mel (power_to_db, top_db 80), librosa defaults",

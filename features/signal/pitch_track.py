@@ -1,29 +1,26 @@
-"""Pitch and periodicity: F0 statistics, F0 range and change, voiced fraction, HNR.
+"""The pitch and harmonicity tracks of the analysis signal, on the analysis frame grid.
 
-The pitch track is Praat's autocorrelation method (parselmouth ``Sound.to_pitch_ac``) by
-default, or librosa's probabilistic YIN (``pyin``); HNR is Praat's cross-correlation
-harmonicity (``Sound: To Harmonicity (cc)``, computed by :mod:`features.harmonicity`: the same
-algorithm vectorised with numpy; an ac harmonicity with 1 period per window is biased, the cc
-method with its 1-period window is not). Every tool marks "undefined"
-its own way (Praat 0 Hz and -200 dB, pyin NaN): here unvoiced or silent frames are NaN and the
-summaries use voiced, non-silent frames only.
+The pitch track is Praat's autocorrelation method (parselmouth ``Sound.to_pitch_ac``; Boersma 1993) by
+default, or librosa's probabilistic YIN (``librosa.pyin``; Mauch & Dixon 2014); the harmonicity track
+is Praat's cross-correlation harmonicity (``Sound: To Harmonicity (cc)``, computed by
+:mod:`features.signal.harmonicity`: the same algorithm vectorised with numpy; an ac harmonicity with
+1 period per window is biased, the cc method with its 1-period window is not). Every tool marks
+"undefined" its own way (Praat 0 Hz and -200 dB, pyin NaN): here unvoiced or silent frames are NaN
+(pitch) or dropped (harmonicity). The descriptors that summarise them are in
+:mod:`features.descriptors.pitch`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import parselmouth
 
-from ..errors import check_choice
-from .config import PITCH_TRACKERS, PYIN_PARAMETERS, Descriptor
-from .harmonicity import N_REFINED, RANK_DEPTH, RANK_GRID, SINC_DEPTH, harmonicity_cc
+from ...errors import check_choice
+from ..config import PITCH_TRACKERS, PYIN_PARAMETERS
+from .harmonicity import harmonicity_cc
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import ClipAnalysis
-
-__all__ = ["PitchTrack", "track_pitch", "harmonicity_track", "DESCRIPTORS", "PRAAT_PITCH_PARAMETERS",
+__all__ = ["PitchTrack", "track_pitch", "harmonicity_track", "PRAAT_PITCH_PARAMETERS",
            "PRAAT_HARMONICITY_PARAMETERS", "PRAAT_PERIODS_PER_WINDOW"]
 
 # Praat's defaults for the ac pitch method (besides floor, ceiling and time step), recorded in the metadata.
@@ -83,7 +80,7 @@ def track_pitch(y: np.ndarray, *, sr: int, tracker: str = "praat", f0_floor: flo
     Parameters
     ----------
     y : np.ndarray, shape (n_samples,)
-        The analysis signal (:func:`features.analysis.clean_signal`: DC and drift removed).
+        The analysis signal (:func:`features.signal.preprocess.clean_signal`: DC and drift removed).
     sr : int
         Hz.
     tracker : {"praat", "pyin"}
@@ -106,7 +103,7 @@ def track_pitch(y: np.ndarray, *, sr: int, tracker: str = "praat", f0_floor: flo
         empty = np.zeros(0)
         return PitchTrack(f0=empty, considered=empty.astype(bool), time_step=time_step, defined=False)
     if tracker == "pyin":
-        import librosa  # only here: its import costs seconds per worker process (features.dsp)
+        import librosa  # only here: its import costs seconds per worker process (features.signal.dsp)
 
         f0, voiced, _ = librosa.pyin(y, fmin=f0_floor, fmax=f0_ceiling, sr=sr, frame_length=n_fft,
                                      hop_length=hop_length, center=False, **PYIN_PARAMETERS)
@@ -127,7 +124,7 @@ def harmonicity_track(y: np.ndarray, *, sr: int, f0_floor: float, time_step: flo
                       nonsilent: np.ndarray) -> np.ndarray:
     """Praat harmonicity (cc) values, dB, of periodic frames on non-silent analysis frames.
 
-    Computed by :func:`features.harmonicity.harmonicity_cc` (Praat's cc algorithm vectorised with
+    Computed by :func:`features.signal.harmonicity.harmonicity_cc` (Praat's cc algorithm vectorised with
     numpy, ~10x faster than parselmouth's ``to_harmonicity_cc``, whose values it reproduces to
     ~0.01 dB). Aperiodic or silent frames (Praat's -200 dB) are dropped.
 
@@ -145,66 +142,3 @@ def harmonicity_track(y: np.ndarray, *, sr: int, f0_floor: float, time_step: flo
     keep = (values > -199.0) & nonsilent[_frame_index(harmonicity.times, sr=sr, hop_length=hop_length,
                                                       n_fft=n_fft, n_frames=nonsilent.size)]
     return values[keep]
-
-
-def _pitch_statistics(an: ClipAnalysis) -> dict[str, float]:
-    track = an.pitch
-    nan = float("nan")
-    out = dict.fromkeys(("f0_median", "f0_p10", "f0_p90", "f0_range_st", "f0_change_st_per_s",
-                         "voiced_fraction"), nan)
-    if not track.defined:
-        return out
-    n_considered = int(track.considered.sum())
-    # Nothing non-silent means nothing is voiced: the voiced fraction of silence is 0 (design table).
-    out["voiced_fraction"] = track.n_voiced / n_considered if n_considered else 0.0
-    f0 = track.f0[track.voiced]
-    if f0.size == 0:
-        return out
-    p10, median, p90 = np.percentile(f0, [10, 50, 90])
-    out.update(f0_median=float(median), f0_p10=float(p10), f0_p90=float(p90),
-               f0_range_st=float(12.0 * np.log2(p90 / p10)))
-    semitones = 12.0 * np.log2(track.f0)
-    rate = np.diff(semitones) / track.time_step  # NaN wherever either frame is unvoiced: runs only
-    rate = rate[np.isfinite(rate)]
-    if rate.size:
-        out["f0_change_st_per_s"] = float(np.median(np.abs(rate)))
-    return out
-
-
-def _hnr(an: ClipAnalysis) -> dict[str, float]:
-    values = an.harmonicity
-    return {"hnr_db": float(np.mean(values)) if values.size else float("nan")}
-
-
-_PITCH_SETTINGS = ("pitch", "f0_floor", "f0_ceiling", "hop_length", "n_fft", "silence_rel_db", "silence_abs_dbfs")
-_PITCH_EXTRA = {"praat_pitch": PRAAT_PITCH_PARAMETERS, "pyin_frame_length": "n_fft", "pyin": PYIN_PARAMETERS,
-                "time_step_s": "hop_length / sr", "min_duration_s": f"{PRAAT_PERIODS_PER_WINDOW} / f0_floor (and n_fft / sr for pyin)"}
-_VOICED = "voiced non-silent pitch frames"
-_TRACKER = "parselmouth Sound.to_pitch_ac (Praat ac) or librosa.pyin, per the 'pitch' setting"
-
-
-def _pitch_descriptor(name: str, unit: str, scale: str, computed: str) -> Descriptor:
-    return Descriptor(name=name, unit=unit, family="pitch", extractor=_TRACKER, probe_scale=scale,
-                      settings=_PITCH_SETTINGS, computed=computed, compute=_pitch_statistics, extra=_PITCH_EXTRA)
-
-
-DESCRIPTORS = (
-    _pitch_descriptor("f0_median", "Hz", "log", f"median F0 over {_VOICED}"),
-    _pitch_descriptor("f0_p10", "Hz", "log", f"10th percentile of F0 over {_VOICED}"),
-    _pitch_descriptor("f0_p90", "Hz", "log", f"90th percentile of F0 over {_VOICED}"),
-    _pitch_descriptor("f0_range_st", "st", "linear", "12 log2(f0_p90 / f0_p10)"),
-    _pitch_descriptor("f0_change_st_per_s", "st/s", "linear",
-                      "median |dF0/dt| in semitones per second over pairs of consecutive voiced frames"),
-    _pitch_descriptor("voiced_fraction", "fraction", "linear",
-                      "voiced pitch frames / non-silent pitch frames (0 when no frame is non-silent)"),
-    Descriptor(name="hnr_db", unit="dB", family="pitch",
-               extractor="Praat's Sound: To Harmonicity (cc), vectorised in numpy (features.harmonicity)",
-               probe_scale="linear", settings=("f0_floor", "hnr_time_step", "silence_rel_db", "silence_abs_dbfs"),
-               computed="mean harmonicity over periodic (not -200 dB) non-silent Praat frames",
-               compute=_hnr, extra={"praat_harmonicity": PRAAT_HARMONICITY_PARAMETERS,
-                                    "minimum_pitch": "f0_floor", "peak_interpolation": {
-                                        "sinc_depth": SINC_DEPTH, "candidates_refined": N_REFINED,
-                                        "ranking": f"short sinc (depth {RANK_DEPTH}, 1/{RANK_GRID} lag grid)",
-                                        "note": "Praat refines every candidate with depth 700; clip mean HNR within "
-                                                "0.01 dB of parselmouth's to_harmonicity_cc on harmonic signals"}}),
-)

@@ -1,5 +1,8 @@
 """The shared per-clip analysis: one STFT, one level track, one pitch track, computed once.
 
+The middle layer of :mod:`audioprobe.features`: it turns one clip into the representations built
+by :mod:`features.signal` and is what every descriptor of :mod:`features.descriptors` consumes.
+
 A :class:`ClipAnalysis` holds the analysis signal and computes each intermediate
 representation lazily (``functools.cached_property``), so that asking for several
 descriptors of one clip shares the STFT, the mel spectrogram, the pitch track, the
@@ -7,55 +10,21 @@ harmonicity track and the band envelopes instead of recomputing them.
 """
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
-import scipy.signal
 
 from ..audio import FULL_SCALE, validate_samples
 from ..errors import ParameterError
-from . import dsp
-from .config import HIGHPASS_ORDER, HIGHPASS_PAD_PERIODS, AnalysisConfig
-from .modulation import band_envelopes, logfreq_filterbank, modulation_spectrum
-from .pitch import PitchTrack, harmonicity_track, track_pitch
+from .config import AnalysisConfig
+from .signal import dsp
+from .signal.envelopes import band_envelopes
+from .signal.logfreq import logfreq_filterbank
+from .signal.periodogram import modulation_spectrum
+from .signal.pitch_track import PitchTrack, harmonicity_track, track_pitch
+from .signal.preprocess import clean_signal
 
-__all__ = ["ClipAnalysis", "clean_signal"]
-
-
-@lru_cache(maxsize=8)
-def _highpass(sr: int, lowcut_hz: float) -> np.ndarray:
-    return scipy.signal.butter(HIGHPASS_ORDER, lowcut_hz, btype="highpass", fs=sr, output="sos")
-
-
-def clean_signal(y: np.ndarray, *, sr: int, lowcut_hz: float) -> np.ndarray:
-    """The analysis signal every descriptor family sees: DC and sub-``lowcut_hz`` drift removed.
-
-    The clip mean is subtracted, then a Butterworth high-pass of order ``HIGHPASS_ORDER`` at
-    ``lowcut_hz`` is applied forward and backward (zero phase, squared magnitude response: -6 dB at
-    ``lowcut_hz``; a 2 Hz drift is attenuated by 160 dB at 20 Hz). The clip is first extended at
-    both ends by its mirror image (``numpy.pad(mode="reflect")``, ``HIGHPASS_PAD_PERIODS`` periods of
-    ``lowcut_hz`` or the clip's length) and the filter starts from rest: unlike
-    ``scipy.signal.sosfiltfilt``'s odd extension and step-response start, this adds no step at the
-    edges, whose 20 Hz ringing would pull a 50 ms tone's centroid down by 7 %.
-
-    Parameters
-    ----------
-    y : np.ndarray, shape (n_samples,)
-    sr : int
-        Hz.
-    lowcut_hz : float
-        High-pass corner, Hz.
-
-    Returns
-    -------
-    np.ndarray, shape (n_samples,), float64
-    """
-    y = np.asarray(y, dtype=np.float64) - np.mean(y, dtype=np.float64)
-    pad = min(y.size - 1, int(np.ceil(HIGHPASS_PAD_PERIODS * sr / lowcut_hz)))
-    sos = _highpass(sr, lowcut_hz)
-    x = scipy.signal.sosfilt(sos, np.pad(y, pad, mode="reflect"))
-    x = scipy.signal.sosfilt(sos, x[::-1])[::-1]
-    return np.ascontiguousarray(x[pad: pad + y.size])
+__all__ = ["ClipAnalysis"]
 
 
 class ClipAnalysis:
@@ -167,7 +136,7 @@ class ClipAnalysis:
     def magnitude(self) -> np.ndarray:
         """|STFT| of the analysis signal, shape (1 + n_fft/2, n_frames).
 
-        Each frame is Hann-windowed (``scipy.signal.get_window("hann")``, periodic, as librosa; :func:`features.dsp.hann`)
+        Each frame is Hann-windowed (``scipy.signal.get_window("hann")``, periodic, as librosa; :func:`features.signal.dsp.hann`)
         and transformed with ``numpy.fft.rfft``; bins below ``lowcut_hz`` are set to 0 (no
         spectral descriptor uses them). A clip shorter than ``n_fft`` is one frame windowed over
         its own length and zero-padded to ``n_fft``.
@@ -218,7 +187,7 @@ class ClipAnalysis:
         """Log-mel power spectrogram, dB re 1 (``power_to_db``, top_db 80), shape (n_mels, n_frames).
 
         The mel power is ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels) @ |STFT|**2``,
-        what ``librosa.feature.melspectrogram`` computes (:func:`features.dsp.mel_filterbank`, built
+        what ``librosa.feature.melspectrogram`` computes (:func:`features.signal.dsp.mel_filterbank`, built
         once per process).
         """
         c = self.config
