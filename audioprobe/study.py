@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParameterError
+from .features.config import DEFAULT_F0_CEILING, DEFAULT_F0_FLOOR, DEFAULT_SR
 from .log import logger
 from .manifest import default_manifest_path
 
@@ -22,7 +23,8 @@ __all__ = ["SECTIONS", "load_study", "run_study", "demo_study"]
 #: Allowed keys of each section and their defaults.
 SECTIONS: dict[str, dict[str, Any]] = {
     "study": {"name": "study", "manifest": None, "output": None},
-    "features": {"descriptors": None, "pitch": "praat", "sr": 16000, "f0_floor": 50.0, "f0_ceiling": 2000.0},
+    "features": {"descriptors": None, "pitch": "praat", "sr": DEFAULT_SR, "f0_floor": DEFAULT_F0_FLOOR,
+                 "f0_ceiling": DEFAULT_F0_CEILING},
     "extract": {"layers": None, "pooling": "mean", "device": "auto", "batch_size": None},
     "probes": {"probes": ["ridge", "rsa", "cka"], "cv": 5, "permutations": 1999, "bootstraps": 500,
                "scaling": "center", "random_state": 0, "task_cs": None, "task_permutations": None},

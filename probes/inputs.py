@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
+from ..features.config import PROBE_SCALES
 from ..log import logger
 from ..runstore import Run
 
 __all__ = ["probe_targets", "PROBE_SCALES"]
-
-PROBE_SCALES = {"linear": lambda v: v, "log": np.log}
 
 
 def probe_targets(run: Run, clips: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
