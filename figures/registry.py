@@ -11,7 +11,7 @@ from ..contract import FIGURES as FIGURES_DIR
 from ..errors import StageError, check_choice
 from ..log import logger
 from ..runstore import Run, fingerprint
-from . import cka, contrast, descriptors, heatmap, partition, profile, rdm, within
+from . import cka, contrast, descriptors, heatmap, partition, profile, rdm, task, task_transfer, within
 from .style import save_figure
 from .tables import MissingInput, RunTables
 
@@ -34,7 +34,7 @@ class FigureSpec:
 #: Every figure, in the order of the report.
 FIGURES: dict[str, FigureSpec] = {
     module.NAME: FigureSpec(module.NAME, module.TITLE, module.from_run, module.caption)
-    for module in (heatmap, profile, within, contrast, rdm, cka, descriptors, partition)
+    for module in (heatmap, profile, within, contrast, rdm, cka, descriptors, partition, task, task_transfer)
 }
 
 

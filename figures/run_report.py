@@ -10,6 +10,7 @@ import pandas as pd
 from ..contract import REPORT
 from ..log import logger
 from ..runstore import Run, fingerprint
+from . import task, task_transfer
 from .contrast import cannot_reject_statement
 from .methods import environment_table, methods_paragraphs, recorded_parameters, stage_config, stage_table
 from .registry import FIGURES, build_figures, drawn_file
@@ -24,7 +25,8 @@ __all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "
 STAGE = "report"
 
 #: Section anchors of the report, in order.
-SECTIONS = ("summary", "methods", "figures", "per-layer", "other-probes", "statistics", "failures", "provenance")
+SECTIONS = ("summary", "methods", "figures", "per-layer", "other-probes", "task-readout", "statistics", "failures",
+            "provenance")
 
 #: The random-weight control's pretraining domain (model.json ``pretrain_domain``).
 CONTROL_DOMAIN = "none"
@@ -298,22 +300,30 @@ def _drawable(tables: RunTables) -> dict[str, str]:
     return drawable
 
 
+#: Figures shown in the Task read-out section instead of the Figures section.
+TASK_FIGURES = (task.NAME, task_transfer.NAME)
+
+
+def _add_figure(report: Report, tables: RunTables, name: str) -> bool:
+    """Embed registered figure ``name`` with its caption; False when its input is absent."""
+    spec = FIGURES[name]
+    drawn = drawn_file(tables, name)  # drawn by `audioprobe figures` from this very state: embed that file
+    if drawn is not None:
+        figure = drawn.read_bytes()
+    else:
+        found = list(build_figures(tables, names=[name]))
+        if not found:
+            return False
+        figure = found[0][1]
+    report.add_figure(figure, title=spec.title, caption=f"{spec.caption(tables)} File: figures/{spec.name}.png / .pdf.")
+    return True
+
+
 def _figures(report: Report, tables: RunTables) -> None:
     report.add_section("Figures", section_id="figures")
-    built = set()
-    for name, spec in FIGURES.items():
-        drawn = drawn_file(tables, name)  # drawn by `audioprobe figures` from this very state: embed that file
-        if drawn is not None:
-            figure = drawn.read_bytes()
-        else:
-            found = list(build_figures(tables, names=[name]))
-            if not found:
-                continue
-            figure = found[0][1]
-        report.add_figure(figure, title=spec.title,
-                          caption=f"{spec.caption(tables)} File: figures/{spec.name}.png / .pdf.")
-        built.add(spec.name)
-    skipped = [FIGURES[name].title for name in FIGURES if name not in built]
+    names = [name for name in FIGURES if name not in TASK_FIGURES]
+    built = {name for name in names if _add_figure(report, tables, name)}
+    skipped = [FIGURES[name].title for name in names if name not in built]
     if skipped:
         report.add_paragraph("Not drawn (their input is absent from this run): " + "; ".join(skipped) + ".",
                              css_class="note")
@@ -431,6 +441,31 @@ def _other_probes(report: Report, tables: RunTables) -> None:
                          "probes.parquet.", css_class="caption")
 
 
+def _task_readout(report: Report, tables: RunTables) -> None:
+    report.add_section("Task read-out", section_id="task-readout")
+    try:
+        scores = task.task_scores(tables)
+    except MissingInput:
+        report.add_paragraph("No task probe rows (probe 'task') in this run's probes.parquet.", css_class="note")
+        return
+    report.add_paragraph(task.task_summary(scores))
+    for name in TASK_FIGURES:
+        _add_figure(report, tables, name)
+    views = task_transfer.transfer_results(tables)
+    contrasts = task_transfer.contrast_table(views)
+    untestable = contrasts.loc[contrasts["note"] != "", ["view", "task", "note"]]
+    for row in untestable.itertuples():
+        report.add_paragraph(f"{row.view}, {row.task}: {row.note}.", css_class="warning")
+    report.add_table(contrasts, title="In- vs out-of-domain contrast of the task scores",
+                     caption="Chance-normalised balanced accuracy, (BA - chance) / (1 - chance). Per task: in-domain "
+                             "models (pretraining domain covering the task's clip domains, or mixed) minus "
+                             "out-of-domain models, Student two-sample t-test with the seed as the unit (the compare "
+                             "stage's per-cell test), its 95% t interval and the difference detectable with 80% "
+                             "power (mde); the random-weight control is on neither side. Pooled over tasks: a "
+                             "one-sample t-test of the per-task differences (the task is the unit; "
+                             "audioprobe.analysis.transfer says why). Uncorrected p-values.", max_rows=1000)
+
+
 def _statistics(report: Report, tables: RunTables) -> None:
     report.add_section("Statistics", section_id="statistics")
     stats = tables.get("stats")
@@ -500,6 +535,7 @@ def run_report(run: Run | str | Path) -> Report:
     _figures(report, tables)
     _per_layer(report, tables)
     _other_probes(report, tables)
+    _task_readout(report, tables)
     _statistics(report, tables)
     _failures(report, tables)
     _provenance(report, tables)

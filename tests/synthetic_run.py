@@ -35,10 +35,14 @@ N_FOLDS = 3
 FAMILY_SHARES = {"pitch": 1.0, "spectral": 0.6, "periodicity": 0.3}  # unique R^2 scale per descriptor family
 CKA_METRICS = {"linear_cka": 0.0, "debiased_linear_cka": 0.2}
 FAILED_CLIP = "env-03"
+#: Tasks on one clip domain each (``make_run(domain_tasks=True)``): name -> (label column, clip domain).
+DOMAIN_TASKS = {"speaker": ("speaker", "speech"), "sound": ("sound", "environmental")}
+#: Planted gain in balanced accuracy per layer of in- and out-of-domain models on those tasks (chance 0.5).
+DOMAIN_TASK_GAIN = {"in": 0.1, "out": 0.05}
 OPTIONAL_PARTS = ("probes", "stats", "features", "activations", "failures", "cka", "partition", "run_json")
 
 
-def _clips(n_per_domain: int) -> pd.DataFrame:
+def _clips(n_per_domain: int, *, domain_tasks: bool = False) -> pd.DataFrame:
     rows = []
     for domain in CLIP_DOMAINS:
         for i in range(n_per_domain):
@@ -47,6 +51,9 @@ def _clips(n_per_domain: int) -> pd.DataFrame:
                          "audio_path": f"/data/corpus/{domain}/{clip_id}.flac", "domain": domain,
                          "dataset": f"{domain}-set", "group": f"{domain}-g{i % 4}",
                          "split": "train" if i % 5 else "test"})
+            if domain_tasks:  # two classes on one clip domain's clips, no label elsewhere
+                for column, clip_domain in DOMAIN_TASKS.values():
+                    rows[-1][column] = f"{column}{i % 2}" if domain == clip_domain else None
     table = pd.DataFrame(rows)
     return table.astype({c: "string" for c in table.columns})
 
@@ -97,7 +104,21 @@ def within_score(pooled: float, feature: str) -> float:
     return 0.0 if feature == "hnr" else pooled / 2
 
 
-def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool, partition: bool) -> pd.DataFrame:
+def _domain_task_rows(where: dict, domain: str, index: int, rng: np.random.Generator) -> list[dict]:
+    """Pooled task rows of the one-domain tasks: in-domain models gain more per layer than out-of-domain
+    ones (speech and mixed on ``speaker``; nonspeech and mixed on ``sound``), the control stays at chance."""
+    rows = []
+    for task, (_, clip_domain) in DOMAIN_TASKS.items():
+        covers = {"speech": "speech", "environmental": "nonspeech"}[clip_domain]
+        side = "in" if domain in (covers, "mixed") else "out"
+        gain = 0.0 if domain == "none" or index == 0 else DOMAIN_TASK_GAIN[side] * index + 0.01 * rng.standard_normal()
+        for metric, value in (("balanced_accuracy_pooled", 0.5 + gain), ("chance", 0.5), ("n_classes", 2.0)):
+            rows.append({**where, "feature": task, "probe": "task", "metric": metric, "fold": None, "value": value})
+    return rows
+
+
+def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool, partition: bool,
+            domain_tasks: bool = False, task_rng: np.random.Generator | None = None) -> pd.DataFrame:
     rows = []
     base = {"pooling": "mean", "train_domain": "all", "eval_domain": "all", "n_clips": n_clips,
             "p_value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "model_b": pd.NA, "layer_b": pd.NA,
@@ -154,6 +175,8 @@ def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool,
                                      ("n_classes", 3.0, np.nan)):
                 rows.append({**where, "feature": "clip_domain", "probe": "task", "metric": metric, "fold": None,
                              "value": value, "p_value": p})
+            if domain_tasks:
+                rows += _domain_task_rows(where, domain, index, task_rng)
             if cka:  # layer vs descriptor set: no model_b
                 for metric in CKA_METRICS:
                     rows.append({**where, "feature": "descriptors", "probe": "cka", "metric": metric, "fold": None,
@@ -224,7 +247,7 @@ PROBE_CONFIG = {"alpha_grid": "19 log-spaced values from 0.0001 to 100000 times 
 MIN_SAMPLES = 15200
 
 
-def _run_json(models: tuple, n_clips: int) -> dict:
+def _run_json(models: tuple, n_clips: int, *, domain_tasks: bool = False) -> dict:
     stage = {"status": "complete", "started": "2025-01-01T10:00:00+00:00",
              "finished": "2025-01-01T10:05:00+00:00", "first_started": "2025-01-01T10:00:00+00:00",
              "seeds": {}, "inputs": {"manifest_sha256": "ab" * 32}, "summary": {"n_clips": n_clips, "n_failed": 1}}
@@ -244,13 +267,15 @@ def _run_json(models: tuple, n_clips: int) -> dict:
                 "sr": 16000, "n_fft": 1024, "hop_length": 160, "n_mels": 64, "pitch": "praat", "f0_floor": 50.0,
                 "f0_ceiling": 2000.0}}},
             **extract,
-            "probe": {**stage, "config": PROBE_CONFIG, "seeds": {"random_state": 0}},
+            "probe": {**stage, "config": {**PROBE_CONFIG, "tasks": PROBE_CONFIG["tasks"] + (
+                [{"name": name, "column": column, "group": "group"} for name, (column, _) in DOMAIN_TASKS.items()]
+                if domain_tasks else [])}, "seeds": {"random_state": 0}},
         },
     }
 
 
 def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int = 8, n_seeds: int = 2,
-             seed_test: str = "t", random_state: int = 0) -> Run:
+             seed_test: str = "t", random_state: int = 0, domain_tasks: bool = False) -> Run:
     """Write a synthetic run folder at ``path`` and return it.
 
     Parameters
@@ -271,6 +296,10 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
         reject with so few seeds).
     random_state : int, keyword-only
         Seed of every random value.
+    domain_tasks : bool, keyword-only
+        Add the tasks of :data:`DOMAIN_TASKS` (label columns in clips.parquet, tasks in run.json, task rows
+        with a planted in-domain advantage, :data:`DOMAIN_TASK_GAIN`) from their own random generator, so
+        every other value is the same as without them.
     """
     unknown = set(omit) - set(OPTIONAL_PARTS)
     if unknown:
@@ -278,7 +307,7 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
     rng = np.random.default_rng(random_state)
     models = tuple(m for m in MODELS if m[2] is None or m[2] < n_seeds)
     run = Run(path)
-    clips = _clips(n_per_domain)
+    clips = _clips(n_per_domain, domain_tasks=domain_tasks)
     run.write_clips(clips)
     features = _features(clips, rng)
     if "features" not in omit:
@@ -288,13 +317,14 @@ def make_run(path: str | Path, *, omit: tuple[str, ...] = (), n_per_domain: int 
         _write_activations(run, models, clips, features, rng)
     if "probes" not in omit:
         run.write_table("probes.parquet", _probes(models, len(features), rng, cka="cka" not in omit,
-                                                  partition="partition" not in omit))
+                                                  partition="partition" not in omit, domain_tasks=domain_tasks,
+                                                  task_rng=np.random.default_rng([random_state, 14])))
     if "failures" not in omit:
         run.write_table("failures.csv", pd.DataFrame([{
             "clip_id": FAILED_CLIP, "path": f"corpus/environmental/{FAILED_CLIP}.flac", "stage": "features",
             "error_type": "ClipError", "message": "clip is silent <all zeros>"}]))
     if "run_json" not in omit:
-        run.write_json("run.json", _run_json(models, len(clips)))
+        run.write_json("run.json", _run_json(models, len(clips), domain_tasks=domain_tasks))
     if "stats" not in omit and "probes" not in omit and n_seeds >= 2:  # one model per domain: no oof.parquet
         compare_run(run, unit="seed", seed_test=seed_test, random_state=random_state)
     return run

@@ -162,7 +162,7 @@ def test_absent_inputs_are_skipped_with_a_note(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="audioprobe")
     written = {p.name for p in make_all(run, formats=("png",))}
     assert written == {f"{n}.png" for n in ("layer_heatmap", "layer_profiles", "layer_profiles_within",
-                                            "descriptor_correlations")}
+                                            "descriptor_correlations", "task_profiles", "task_transfer")}
     notes = " ".join(r.getMessage() for r in caplog.records)
     for name in ("domain_contrast", "rdm_panels", "cka_matrix", "variance_partition"):
         assert f"figure {name} skipped" in notes
