@@ -31,8 +31,18 @@ from ..errors import ParameterError
 from .power import mde_from_se, minimum_detectable_effect
 from .seed_unit import student_t
 
-__all__ = ["PRETRAIN_OF_CLIP_DOMAIN", "CONTROL_DOMAIN", "MIXED_DOMAIN", "task_clip_domains", "in_domain_side",
-           "normalised_accuracy", "layer_scores", "task_contrasts", "paired_task_contrast", "pooled_contrast"]
+__all__ = [
+    "CONTROL_DOMAIN",
+    "MIXED_DOMAIN",
+    "PRETRAIN_OF_CLIP_DOMAIN",
+    "in_domain_side",
+    "layer_scores",
+    "normalised_accuracy",
+    "paired_task_contrast",
+    "pooled_contrast",
+    "task_clip_domains",
+    "task_contrasts",
+]
 
 #: Pretraining domain that covers each clip domain of the manifest.
 PRETRAIN_OF_CLIP_DOMAIN: dict[str, str] = {"speech": "speech", "music": "nonspeech", "environmental": "nonspeech"}

@@ -11,7 +11,18 @@ from ..contract import FIGURES as FIGURES_DIR
 from ..errors import StageError, check_choice
 from ..log import logger
 from ..runstore import Run, fingerprint
-from . import cka, contrast, descriptors, heatmap, partition, profile, rdm, task, task_transfer, within
+from . import (
+    cka,
+    contrast,
+    descriptors,
+    heatmap,
+    partition,
+    profile,
+    rdm,
+    task,
+    task_transfer,
+    within,
+)
 from .style import save_figure
 from .tables import MissingInput, RunTables
 

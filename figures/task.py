@@ -12,8 +12,19 @@ from ..errors import ParameterError
 from .style import DOMAIN_ORDER, domain_color, domain_label, panel_grid, styled
 from .tables import MissingInput, RunTables, layer_names
 
-__all__ = ["NAME", "TITLE", "task_scores", "task_domains", "task_label", "task_profile", "domain_columns",
-           "task_profiles", "task_summary", "caption", "from_run"]
+__all__ = [
+    "NAME",
+    "TITLE",
+    "caption",
+    "domain_columns",
+    "from_run",
+    "task_domains",
+    "task_label",
+    "task_profile",
+    "task_profiles",
+    "task_scores",
+    "task_summary",
+]
 
 NAME = "task_profiles"
 TITLE = "Task read-out by layer and pretraining domain"

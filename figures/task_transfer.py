@@ -8,13 +8,35 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..analysis.transfer import in_domain_side, layer_scores, pooled_contrast, task_contrasts
-from .style import MIN_FONTSIZE, REPORT_WIDTH, domain_label, format_matrix_axes, new_figure, styled
+from ..analysis.transfer import (
+    in_domain_side,
+    layer_scores,
+    pooled_contrast,
+    task_contrasts,
+)
+from .style import (
+    MIN_FONTSIZE,
+    REPORT_WIDTH,
+    domain_label,
+    format_matrix_axes,
+    new_figure,
+    styled,
+)
 from .tables import MissingInput, RunTables
 from .task import domain_columns, task_domains, task_label, task_scores
 
-__all__ = ["NAME", "TITLE", "FIXED_LAYER", "fixed_layer", "transfer_matrix", "transfer_results", "contrast_table",
-           "task_transfer", "caption", "from_run"]
+__all__ = [
+    "FIXED_LAYER",
+    "NAME",
+    "TITLE",
+    "caption",
+    "contrast_table",
+    "fixed_layer",
+    "from_run",
+    "task_transfer",
+    "transfer_matrix",
+    "transfer_results",
+]
 
 NAME = "task_transfer"
 TITLE = "Task transfer: in- vs out-of-domain pretraining"

@@ -7,17 +7,33 @@ import html
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_run import DOMAIN_TASK_GAIN, DOMAIN_TASKS, LAYERS, make_run
-
 from audioprobe.analysis.seed_unit import student_t
-from audioprobe.analysis.transfer import (in_domain_side, layer_scores, normalised_accuracy, paired_task_contrast,
-                                          pooled_contrast, task_clip_domains, task_contrasts)
-from audioprobe.errors import ParameterError
+from audioprobe.analysis.transfer import (
+    in_domain_side,
+    layer_scores,
+    normalised_accuracy,
+    paired_task_contrast,
+    pooled_contrast,
+    task_clip_domains,
+    task_contrasts,
+)
 from audioprobe.figures import FIGURES
 from audioprobe.figures.run_report import run_report
 from audioprobe.figures.tables import RunTables
-from audioprobe.figures.task import task_domains, task_profile, task_scores, task_summary
-from audioprobe.figures.task_transfer import contrast_table, fixed_layer, transfer_results
+from audioprobe.figures.task import (
+    task_domains,
+    task_profile,
+    task_scores,
+    task_summary,
+)
+from audioprobe.figures.task_transfer import (
+    contrast_table,
+    fixed_layer,
+    transfer_results,
+)
+from synthetic_run import DOMAIN_TASK_GAIN, DOMAIN_TASKS, LAYERS, make_run
+
+from audioprobe.errors import ParameterError
 
 DOMAINS = ("speech", "nonspeech", "mixed")
 #: Task -> its clip domains, for the planted tables below.
