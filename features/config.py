@@ -34,8 +34,9 @@ PREPROCESSING = (f"every family (pitch, HNR, levels, spectra, envelopes) is comp
                  f"mean subtracted, then a Butterworth high-pass of order {HIGHPASS_ORDER} at lowcut_hz applied forward "
                  f"and backward from rest (scipy.signal.sosfilt, zero phase, -6 dB at lowcut_hz) over the clip extended "
                  f"by its mirror image ({HIGHPASS_PAD_PERIODS} periods of lowcut_hz at most); STFT bins below lowcut_hz "
-                 "are not used by any spectral descriptor; clips shorter than min(n_fft, sr / lowcut_hz) samples have "
-                 "no frame (n_frames 0) and every frame-based descriptor is NaN")
+                 "are not used by any spectral descriptor; frames (n_fft samples every hop_length) are not centred: each "
+                 "lies wholly inside the clip, without edge padding (librosa's center=False); clips shorter than "
+                 "min(n_fft, sr / lowcut_hz) samples have no frame (n_frames 0) and every frame-based descriptor is NaN")
 #: Descriptors in this unit are referenced to full scale: NaN for a clip whose file exceeds it.
 FULL_SCALE_UNIT = "dBFS"
 #: librosa.pyin settings passed explicitly (librosa's defaults), recorded in features_meta.csv.

@@ -72,18 +72,67 @@ SIGNALS = {
 
 
 # ---- registry ------------------------------------------------------------------------------------
-def test_registry_metadata_is_complete_and_serialisable():
-    meta = descriptor_table()
-    assert list(meta["name"]) == list(REGISTRY)
-    assert set(meta["family"]) == set(FAMILIES)
-    assert set(meta["probe_scale"]) <= {"log", "linear"}
-    for params in meta["parameters"]:
-        decoded = json.loads(params)
-        assert decoded["sr"] == 16000 and "high-pass" in decoded["preprocessing"] and "computed" in decoded
-    assert meta.set_index("name").loc["f0_median", "probe_scale"] == "log"
-    assert meta.set_index("name").loc["centroid_median", "probe_scale"] == "log"
-    row = feats("sine440")
-    assert list(row) == list(REGISTRY) + list(COUNT_COLUMNS)
+#: features_meta.csv as stated independently of the code (docs/run-folder.md, design table): unit, family, probe scale.
+EXPECTED_META = {
+    "f0_median": ("Hz", "pitch", "log"), "f0_p90": ("Hz", "pitch", "log"), "f0_range_st": ("st", "pitch", "linear"),
+    "f0_change_st_per_s": ("st/s", "pitch", "linear"), "voiced_fraction": ("fraction", "pitch", "linear"),
+    "hnr_db": ("dB", "pitch", "linear"), "centroid_median": ("Hz", "spectral_shape", "log"),
+    "centroid_iqr": ("Hz", "spectral_shape", "linear"), "flatness_median": ("fraction", "spectral_shape", "linear"),
+    "slope_db_per_oct": ("dB/oct", "spectral_shape", "linear"), "mfcc01_mean": ("a.u.", "spectral_shape", "linear"),
+    "flux_mean": ("a.u.", "spectral_variability", "linear"), "logmel_std": ("dB", "spectral_variability", "linear"),
+    "mfcc12_std": ("a.u.", "spectral_variability", "linear"), "rms_median_dbfs": ("dBFS", "amplitude", "linear"),
+    "dynamic_range_db": ("dB", "amplitude", "linear"), "tmod_peak_hz": ("Hz", "modulation", "log"),
+    "tmod_band_4": ("fraction", "modulation", "linear"), "smod_peak_cyc_per_oct": ("cyc/oct", "modulation", "linear"),
+    "smod_band_0p5": ("fraction", "modulation", "linear"), "onset_rate": ("1/s", "onsets_roughness", "linear"),
+    "roughness": ("fraction", "onsets_roughness", "linear"),
+}
+#: Columns per family: 6 F0 + HNR; 6 shape medians/IQRs + flatness + slope + 12 MFCC means; flux, centroid and
+#: log-mel spread + 12 MFCC spreads; 3 levels + range; temporal peak + 6 bands, spectral peak + 4 bands; onsets, roughness.
+EXPECTED_FAMILY_SIZES = {"pitch": 7, "spectral_shape": 20, "spectral_variability": 15, "amplitude": 4,
+                         "modulation": 12, "onsets_roughness": 2}
+#: The skewed positive descriptors probed on a log scale; every other one is linear.
+EXPECTED_LOG_SCALE = {"f0_median", "f0_p10", "f0_p90", "centroid_median", "bandwidth_median", "rolloff_median",
+                      "tmod_peak_hz"}
+ALLOWED_UNITS = {"Hz", "st", "st/s", "fraction", "dB", "dBFS", "dB/oct", "a.u.", "cyc/oct", "1/s"}
+
+
+def test_features_meta_matches_the_stated_table():
+    """features_meta.csv against expectations written here, not derived from REGISTRY: unit/family/scale of 22
+    descriptors, the size of each family, the set of log-scale descriptors, allowed units, and the settings
+    recorded with the values of the config used (f0_floor 75 Hz, hop 80)."""
+    config = AnalysisConfig(f0_floor=75.0, hop_length=80)
+    meta = descriptor_table(config=config).set_index("name")
+    assert meta.index.is_unique
+    for name, expected in EXPECTED_META.items():
+        assert tuple(meta.loc[name, ["unit", "family", "probe_scale"]]) == expected, name
+    assert meta.groupby("family").size().to_dict() == EXPECTED_FAMILY_SIZES
+    assert set(meta.index[meta["probe_scale"] == "log"]) == EXPECTED_LOG_SCALE
+    assert set(meta["unit"]) <= ALLOWED_UNITS
+    params = meta["parameters"].map(json.loads)
+    assert params["f0_median"]["f0_floor"] == 75.0 and params["f0_median"]["hop_length"] == 80
+    assert params["hnr_db"]["f0_floor"] == 75.0 and "hop_length" not in params["hnr_db"]
+    assert all(p["sr"] == 16000 and "high-pass" in p["preprocessing"] for p in params)
+    assert list(feats("sine440")) == list(meta.index) + list(COUNT_COLUMNS)
+
+
+def test_rms_frames_are_uncentred_as_features_meta_says():
+    """features_meta.csv records uncentred frames for the levels (center False, no edge padding), and the values are
+    librosa.feature.rms(center=False) of the analysis signal (1e-9 dB); librosa's centred default (zero-padded edges)
+    would put the 10th percentile of a 0.3 s tone burst more than 1 dB lower."""
+    meta = descriptor_table(["amplitude"]).set_index("name")
+    for name in ("rms_median_dbfs", "rms_p10_dbfs", "dynamic_range_db"):
+        params = json.loads(meta.loc[name, "parameters"])
+        assert params["center"] is False and "center=False" in meta.loc[name, "extractor"], name
+        assert "not centred" in params["preprocessing"]
+    y = harmonic(330.0, t=T[: int(0.3 * SR)])
+    r = compute_clip_features(y, SR, descriptors=["amplitude"])
+    clean = documented_clean(y)
+    for center, agrees in ((False, True), (True, False)):
+        rms = librosa.feature.rms(y=clean, frame_length=1024, hop_length=160, center=center)[0]
+        p10 = np.percentile(20 * np.log10(rms), 10)
+        assert (abs(r["rms_p10_dbfs"] - p10) < 1e-9) == agrees, center
+        if not agrees:
+            assert r["rms_p10_dbfs"] > p10 + 1.0
 
 
 def test_resolve_descriptors_accepts_families_and_rejects_unknown_names():
@@ -383,7 +432,9 @@ def test_temporal_modulation_of_am_noise():
 def test_envelopes_and_periodogram_equal_scipy():
     """band_envelopes (rfft-based Hilbert, cached anti-alias filter) equals sosfilt + abs(scipy.signal.hilbert) +
     scipy.signal.resample_poly with the edges dropped; modulation_spectrum equals scipy.signal.periodogram (Hann,
-    4x zero padding, density) for mean and linear detrending (1e-12 of the largest value)."""
+    4x zero padding, density) for mean and linear detrending (1e-12 of the largest value); band_power over all
+    frequencies is the weighted mean square (1e-12), over 5-9 Hz a 7 Hz sine's A^2/2 (2 %), over 300-400 Hz a fifth of the white noise's
+    variance (35 %); an unknown detrend is refused."""
     from math import gcd
 
     from audioprobe.features.signal.envelopes import _band_filters, _resample, band_envelopes, envelope_edge_s
@@ -410,6 +461,19 @@ def test_envelopes_and_periodogram_equal_scipy():
         f, p = modulation_spectrum(data, fs=1000.0, detrend=detrend, axis=axis)
         np.testing.assert_allclose(f, f_ref, rtol=1e-15)
         np.testing.assert_allclose(p, p_ref, rtol=0, atol=1e-12 * p_ref.max())
+    # band_power over every frequency is Parseval's sum: the Hann-weighted mean square of the detrended signal
+    from audioprobe.features.signal.dsp import hann
+    from audioprobe.features.signal.periodogram import band_power
+
+    x = 0.5 * np.sin(2 * np.pi * 7.0 * np.arange(1801) / 1000.0) + 0.1 * rng(13).standard_normal(1801)
+    f, p = modulation_spectrum(x, fs=1000.0, detrend="constant", axis=0)
+    w, xc = hann(x.size), x - x.mean()
+    assert band_power(f, p, 0.0, np.inf) == pytest.approx(np.sum((w * xc) ** 2) / np.sum(w ** 2), rel=1e-12)
+    assert band_power(f, p, 5.0, 9.0) == pytest.approx(0.5 ** 2 / 2, rel=0.02)  # the sine's power, A^2 / 2
+    # 100 Hz of the white noise's flat density (variance 0.01 over 0-500 Hz): 0.002, +-35 % (periodogram scatter)
+    assert band_power(f, p, 300.0, 400.0) == pytest.approx(0.1 ** 2 * 100 / 500, rel=0.35)
+    with pytest.raises(ParameterError, match="detrend"):
+        modulation_spectrum(x, fs=1000.0, detrend="none", axis=0)
 
 
 @pytest.mark.parametrize("ripple", [1.0, 2.0])

@@ -1,6 +1,7 @@
 """extract_features and ``audioprobe features``: files, sample-rate invariance, failures, resume/skip."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -62,12 +63,21 @@ def test_cli_writes_the_run_folder_and_skips_a_complete_stage(corpus, tmp_path):
     assert features["rms_median_dbfs"].dtype == np.float64 and len(features) == 3
     meta = run.read_table("features_meta.csv")
     assert list(meta.columns) == ["name", "unit", "family", "extractor", "probe_scale", "parameters"]
+    # every descriptor column has exactly one meta row, with a unit of the documented list; counts have none
+    descriptor_columns = [c for c in features.columns if c != "clip_id" and c not in COUNT_COLUMNS]
+    assert sorted(meta["name"]) == sorted(descriptor_columns) and meta["name"].is_unique
+    assert set(meta["unit"]) <= {"Hz", "st", "st/s", "fraction", "dB", "dBFS", "dB/oct", "a.u.", "cyc/oct", "1/s"}
+    assert set(meta["probe_scale"]) <= {"log", "linear"}
     assert json.loads(meta.set_index("name").loc["f0_median", "parameters"])["f0_ceiling"] == 2000.0
     failures = run.read_table("failures.csv")
     assert list(failures["clip_id"]) == ["bad"] and "NaN" in failures["message"].iloc[0]
     assert len(run.clips()) == 4
     record = run.info["stages"]["features"]
     assert record["status"] == "complete" and record["summary"]["n_failed"] == 1
+    assert record["seeds"] == {}  # no descriptor is random: no seed is recorded
+    # the clip-set hash (manifest.table_sha256) is the one earlier run folders recorded: they resume
+    clips = run.clips()[["clip_id", "audio_path"]].astype(str).to_csv(index=False)
+    assert record["inputs"]["clips_sha256"] == hashlib.sha256(clips.encode()).hexdigest()
     assert not (run_dir / "partial" / "features").exists()
     finished = record["finished"]
     assert main(argv) == 0  # same settings: skipped, nothing recomputed

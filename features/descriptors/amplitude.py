@@ -33,12 +33,14 @@ def _levels(an: ClipAnalysis) -> dict[str, float]:
 
 
 _SETTINGS = ("n_fft", "hop_length", "level_floor_dbfs")
-_EXTRA = {"frame": "rectangular, n_fft samples (the whole clip when shorter), wholly inside the clip (librosa.feature.rms "
-                   "with center=False)"}
+_EXTRA = {"frame": "rectangular, n_fft samples (the whole clip when shorter), not centred: wholly inside the clip, "
+                   "no edge padding", "center": False}
+#: librosa's default centres frames (``center=True``, zero-padded edges); these frames are not centred.
+_EXTRACTOR = "librosa.feature.rms formula with center=False (numpy on the analysis frames, features.clip)"
 
 
 def _level(name: str, unit: str, computed: str) -> Descriptor:
-    return Descriptor(name=name, unit=unit, family="amplitude", extractor="librosa.feature.rms",
+    return Descriptor(name=name, unit=unit, family="amplitude", extractor=_EXTRACTOR,
                       probe_scale="linear", settings=_SETTINGS, computed=computed, compute=_levels, extra=_EXTRA)
 
 
