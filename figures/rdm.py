@@ -7,15 +7,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
 from ..errors import ParameterError
+from ..probes.rsa import descriptor_rdm as condensed_descriptor_rdm
+from ..probes.rsa import layer_rdm
 from .style import CLIP_DOMAIN_COLORS, panel_grid, styled
 from .tables import MissingInput, RunTables, descriptor_columns
 
-__all__ = ["NAME", "TITLE", "caption", "select_clips", "correlation_rdm", "descriptor_rdm", "rank_percentiles", "rdm_panels",
-           "from_run"]
+__all__ = ["NAME", "TITLE", "caption", "select_clips", "correlation_rdm", "descriptor_rdm", "rank_percentiles",
+           "rdm_panels", "from_run"]
 
 NAME = "rdm_panels"
 TITLE = "Representational dissimilarity matrices"
@@ -53,7 +55,9 @@ def select_clips(clips: pd.DataFrame, *, n_per_domain: int = 15, exclude: Sequen
 
 
 def correlation_rdm(activations: np.ndarray) -> np.ndarray:
-    """Correlation-distance RDM (1 - Pearson r between clips' activation patterns).
+    """Correlation-distance RDM (1 - Pearson r between clips' activation patterns), square.
+
+    The square form of the RSA probe's :func:`~audioprobe.probes.rsa.layer_rdm`.
 
     Parameters
     ----------
@@ -67,21 +71,28 @@ def correlation_rdm(activations: np.ndarray) -> np.ndarray:
     activations = np.asarray(activations, dtype=float)
     if activations.ndim != 2 or activations.shape[0] < 2:
         raise ParameterError(f"activations must have shape (n_clips >= 2, n_units), got {activations.shape}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return squareform(pdist(activations, metric="correlation"), checks=False)
+    return squareform(layer_rdm(activations, metric="correlation"), checks=False)
 
 
 def descriptor_rdm(values: np.ndarray) -> np.ndarray:
-    """Absolute-difference RDM of one descriptor, shape (n_clips, n_clips); NaN where a value is NaN.
+    """Absolute-difference RDM of one descriptor, square: the RSA probe's
+    :func:`~audioprobe.probes.rsa.descriptor_rdm`.
 
     Parameters
     ----------
     values : ndarray, shape (n_clips,)
+
+    Returns
+    -------
+    ndarray, shape (n_clips, n_clips)
+        ``|y_i - y_j|`` (descriptor units); NaN in the row, column and diagonal entry of a NaN value.
     """
     values = np.asarray(values, dtype=float)
     if values.ndim != 1:
         raise ParameterError(f"values must be one-dimensional, got shape {values.shape}")
-    return np.abs(values[:, None] - values[None, :])
+    square = squareform(condensed_descriptor_rdm(values), checks=False)
+    np.fill_diagonal(square, np.where(np.isnan(values), np.nan, 0.0))
+    return square
 
 
 def rank_percentiles(rdm: np.ndarray) -> np.ndarray:
