@@ -1,6 +1,6 @@
 """Cross-validation splitters that keep every group (speaker, recording, sound event) inside one fold.
 
-The unit that must not straddle folds is the manifest's ``group`` column (design.md section 3):
+The unit that must not straddle folds is the manifest's ``group`` column (docs/run-folder.md, ``clips.parquet``):
 two clips of one speaker in the training and the test fold would let a probe score by
 recognising the speaker. :class:`GroupFolds` wraps scikit-learn's ``GroupKFold`` and refuses a
 split that cannot keep that promise (fewer groups than folds).
@@ -8,9 +8,12 @@ split that cannot keep that promise (fewer groups than folds).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from numbers import Integral
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import GroupKFold
+from sklearn.utils.validation import check_consistent_length, check_scalar, column_or_1d
 
 from ..errors import ParameterError
 
@@ -36,14 +39,17 @@ def check_groups(groups, n_splits: int) -> np.ndarray:
     ParameterError
         When ``n_splits`` < 2, a group label is missing, or there are fewer groups than folds.
     """
-    if not isinstance(n_splits, (int, np.integer)) or isinstance(n_splits, bool) or n_splits < 2:
-        raise ParameterError(f"cv (number of folds) must be an integer >= 2, got {n_splits!r}")
-    groups = np.asarray(groups)
-    if groups.ndim != 1:
-        raise ParameterError(f"groups must be one label per clip (1-D), got shape {groups.shape}")
-    missing = [i for i, g in enumerate(groups) if g is None or (isinstance(g, float) and np.isnan(g))]
-    if missing:
-        raise ParameterError(f"groups has {len(missing)} missing label(s) (first at row {missing[0]}); "
+    try:  # scikit-learn's own validation; its errors are re-raised naming audioprobe's parameters
+        check_scalar(n_splits, "cv", Integral, min_val=2)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"cv (number of folds) must be an integer >= 2, got {n_splits!r}") from exc
+    try:
+        groups = column_or_1d(groups, dtype=None, input_name="groups")
+    except ValueError as exc:
+        raise ParameterError(f"groups must be one label per clip (1-D), got shape {np.shape(groups)}") from exc
+    missing = np.flatnonzero(pd.isna(groups))
+    if missing.size:
+        raise ParameterError(f"groups has {missing.size} missing label(s) (first at row {missing[0]}); "
                              "every clip needs a group")
     n_groups = len(np.unique(groups.astype(str)))
     if n_groups < n_splits:
@@ -92,8 +98,10 @@ class GroupFolds:
         if groups is None:
             raise ParameterError("GroupFolds.split needs groups (one label per clip), got None")
         groups = check_groups(groups, self.n_splits)
-        if len(groups) != len(X):
-            raise ParameterError(f"groups has {len(groups)} labels but X has {len(X)} rows")
+        try:
+            check_consistent_length(X, groups)
+        except ValueError as exc:
+            raise ParameterError(f"groups has {len(groups)} labels but X has {len(X)} rows") from exc
         splitter = GroupKFold(self.n_splits, shuffle=self.shuffle,
                               random_state=self.random_state if self.shuffle else None)
         yield from splitter.split(np.zeros((len(groups), 1)), groups=groups.astype(str))

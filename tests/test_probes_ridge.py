@@ -138,6 +138,14 @@ def test_splitter_refuses_too_few_groups_and_bad_cv():
         list(GroupFolds(2).split(X))
     with pytest.raises(ParameterError, match="missing label"):
         list(GroupFolds(2).split(X[:3], groups=np.array(["a", None, "b"], dtype=object)))
+    with pytest.raises(ParameterError, match=r"missing label\(s\) \(first at row 1\)"):
+        list(GroupFolds(2).split(X[:3], groups=np.array([1.0, np.nan, 2.0])))
+    with pytest.raises(ParameterError, match=r"groups must be one label per clip \(1-D\), got shape \(6, 2\)"):
+        list(GroupFolds(2).split(X, groups=np.arange(12).reshape(6, 2)))
+    with pytest.raises(ParameterError, match="groups has 11 labels but X has 12 rows"):
+        list(GroupFolds(2).split(X, groups=np.arange(11)))
+    with pytest.raises(ParameterError, match="integer >= 2, got 2.5"):
+        list(GroupFolds(2.5).split(X, groups=np.arange(12)))
 
 
 def test_bad_input_is_named():
