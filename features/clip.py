@@ -104,6 +104,7 @@ class ClipAnalysis:
 
     @property
     def n_frames(self) -> int:
+        """Number of analysis frames (0 for a clip shorter than :attr:`min_frame_length`)."""
         return int(self.frames.shape[1])
 
     @cached_property
@@ -129,6 +130,7 @@ class ClipAnalysis:
 
     @property
     def n_nonsilent(self) -> int:
+        """Number of non-silent frames (:attr:`nonsilent`)."""
         return int(self.nonsilent.sum())
 
     # ---- spectra -----------------------------------------------------------------------------
@@ -136,7 +138,8 @@ class ClipAnalysis:
     def magnitude(self) -> np.ndarray:
         """|STFT| of the analysis signal, shape (1 + n_fft/2, n_frames).
 
-        Each frame is Hann-windowed (``scipy.signal.get_window("hann")``, periodic, as librosa; :func:`features.signal.dsp.hann`)
+        Each frame is Hann-windowed (``scipy.signal.get_window("hann")``, periodic, as librosa;
+        :func:`features.signal.dsp.hann`)
         and transformed with ``numpy.fft.rfft``; bins below ``lowcut_hz`` are set to 0 (no
         spectral descriptor uses them). A clip shorter than ``n_fft`` is one frame windowed over
         its own length and zero-padded to ``n_fft``.

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from ..errors import ParameterError, check_choice
 
-__all__ = ["AnalysisConfig", "DEFAULT_SR", "DEFAULT_F0_FLOOR", "DEFAULT_F0_CEILING", "PITCH_TRACKERS", "FAMILIES", "PROBE_SCALES", "HIGHPASS_ORDER",
-           "HIGHPASS_PAD_PERIODS", "PREPROCESSING", "PYIN_PARAMETERS", "FULL_SCALE_UNIT", "pyin_min_range_st"]
+__all__ = ["AnalysisConfig", "DEFAULT_SR", "DEFAULT_F0_FLOOR", "DEFAULT_F0_CEILING", "PITCH_TRACKERS", "FAMILIES",
+           "PROBE_SCALES", "HIGHPASS_ORDER", "HIGHPASS_PAD_PERIODS", "PREPROCESSING", "PYIN_PARAMETERS",
+           "FULL_SCALE_UNIT", "pyin_min_range_st"]
 
 PITCH_TRACKERS = ("praat", "pyin")
 FAMILIES = ("pitch", "spectral_shape", "spectral_variability", "amplitude", "modulation", "onsets_roughness")
@@ -30,13 +31,14 @@ DEFAULT_F0_CEILING = 2000.0
 HIGHPASS_ORDER = 4
 HIGHPASS_PAD_PERIODS = 3
 #: What every descriptor family sees (recorded as ``preprocessing`` in features_meta.csv).
-PREPROCESSING = (f"every family (pitch, HNR, levels, spectra, envelopes) is computed from one analysis signal: the clip "
-                 f"mean subtracted, then a Butterworth high-pass of order {HIGHPASS_ORDER} at lowcut_hz applied forward "
-                 f"and backward from rest (scipy.signal.sosfilt, zero phase, -6 dB at lowcut_hz) over the clip extended "
-                 f"by its mirror image ({HIGHPASS_PAD_PERIODS} periods of lowcut_hz at most); STFT bins below lowcut_hz "
-                 "are not used by any spectral descriptor; frames (n_fft samples every hop_length) are not centred: each "
-                 "lies wholly inside the clip, without edge padding (librosa's center=False); clips shorter than "
-                 "min(n_fft, sr / lowcut_hz) samples have no frame (n_frames 0) and every frame-based descriptor is NaN")
+PREPROCESSING = (
+    "every family (pitch, HNR, levels, spectra, envelopes) is computed from one analysis signal: the clip mean "
+    f"subtracted, then a Butterworth high-pass of order {HIGHPASS_ORDER} at lowcut_hz applied forward and backward "
+    "from rest (scipy.signal.sosfilt, zero phase, -6 dB at lowcut_hz) over the clip extended by its mirror image "
+    f"({HIGHPASS_PAD_PERIODS} periods of lowcut_hz at most); STFT bins below lowcut_hz are not used by any spectral "
+    "descriptor; frames (n_fft samples every hop_length) are not centred: each lies wholly inside the clip, without "
+    "edge padding (librosa's center=False); clips shorter than min(n_fft, sr / lowcut_hz) samples have no frame "
+    "(n_frames 0) and every frame-based descriptor is NaN")
 #: Descriptors in this unit are referenced to full scale: NaN for a clip whose file exceeds it.
 FULL_SCALE_UNIT = "dBFS"
 #: librosa.pyin settings passed explicitly (librosa's defaults), recorded in features_meta.csv.
@@ -44,7 +46,7 @@ PYIN_PARAMETERS = {"resolution": 0.1, "max_transition_rate": 35.92}
 
 
 def pyin_min_range_st(*, sr: int, hop_length: int) -> int:
-    """The narrowest F0 search range librosa.pyin accepts, semitones.
+    """Return the narrowest F0 search range librosa.pyin accepts, semitones.
 
     pyin's Viterbi transition window spans ``round(max_transition_rate * 12 * hop_length / sr)``
     semitones and must fit in its pitch grid of ``floor(12 log2(fmax / fmin) / resolution) + 1``
@@ -120,6 +122,7 @@ class AnalysisConfig:
     smod_bins_per_octave: int = 12
 
     def __post_init__(self) -> None:
+        """Validate the settings (:class:`ParameterError` naming the setting, the value and the valid range)."""
         check_choice("pitch", self.pitch, PITCH_TRACKERS)
         for name in ("sr", "n_fft", "hop_length", "n_mels", "n_mfcc", "env_rate", "smod_bins_per_octave"):
             value = getattr(self, name)
@@ -169,12 +172,13 @@ class AnalysisConfig:
                 f"Hz (--f0-floor/--f0-ceiling): the range spans {span_st:.2f} semitones, pyin needs at least "
                 f"{need_st} (its transition window at hop_length={self.hop_length}, sr={self.sr} Hz), i.e. f0_ceiling "
                 f">= {ratio:.4f} x f0_floor = {self.f0_floor * ratio:.1f} Hz (or f0_floor <= "
-                f"{self.f0_ceiling / ratio:.1f} Hz), with f0_floor >= {lowest:g} Hz and f0_ceiling < {self.sr / 2:g} Hz")
+                f"{self.f0_ceiling / ratio:.1f} Hz), with f0_floor >= {lowest:g} Hz and f0_ceiling < "
+                f"{self.sr / 2:g} Hz")
 
     def as_dict(self) -> dict:
-        """The settings as a plain dict (for run.json and features_meta.csv)."""
+        """Return the settings as a plain dict (for run.json and features_meta.csv)."""
         return dataclasses.asdict(self)
 
     def replace(self, **changes) -> AnalysisConfig:
-        """A copy with some settings changed (validated again)."""
+        """Return a copy with some settings changed (validated again)."""
         return dataclasses.replace(self, **changes)

@@ -90,7 +90,7 @@ def compute_clip_features(y: np.ndarray, sr: int, *, descriptors: Iterable[str] 
 
 
 def _features_for_clip(row: dict, *, names: list[str], config: AnalysisConfig) -> dict:
-    """The per-clip pure function run by the runner: decode at the analysis rate, then describe."""
+    """Describe one manifest row: decode at the analysis rate, then describe (the runner's per-clip pure function)."""
     decoded = decode_audio(row["audio_path"], sr=config.sr, clip_id=str(row["clip_id"]))
     return compute_clip_features(decoded.y, config.sr, descriptors=names, config=config,
                                  n_over_full_scale=decoded.n_over_full_scale)

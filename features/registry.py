@@ -61,7 +61,7 @@ def resolve_descriptors(descriptors: Iterable[str] | str | None = None) -> list[
 
 def descriptor_table(descriptors: Iterable[str] | str | None = None, *,
                      config: AnalysisConfig | None = None) -> pd.DataFrame:
-    """The ``features_meta.csv`` table: one row per descriptor column.
+    """Build the ``features_meta.csv`` table: one row per descriptor column.
 
     Parameters
     ----------

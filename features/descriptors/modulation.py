@@ -35,7 +35,7 @@ from ..signal.periodogram import band_power, modulation_spectrum
 from .spec import Descriptor
 
 __all__ = ["DESCRIPTORS", "MIN_PERIODS", "lowest_resolved", "ENVELOPE_PARAMETERS", "TMOD_BANDS_HZ", "SMOD_BANDS",
-           "TMOD_PEAK_RANGE_HZ", "SMOD_PEAK_RANGE", "NO_MODULATION"]
+           "TMOD_PEAK_RANGE_HZ", "SMOD_PEAK_RANGE", "NO_MODULATION", "PERIODOGRAM"]
 
 # Octave-wide modulation bands named by their centre (edges at centre / sqrt 2 and centre * sqrt 2).
 TMOD_BANDS_HZ = {f"tmod_band_{c}": (c / np.sqrt(2), c * np.sqrt(2)) for c in (1, 2, 4, 8, 16, 32)}
@@ -44,6 +44,8 @@ SMOD_BANDS = {name: (c / np.sqrt(2), c * np.sqrt(2)) for name, c in
               (("smod_band_0p5", 0.5), ("smod_band_1", 1.0), ("smod_band_2", 2.0), ("smod_band_4", 4.0))}
 SMOD_PEAK_RANGE = (0.5 / np.sqrt(2), 4 * np.sqrt(2))
 MIN_PERIODS = 2.0
+#: Extractor of the modulation descriptors: scipy's periodogram, restated in numpy.
+PERIODOGRAM = "scipy.signal.periodogram formula (features.signal.periodogram)"
 # Envelope modulation power below this fraction of the envelope power (a modulation depth under
 # ~0.14 %) is no modulation: the peak is then NaN rather than the peak of numerical residue.
 NO_MODULATION = 1e-6
@@ -102,18 +104,21 @@ def _spectral(an: ClipAnalysis) -> dict[str, float]:
 
 
 _TMOD_SETTINGS = ("env_rate", "silence_rel_db", "silence_abs_dbfs")
-ENVELOPE_PARAMETERS = {"min_periods": MIN_PERIODS, "edges_dropped": "envelope_edge_s (filter settling to "
-                       f"{SETTLED_ENERGY} of the impulse energy + resampler half-length) at each end",
-                       "envelope_bands": "octave, 4th-order Butterworth, centres " + str(list(ENVELOPE_BAND_CENTRES_HZ)) +
-               " Hz below 0.45 sr", "envelope": "abs(scipy.signal.hilbert), scipy.signal.resample_poly",
-               "periodogram": "Hann, mean removed, summed over bands"}
+ENVELOPE_PARAMETERS = {
+    "min_periods": MIN_PERIODS,
+    "edges_dropped": f"envelope_edge_s (filter settling to {SETTLED_ENERGY} of the impulse energy + resampler "
+                     "half-length) at each end",
+    "envelope_bands": f"octave, 4th-order Butterworth, centres {list(ENVELOPE_BAND_CENTRES_HZ)} Hz below 0.45 sr",
+    "envelope": "abs(scipy.signal.hilbert), scipy.signal.resample_poly",
+    "periodogram": "Hann, mean removed, summed over bands"}
 _SMOD_SETTINGS = ("n_fft", "hop_length", "smod_bins_per_octave", "silence_rel_db", "silence_abs_dbfs")
-_SMOD_EXTRA = {"min_periods": MIN_PERIODS, "logfreq": f"triangular log2 filters from {LOGFREQ_FMIN_HZ} Hz to 0.475 sr on STFT power, dB",
+_SMOD_EXTRA = {"min_periods": MIN_PERIODS,
+               "logfreq": f"triangular log2 filters from {LOGFREQ_FMIN_HZ} Hz to 0.475 sr on STFT power, dB",
                "periodogram": "Hann along frequency, linear detrend, mean over non-silent frames"}
 
 
 def _tmod_band(name: str, lo: float, hi: float) -> Descriptor:
-    return Descriptor(name=name, unit="fraction", family="modulation", extractor="scipy.signal.periodogram",
+    return Descriptor(name=name, unit="fraction", family="modulation", extractor=PERIODOGRAM,
                       probe_scale="linear", settings=_TMOD_SETTINGS,
                       computed=f"envelope modulation power in {lo:.3g}-{hi:.3g} Hz / total envelope power (NaN "
                                f"for envelopes shorter than 2 periods of {lo:.3g} Hz: {MIN_PERIODS / lo:.3g} s)",
@@ -121,7 +126,7 @@ def _tmod_band(name: str, lo: float, hi: float) -> Descriptor:
 
 
 def _smod_band(name: str, lo: float, hi: float) -> Descriptor:
-    return Descriptor(name=name, unit="fraction", family="modulation", extractor="scipy.signal.periodogram",
+    return Descriptor(name=name, unit="fraction", family="modulation", extractor=PERIODOGRAM,
                       probe_scale="linear", settings=_SMOD_SETTINGS,
                       computed=f"spectral modulation power in {lo:.3g}-{hi:.3g} cyc/oct / power in "
                                f"{SMOD_PEAK_RANGE[0]:.3g}-{SMOD_PEAK_RANGE[1]:.3g} cyc/oct (the part at or above "
@@ -131,7 +136,7 @@ def _smod_band(name: str, lo: float, hi: float) -> Descriptor:
 
 
 DESCRIPTORS = (
-    Descriptor(name="tmod_peak_hz", unit="Hz", family="modulation", extractor="scipy.signal.periodogram",
+    Descriptor(name="tmod_peak_hz", unit="Hz", family="modulation", extractor=PERIODOGRAM,
                probe_scale="log", settings=_TMOD_SETTINGS,
                computed=f"frequency of the largest envelope modulation power in {TMOD_PEAK_RANGE_HZ[0]:.3g}-"
                         f"{TMOD_PEAK_RANGE_HZ[1]:.3g} Hz and at or above 2/duration (NaN when that range is empty "
@@ -139,7 +144,7 @@ DESCRIPTORS = (
                compute=_temporal, extra=ENVELOPE_PARAMETERS),
     *(_tmod_band(name, lo, hi) for name, (lo, hi) in TMOD_BANDS_HZ.items()),
     Descriptor(name="smod_peak_cyc_per_oct", unit="cyc/oct", family="modulation",
-               extractor="scipy.signal.periodogram", probe_scale="linear", settings=_SMOD_SETTINGS,
+               extractor=PERIODOGRAM, probe_scale="linear", settings=_SMOD_SETTINGS,
                computed=f"spectral modulation frequency of the largest power in {SMOD_PEAK_RANGE[0]:.3g}-"
                         f"{SMOD_PEAK_RANGE[1]:.3g} cyc/oct and at or above 2 / axis span (NaN for a flat log "
                         "spectrum or a clip shorter than n_fft)", compute=_spectral, extra=_SMOD_EXTRA),

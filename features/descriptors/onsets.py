@@ -1,9 +1,10 @@
 """Onsets and roughness: onset rate, and fast (30-150 Hz) envelope modulation.
 
 Onsets: librosa's spectral-flux onset strength on the shared log-mel spectrogram, peak-picked as
-``librosa.onset.onset_detect`` does with an absolute threshold (both by :mod:`features.signal.dsp`); onsets on silent frames are dropped. The rate of a clip without
-any onset (silence included) is 0 onsets per second; a clip of fewer than two frames has no
-frame-to-frame change to detect and its rate is NaN.
+``librosa.onset.onset_detect`` does with an absolute threshold (both by :mod:`features.signal.dsp`);
+onsets on silent frames are dropped. The rate of a clip without any onset (silence included) is 0
+onsets per second; a clip of fewer than two frames has no frame-to-frame change to detect and its
+rate is NaN.
 
 Roughness: the share of the octave-band envelopes' power (DC included, summed over bands) that
 lies at modulation frequencies of 30-150 Hz, where amplitude fluctuations are heard as rough.
@@ -15,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..signal import dsp
 from ..clip import ClipAnalysis
-from .spec import Descriptor
+from ..signal import dsp
 from ..signal.periodogram import band_power
-from .modulation import ENVELOPE_PARAMETERS, lowest_resolved
+from .modulation import ENVELOPE_PARAMETERS, PERIODOGRAM, lowest_resolved
+from .spec import Descriptor
 
 __all__ = ["DESCRIPTORS", "ROUGHNESS_BAND_HZ", "ONSET_DELTA_DB"]
 
@@ -50,16 +51,17 @@ def _roughness(an: ClipAnalysis) -> dict[str, float]:
 
 DESCRIPTORS = (
     Descriptor(name="onset_rate", unit="1/s", family="onsets_roughness",
-               extractor="librosa.onset.onset_strength + librosa.onset.onset_detect formulas (features.signal.dsp)", probe_scale="linear",
+               extractor="librosa.onset.onset_strength + librosa.onset.onset_detect formulas (features.signal.dsp)",
+               probe_scale="linear",
                settings=("n_fft", "hop_length", "n_mels", "silence_rel_db", "silence_abs_dbfs"),
                computed="onsets on non-silent frames / clip duration (NaN with fewer than 2 frames)",
                compute=_onset_rate, extra={"onset_strength": "log-mel (power_to_db, top_db 80), librosa defaults",
                                            "onset_detect": {"normalize": False, "delta_db": ONSET_DELTA_DB,
                                                             "others": "librosa defaults"}}),
-    Descriptor(name="roughness", unit="fraction", family="onsets_roughness", extractor="scipy.signal.periodogram",
+    Descriptor(name="roughness", unit="fraction", family="onsets_roughness", extractor=PERIODOGRAM,
                probe_scale="linear", settings=("env_rate", "silence_rel_db", "silence_abs_dbfs"),
                computed=f"envelope modulation power in {ROUGHNESS_BAND_HZ[0]:g}-{ROUGHNESS_BAND_HZ[1]:g} Hz / total "
-                        "envelope power (NaN when the envelope, the clip less its dropped edges, is shorter than 2 periods "
-                        "of 30 Hz: 1/15 s)",
+                        "envelope power (NaN when the envelope, the clip less its dropped edges, is shorter than 2 "
+                        "periods of 30 Hz: 1/15 s)",
                compute=_roughness, extra={**ENVELOPE_PARAMETERS, "band_hz": list(ROUGHNESS_BAND_HZ)}),
 )

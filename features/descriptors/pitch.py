@@ -48,7 +48,8 @@ def _hnr(an: ClipAnalysis) -> dict[str, float]:
 
 _PITCH_SETTINGS = ("pitch", "f0_floor", "f0_ceiling", "hop_length", "n_fft", "silence_rel_db", "silence_abs_dbfs")
 _PITCH_EXTRA = {"praat_pitch": PRAAT_PITCH_PARAMETERS, "pyin_frame_length": "n_fft", "pyin": PYIN_PARAMETERS,
-                "time_step_s": "hop_length / sr", "min_duration_s": f"{PRAAT_PERIODS_PER_WINDOW} / f0_floor (and n_fft / sr for pyin)"}
+                "time_step_s": "hop_length / sr",
+                "min_duration_s": f"{PRAAT_PERIODS_PER_WINDOW} / f0_floor (and n_fft / sr for pyin)"}
 _VOICED = "voiced non-silent pitch frames"
 _TRACKER = "parselmouth Sound.to_pitch_ac (Praat ac) or librosa.pyin, per the 'pitch' setting"
 

@@ -54,6 +54,7 @@ class Descriptor:
     extra: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Validate ``family`` and ``probe_scale``."""
         check_choice("family", self.family, FAMILIES)
         check_choice("probe_scale", self.probe_scale, PROBE_SCALES)
 

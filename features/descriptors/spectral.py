@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..signal import dsp
 from ..clip import ClipAnalysis
+from ..signal import dsp
 from .spec import Descriptor
 
-__all__ = ["DESCRIPTORS", "ROLL_PERCENT", "FLATNESS_AMIN", "SLOPE_BAND_HZ", "N_MFCC_REPORTED", "STFT_SETTINGS", "MFCC_SETTINGS",
-           "MFCC_PARAMETERS", "spectral_slope"]
+__all__ = ["DESCRIPTORS", "ROLL_PERCENT", "FLATNESS_AMIN", "SLOPE_BAND_HZ", "N_MFCC_REPORTED", "STFT_SETTINGS",
+           "MFCC_SETTINGS", "MFCC_PARAMETERS", "LIBROSA_FORMULA", "spectral_slope"]
+
+#: Extractor of the descriptors whose frame values are a librosa.feature function's formula, restated in numpy.
+LIBROSA_FORMULA = "librosa.feature.{} formula (features.signal.dsp)"
 
 ROLL_PERCENT = 0.85
 FLATNESS_AMIN = 1e-10
@@ -100,29 +103,28 @@ def _shape(name: str, extractor: str, computed: str, extra: dict | None = None) 
 
 MFCC_SETTINGS = STFT_SETTINGS + ("n_mels", "n_mfcc")
 MFCC_PARAMETERS = {"mel": "librosa.feature.melspectrogram (Slaney), power 2", "log": "power_to_db(ref=1, top_db=80)",
-               "dct": "type 2, ortho"}
+                   "dct": "type 2, ortho"}
+
+_MEDIAN, _IQR = f"median over {_NONSILENT}", f"interquartile range over {_NONSILENT}"
 
 DESCRIPTORS = (
-    _shape("centroid_median", "librosa.feature.spectral_centroid formula (features.signal.dsp)", f"median over {_NONSILENT}"),
-    _shape("centroid_iqr", "librosa.feature.spectral_centroid formula (features.signal.dsp)", f"interquartile range over {_NONSILENT}"),
-    _shape("bandwidth_median", "librosa.feature.spectral_bandwidth formula (features.signal.dsp)", f"median over {_NONSILENT}", {"p": 2}),
-    _shape("bandwidth_iqr", "librosa.feature.spectral_bandwidth formula (features.signal.dsp)", f"interquartile range over {_NONSILENT}",
-           {"p": 2}),
-    _shape("rolloff_median", "librosa.feature.spectral_rolloff formula (features.signal.dsp)", f"median over {_NONSILENT}",
-           {"roll_percent": ROLL_PERCENT}),
-    _shape("rolloff_iqr", "librosa.feature.spectral_rolloff formula (features.signal.dsp)", f"interquartile range over {_NONSILENT}",
-           {"roll_percent": ROLL_PERCENT}),
+    _shape("centroid_median", LIBROSA_FORMULA.format("spectral_centroid"), _MEDIAN),
+    _shape("centroid_iqr", LIBROSA_FORMULA.format("spectral_centroid"), _IQR),
+    _shape("bandwidth_median", LIBROSA_FORMULA.format("spectral_bandwidth"), _MEDIAN, {"p": 2}),
+    _shape("bandwidth_iqr", LIBROSA_FORMULA.format("spectral_bandwidth"), _IQR, {"p": 2}),
+    _shape("rolloff_median", LIBROSA_FORMULA.format("spectral_rolloff"), _MEDIAN, {"roll_percent": ROLL_PERCENT}),
+    _shape("rolloff_iqr", LIBROSA_FORMULA.format("spectral_rolloff"), _IQR, {"roll_percent": ROLL_PERCENT}),
     Descriptor(name="flatness_median", unit="fraction", family="spectral_shape",
-               extractor="librosa.feature.spectral_flatness formula (features.signal.dsp)", probe_scale="linear", settings=STFT_SETTINGS,
-               computed=f"median over {_NONSILENT} of the power flatness of the bins at or above lowcut_hz", compute=_shape_statistics,
-               extra={"power": 2.0, "amin": FLATNESS_AMIN}),
+               extractor=LIBROSA_FORMULA.format("spectral_flatness"), probe_scale="linear", settings=STFT_SETTINGS,
+               computed=f"median over {_NONSILENT} of the power flatness of the bins at or above lowcut_hz",
+               compute=_shape_statistics, extra={"power": 2.0, "amin": FLATNESS_AMIN}),
     Descriptor(name="slope_db_per_oct", unit="dB/oct", family="spectral_shape",
                extractor="numpy.polyfit on the mean STFT power", probe_scale="linear", settings=STFT_SETTINGS,
                computed=f"weighted (1/f) least-squares slope of 10 log10(mean power over {_NONSILENT}) "
                         "against log2(f)",
                compute=_slope, extra={"band_hz": list(SLOPE_BAND_HZ), "band_upper_limit": "0.45 sr"}),
 ) + tuple(
-    Descriptor(name=f"mfcc{k:02d}_mean", unit="a.u.", family="spectral_shape", extractor="librosa.feature.mfcc formula (features.signal.dsp)",
+    Descriptor(name=f"mfcc{k:02d}_mean", unit="a.u.", family="spectral_shape", extractor=LIBROSA_FORMULA.format("mfcc"),
                probe_scale="linear", settings=MFCC_SETTINGS, computed=f"mean of MFCC c{k} over {_NONSILENT}",
                compute=_mfcc_means, extra=MFCC_PARAMETERS)
     for k in range(1, N_MFCC_REPORTED + 1)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..clip import ClipAnalysis
 from .spec import Descriptor
-from .spectral import MFCC_PARAMETERS, MFCC_SETTINGS, STFT_SETTINGS, N_MFCC_REPORTED
+from .spectral import LIBROSA_FORMULA, MFCC_PARAMETERS, MFCC_SETTINGS, N_MFCC_REPORTED, STFT_SETTINGS
 
 __all__ = ["DESCRIPTORS", "spectral_flux"]
 
@@ -63,15 +63,15 @@ DESCRIPTORS = (
                probe_scale="linear", settings=STFT_SETTINGS,
                computed="mean L2 distance between L2-normalised magnitude spectra of consecutive non-silent frames",
                compute=_variability),
-    Descriptor(name="centroid_std", unit="Hz", family=_FAMILY, extractor="librosa.feature.spectral_centroid formula (features.signal.dsp)",
+    Descriptor(name="centroid_std", unit="Hz", family=_FAMILY, extractor=LIBROSA_FORMULA.format("spectral_centroid"),
                probe_scale="linear", settings=STFT_SETTINGS, computed="standard deviation over non-silent frames",
                compute=_variability),
-    Descriptor(name="logmel_std", unit="dB", family=_FAMILY, extractor="librosa.feature.melspectrogram formula (features.signal.dsp)",
+    Descriptor(name="logmel_std", unit="dB", family=_FAMILY, extractor=LIBROSA_FORMULA.format("melspectrogram"),
                probe_scale="linear", settings=STFT_SETTINGS + ("n_mels",),
                computed="mean over mel bands of the standard deviation over non-silent frames of the log-mel power",
                compute=_variability, extra={"log": "power_to_db(ref=1, top_db=80)"}),
 ) + tuple(
-    Descriptor(name=f"mfcc{k:02d}_std", unit="a.u.", family=_FAMILY, extractor="librosa.feature.mfcc formula (features.signal.dsp)",
+    Descriptor(name=f"mfcc{k:02d}_std", unit="a.u.", family=_FAMILY, extractor=LIBROSA_FORMULA.format("mfcc"),
                probe_scale="linear", settings=MFCC_SETTINGS,
                computed=f"standard deviation of MFCC c{k} over non-silent frames", compute=_variability,
                extra=MFCC_PARAMETERS)

@@ -60,6 +60,7 @@ class PitchTrack:
 
     @property
     def n_voiced(self) -> int:
+        """Number of voiced (non-silent) frames."""
         return int(self.voiced.sum())
 
 

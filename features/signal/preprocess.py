@@ -17,7 +17,7 @@ def _highpass(sr: int, lowcut_hz: float) -> np.ndarray:
 
 
 def clean_signal(y: np.ndarray, *, sr: int, lowcut_hz: float) -> np.ndarray:
-    """The analysis signal every descriptor family sees: DC and sub-``lowcut_hz`` drift removed.
+    """Remove DC and sub-``lowcut_hz`` drift: the analysis signal every descriptor family sees.
 
     The clip mean is subtracted, then a Butterworth high-pass of order ``HIGHPASS_ORDER`` at
     ``lowcut_hz`` is applied forward and backward (zero phase, squared magnitude response: -6 dB at
