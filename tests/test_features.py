@@ -12,9 +12,10 @@ import numpy as np
 import parselmouth
 import pytest
 import scipy.signal
+
+from audioprobe.errors import ClipError, ParameterError
 from audioprobe.features import (
     COUNT_COLUMNS,
-    FAMILIES,
     REGISTRY,
     AnalysisConfig,
     ClipAnalysis,
@@ -22,8 +23,6 @@ from audioprobe.features import (
     descriptor_table,
     resolve_descriptors,
 )
-
-from audioprobe.errors import ClipError, ParameterError
 
 SR = 16000
 DUR = 2.0
@@ -87,7 +86,8 @@ EXPECTED_META = {
     "roughness": ("fraction", "onsets_roughness", "linear"),
 }
 #: Columns per family: 6 F0 + HNR; 6 shape medians/IQRs + flatness + slope + 12 MFCC means; flux, centroid and
-#: log-mel spread + 12 MFCC spreads; 3 levels + range; temporal peak + 6 bands, spectral peak + 4 bands; onsets, roughness.
+#: log-mel spread + 12 MFCC spreads; 3 levels + range; temporal peak + 6 bands, spectral peak + 4 bands;
+#: onsets, roughness.
 EXPECTED_FAMILY_SIZES = {"pitch": 7, "spectral_shape": 20, "spectral_variability": 15, "amplitude": 4,
                          "modulation": 12, "onsets_roughness": 2}
 #: The skewed positive descriptors probed on a log scale; every other one is linear.
@@ -305,9 +305,9 @@ def test_spectral_oracle_librosa():
 
 @pytest.mark.parametrize("signal", ["rich", "white", "clicks"])
 def test_dsp_primitives_equal_librosa(signal):
-    """features.signal.dsp restates librosa 0.11's formulas without importing librosa in the workers: frames, mel filters,
-    power_to_db, MFCCs, centroid, bandwidth, roll-off, flatness, onset strength and onset frames equal librosa's on the
-    same input (1e-10 relative; onset frames identical, also at other thresholds)."""
+    """features.signal.dsp restates librosa 0.11's formulas without importing librosa in the workers: frames, mel
+    filters, power_to_db, MFCCs, centroid, bandwidth, roll-off, flatness, onset strength and onset frames equal
+    librosa's on the same input (1e-10 relative; onset frames identical, also at other thresholds)."""
     from audioprobe.features.signal import dsp
     if signal == "clicks":
         y = white(9, 1e-3)
@@ -433,8 +433,8 @@ def test_envelopes_and_periodogram_equal_scipy():
     """band_envelopes (rfft-based Hilbert, cached anti-alias filter) equals sosfilt + abs(scipy.signal.hilbert) +
     scipy.signal.resample_poly with the edges dropped; modulation_spectrum equals scipy.signal.periodogram (Hann,
     4x zero padding, density) for mean and linear detrending (1e-12 of the largest value); band_power over all
-    frequencies is the weighted mean square (1e-12), over 5-9 Hz a 7 Hz sine's A^2/2 (2 %), over 300-400 Hz a fifth of the white noise's
-    variance (35 %); an unknown detrend is refused."""
+    frequencies is the weighted mean square (1e-12), over 5-9 Hz a 7 Hz sine's A^2/2 (2 %), over 300-400 Hz a
+    fifth of the white noise's variance (35 %); an unknown detrend is refused."""
     from math import gcd
 
     from audioprobe.features.signal.envelopes import _band_filters, _resample, band_envelopes, envelope_edge_s
