@@ -54,7 +54,18 @@ _FLAT_DB2 = 1e-10
 
 
 def lowest_resolved(span: float) -> float:
-    """Lowest band edge resolved over ``span`` (s or octaves): ``MIN_PERIODS / span`` (Hz or cyc/oct)."""
+    """Return the lowest band edge resolved over ``span``: ``MIN_PERIODS / span``.
+
+    Parameters
+    ----------
+    span : float
+        Length of the analysed axis: s (envelopes) or octaves (log-frequency axis); positive.
+
+    Returns
+    -------
+    float
+        Hz or cycles per octave.
+    """
     return MIN_PERIODS / span
 
 

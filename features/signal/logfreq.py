@@ -18,9 +18,20 @@ def logfreq_filterbank(*, sr: int, n_fft: int, bins_per_octave: int) -> np.ndarr
     Centres at ``125 Hz * 2 ** (k / bins_per_octave)`` up to 0.475 ``sr``; each triangle spans the
     neighbouring centres, widened to at least one STFT bin each side, and sums to 1.
 
+    Parameters
+    ----------
+    sr : int
+        Sample rate, Hz.
+    n_fft : int
+        STFT length, samples.
+    bins_per_octave : int
+        Log-frequency bins per octave.
+
     Returns
     -------
     np.ndarray, shape (n_logbins, 1 + n_fft // 2)
+        Weights per STFT bin; ``n_logbins = floor(log2(0.475 sr / 125) bins_per_octave) + 1`` (72 at 16 kHz
+        and 12 per octave).
     """
     n_octaves = np.log2(0.475 * sr / LOGFREQ_FMIN_HZ)
     n_bins = int(np.floor(n_octaves * bins_per_octave)) + 1
