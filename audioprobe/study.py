@@ -27,7 +27,7 @@ SECTIONS: dict[str, dict[str, Any]] = {
                  "f0_ceiling": DEFAULT_F0_CEILING},
     "extract": {"layers": None, "pooling": "mean", "device": "auto", "batch_size": None},
     "probes": {"probes": ["ridge", "rsa", "cka"], "cv": 5, "permutations": 1999, "bootstraps": 500,
-               "scaling": "center", "random_state": 0, "task_cs": None, "task_permutations": None},
+               "scaling": "center", "random_state": 0, "task_cs": None, "task_permutations": 199},
     "compare": {"enabled": True, "unit": "auto", "permutations": 10000, "alpha": 0.05, "metric": "r2_pooled",
                 "random_state": 0},
     "figures": {"enabled": True, "report": True},

@@ -39,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="label read-out tasks on clip columns, grouped by GROUP (default column: group), e.g. "
                             "domain=domain speaker=speaker:chapter; adds the task probe (which without --tasks runs "
                             "the default tasks whose columns the clips have)")
-    probe.add_argument("--task-permutations", type=int, default=None, metavar="N",
-                       help="permutations of the task p-values, each a whole cross-validation (default: "
-                            "--permutations)")
+    probe.add_argument("--task-permutations", type=int, default=199, metavar="N",
+                       help="permutations of the task p-values, each a whole cross-validation (default 199: "
+                            "p down to 0.005, enough for FDR over up to 10 tasks per layer)")
     probe.add_argument("--models", nargs="+", default=None, help="model folders under activations/ (default: all)")
     probe.add_argument("--layers", nargs="+", default=None, help="layer names (default: all)")
     probe.add_argument("--scaling", choices=("center", "standard"), default="center",

@@ -243,7 +243,7 @@ PROBE_CONFIG = {"alpha_grid": "19 log-spaced values from 0.0001 to 100000 times 
                 "probes": ["ridge", "rsa", "cka", "partition", "transfer", "task"], "random_state": 0,
                 "rdm_metric": "correlation", "rsa_method": "spearman", "scaling": "center",
                 "tasks": [{"name": "clip_domain", "column": "domain", "group": "group"}],
-                "task_cs": [0.01, 1.0, 100.0], "task_permutations": None}
+                "task_cs": [0.01, 1.0, 100.0], "task_permutations": 199}
 MIN_SAMPLES = 15200
 
 

@@ -225,7 +225,7 @@ def make_task_run(path, *, n_clips=60, seed=0) -> Run:
 def task_run(tmp_path_factory):
     run = make_task_run(tmp_path_factory.mktemp("task") / "run")
     table = run_probes(run, probes=("ridge",), tasks=["kind=kind", "speaker=speaker:chapter"], cv=3,
-                       n_permutations=9, task_cs=(1.0,), random_state=0, n_jobs=1)
+                       n_permutations=9, task_permutations=9, task_cs=(1.0,), random_state=0, n_jobs=1)
     return run, table
 
 
@@ -251,8 +251,8 @@ def test_stage_writes_task_rows_per_the_contract(task_run):
 def test_task_scores_do_not_depend_on_other_tasks(task_run, tmp_path):
     _, table = task_run
     run = make_task_run(tmp_path / "run")
-    alone = run_probes(run, probes=("task",), tasks=["kind=kind"], cv=3, n_permutations=9, task_cs=(1.0,),
-                       random_state=0, n_jobs=1)
+    alone = run_probes(run, probes=("task",), tasks=["kind=kind"], cv=3, n_permutations=9, task_permutations=9,
+                       task_cs=(1.0,), random_state=0, n_jobs=1)
     key = ["model", "layer", "feature", "metric", "fold"]
     both = table[(table["probe"] == "task") & (table["feature"] == "kind")].sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(alone[alone["probe"] == "task"].sort_values(key).reset_index(drop=True), both)
