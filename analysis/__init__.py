@@ -1,4 +1,4 @@
-"""audioprobe.analysis: does the pretraining domain change what each layer encodes?
+"""audioprobe.analysis: whether the pretraining domain changes what each layer encodes.
 
 :func:`compare_domains` picks the tests valid for the design and labels its output with the test,
 the correction and the unit of inference: with several seeds per domain, Student t-tests of the

@@ -55,10 +55,11 @@ class GroupSums:
 
     @property
     def n_groups(self) -> int:
+        """Number of groups (the last axis)."""
         return int(self.n.shape[-1])
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """The five arrays, broadcast to a common shape (..., n_groups)."""
+        """Return the five arrays, broadcast to a common shape (..., n_groups)."""
         return tuple(np.broadcast_arrays(self.n, self.sum_y, self.sum_y2, self.sse_a, self.sse_b))
 
     def sst_shares(self) -> np.ndarray:
@@ -104,7 +105,7 @@ def _check_resamples(sums: GroupSums, n_bootstraps: int) -> None:
 
 
 def _wild_draws(sums: GroupSums, n_bootstraps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The estimate ``R`` (n_cells,) and the wild bootstrap draws of ``R* - R`` (n_cells, n_bootstraps)."""
+    """Return the estimate ``R`` (n_cells,) and the wild bootstrap draws of ``R* - R`` (n_cells, n_bootstraps)."""
     estimate = np.atleast_1d(r2_difference(sums))
     n, _, _, sse_a, sse_b = sums.arrays()
     sst = sums.sst_shares()

@@ -9,8 +9,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     compare_run(args.run, unit=args.unit, contrasts=args.contrast, alpha=args.alpha,
                 n_permutations=args.permutations, n_bootstraps=args.bootstraps, metric=args.metric, probe=args.probe,
-                mixed=not args.no_mixed, random_state=args.random_state, seed_test=args.seed_test, power_delta=args.power,
-                force=args.force)
+                mixed=not args.no_mixed, random_state=args.random_state, seed_test=args.seed_test,
+                power_delta=args.power, force=args.force)
     return 0
 
 

@@ -19,10 +19,9 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from ..errors import ParameterError
 from scipy import stats
 
+from ..errors import ParameterError
 from .bootstrap import group_sums, wild_r2_difference_test
 from .design import IDENTICAL_RTOL, contrast_name
 from .power import POWER
@@ -58,8 +57,11 @@ def _paired_errors(oof: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFram
 
 def _feature_arrays(fpart: pd.DataFrame, model_a: str, model_b: str, layer_index: dict
                     ) -> tuple[list, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One feature's paired arrays: common layers, targets (n_clips,), squared errors (n_layers, n_clips) of
-    each model (NaN where a model has no prediction) and the clips' groups (n_clips,)."""
+    """One feature's paired arrays.
+
+    Common layers, targets (n_clips,), squared errors (n_layers, n_clips) of each model (NaN where a model has no
+    prediction) and the clips' groups (n_clips,).
+    """
     feature = fpart["feature"].iloc[0]
     targets = fpart["y_true"].astype(float).groupby(fpart["clip_id"])
     spread = targets.max() - targets.min()

@@ -23,8 +23,15 @@ import pandas as pd
 from ..errors import ParameterError, check_choice
 from ..log import logger
 from .clip_unit import clip_contrast_grid
-from .design import (CONTRAST_DOMAINS, identical_cells, is_constant, model_scores, model_table, parse_contrasts,
-                     score_matrix)
+from .design import (
+    CONTRAST_DOMAINS,
+    identical_cells,
+    is_constant,
+    model_scores,
+    model_table,
+    parse_contrasts,
+    score_matrix,
+)
 from .fdr import FDR_METHOD, fdr_bh
 from .mixed import mixed_contrasts
 from .power import seeds_needed
@@ -117,7 +124,7 @@ def _adjust(table: pd.DataFrame, what: str) -> pd.DataFrame:
 
 
 def _finish(stats: pd.DataFrame, *, alpha: float, power_delta: float | None) -> pd.DataFrame:
-    """The derived columns: ``can_reject`` and, with ``power_delta``, ``seeds_needed``."""
+    """Return the derived columns: ``can_reject`` and, with ``power_delta``, ``seeds_needed``."""
     stats = stats.assign(can_reject=(stats["status"] == "tested") & (stats["smallest_p"] <= alpha))
     needed = np.full(len(stats), np.nan)
     if power_delta is not None:

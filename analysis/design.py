@@ -82,8 +82,11 @@ def model_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r
 
 
 def model_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per model: ``model``, ``pretrain_domain``, ``seed``, in :func:`~audioprobe.contract.model_order`
-    (by domain, then seed and name)."""
+    """One row per model.
+
+    ``model``, ``pretrain_domain``, ``seed``, in :func:`~audioprobe.contract.model_order` (by domain, then seed and
+    name).
+    """
     models = scores.drop_duplicates("model")[["model", "pretrain_domain", "seed"]]
     position = {m: i for i, m in enumerate(model_order(models))}
     return models.sort_values("model", key=lambda m: m.map(position)).reset_index(drop=True)

@@ -101,7 +101,7 @@ def _fit(model: sm.MixedLM, method: list | None) -> tuple:
 
 
 def _at_boundary(result) -> bool:
-    """A variance component at most ``BOUNDARY_RTOL`` of the total variance (scale-free, unlike statsmodels')."""
+    """Tell whether a variance component is at most ``BOUNDARY_RTOL`` of the total (scale-free, unlike statsmodels')."""
     components = np.concatenate([np.diag(np.atleast_2d(np.asarray(result.cov_re, dtype=float))),
                                  np.atleast_1d(np.asarray(result.vcomp, dtype=float))])
     components = components[np.isfinite(components)]

@@ -56,13 +56,13 @@ class PermutationResult:
     rearrangement: str
 
     def describe(self, what: str) -> str:
-        """A short name of the test, e.g. ``"<what> (exact, 252 relabellings)"``."""
+        """Return a short name of the test, e.g. ``"<what> (exact, 252 relabellings)"``."""
         how = "exact" if self.exact else "Monte Carlo"
         return f"{what} ({how}, {self.n_resamples} {self.rearrangement})"
 
 
 def smallest_p_value(n_arrangements: int | float, *, exact: bool, n_permutations: int) -> float:
-    """The smallest two-sided p-value a permutation test can return.
+    """Return the smallest two-sided p-value a permutation test can return.
 
     Parameters
     ----------

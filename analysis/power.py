@@ -28,7 +28,7 @@ _MAX_SEEDS = 1_000_000
 
 
 def _power_or_one(values: np.ndarray | float) -> np.ndarray | float:
-    """scipy's noncentral t returns NaN far in its tail (noncentrality > ~30), where the power is 1."""
+    """Scipy's noncentral t returns NaN far in its tail (noncentrality > ~30), where the power is 1."""
     return np.where(np.isnan(values), 1.0, values) if np.ndim(values) else (1.0 if np.isnan(values) else
                                                                               float(values))
 

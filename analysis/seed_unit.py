@@ -50,7 +50,7 @@ _BISECTIONS = 40
 
 
 def identical_note(layer_index: object) -> str:
-    """The note of a cell identical by construction."""
+    """Return the note of a cell identical by construction."""
     where = " (layer_index 0: the input layer, the same for every model)" if layer_index == 0 else ""
     return (f"not tested: the score is identical for every model up to float rounding{where}; described, kept out "
             "of the FDR family and of the layer averages")

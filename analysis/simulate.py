@@ -104,7 +104,7 @@ def seed_scores_table(scores: np.ndarray) -> pd.DataFrame:
 
 
 def simulate_probes(scores: np.ndarray, *, control: bool = True) -> pd.DataFrame:
-    """A ``probes.parquet``-shaped table (ridge ``r2_pooled`` rows, plus per-fold ``r2`` rows) from one design.
+    """Return a ``probes.parquet``-shaped table (ridge ``r2_pooled`` rows, plus per-fold ``r2`` rows) from one design.
 
     Parameters
     ----------

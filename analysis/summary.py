@@ -20,7 +20,7 @@ def _cell(row: pd.Series) -> str:
 
 
 def _limits(stats: pd.DataFrame, alpha: float) -> list[str]:
-    """What the tests can and cannot show: untested cells, designs that cannot reject, smallest p."""
+    """Return what the tests can and cannot show: untested cells, designs that cannot reject, smallest p."""
     lines = ["what these tests can and cannot show:"]
     grid = stats[stats["layer"] != "all"]
     counts = grid["status"].value_counts()

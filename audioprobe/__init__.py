@@ -1,4 +1,4 @@
-"""audioprobe: which acoustic properties does each layer of an audio network encode?
+"""audioprobe: which acoustic properties each layer of an audio network encodes.
 
 The shared core: manifest, audio I/O, run folder, parallel runner, errors, logging and
 the CLI. The stages live in the subpackages ``audioprobe.features``,

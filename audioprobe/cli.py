@@ -38,7 +38,7 @@ def _add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every stage's commands registered."""
+    """Return the full argument parser, with every stage's commands registered."""
     parser = argparse.ArgumentParser(
         prog="audioprobe",
         description="Probe which acoustic properties each layer of an audio network encodes, and compare "

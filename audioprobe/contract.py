@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # numpy and pandas are imported by the functions that need th
 __all__ = ["RUN_JSON", "CLIPS", "FAILURES", "FEATURES", "FEATURES_META", "ACTIVATIONS", "PROBES", "OOF", "STATS",
            "STATS_SUMMARY", "FIGURES", "REPORT", "UNITS", "MODEL_JSON", "LAYERS_CSV", "CLIP_DOMAINS",
            "NONSPEECH_DOMAINS", "PRETRAIN_DOMAINS", "FAILURE_COLUMNS", "PROBE_COLUMNS", "OOF_COLUMNS",
-           "LAYERS_CSV_COLUMNS", "TABLE_COLUMNS", "check_table", "list_models", "model_layers", "layer_path", "read_layer", "all_fold_scores",
-           "model_order"]
+           "LAYERS_CSV_COLUMNS", "TABLE_COLUMNS", "check_table", "list_models", "model_layers", "layer_path",
+           "read_layer", "all_fold_scores", "model_order"]
 
 # ---- file names -----------------------------------------------------------------------------------
 RUN_JSON = "run.json"
@@ -115,7 +115,7 @@ def check_table(name: str, table: pd.DataFrame) -> pd.DataFrame:
 
 # ---- readers --------------------------------------------------------------------------------------
 def list_models(run: Run, models: str | Sequence[str] | None = None) -> list[dict]:
-    """The ``model.json`` of every model under ``activations/`` (or of the named ones), sorted by name.
+    """Return the ``model.json`` of every model under ``activations/`` (or of the named ones), sorted by name.
 
     Each dict gets ``name`` (the folder name when absent) and ``folder`` (absolute path).
 
@@ -219,11 +219,13 @@ def read_layer(model: dict, layer: pd.Series | dict, n_clips: int, *, rows: Sequ
 
 
 # ---- scores ---------------------------------------------------------------------------------------
-def all_fold_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r2_pooled") -> pd.DataFrame:
-    """The rows of ``probes.parquet`` that give one score per model x layer x feature.
+def all_fold_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r2_pooled",
+                    train_domain: str = "all", eval_domain: str = "all") -> pd.DataFrame:
+    """Return the rows of ``probes.parquet`` that give one score per model x layer x feature.
 
-    Rows of ``probe`` and ``metric`` computed over all folds (``fold`` <NA>), trained and evaluated on all
-    domains (``train_domain`` and ``eval_domain`` ``"all"``, where the table has these columns).
+    Rows of ``probe`` and ``metric`` computed over all folds (``fold`` <NA>), for one (``train_domain``,
+    ``eval_domain``) pair, by default trained and evaluated on all clips; where the table has no such column, or
+    the column is <NA> (probes without a domain split), the row counts as ``"all"``.
 
     Parameters
     ----------
@@ -231,6 +233,8 @@ def all_fold_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str =
         A table with the columns of :data:`PROBE_COLUMNS` (``probe``, ``metric`` and ``fold`` at least).
     probe, metric : str, keyword-only
         E.g. ``"ridge"`` and ``"r2_pooled"`` (the pooled out-of-fold R^2).
+    train_domain, eval_domain : str, keyword-only
+        ``"all"`` or a clip domain.
 
     Returns
     -------
@@ -238,9 +242,9 @@ def all_fold_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str =
         The selected rows, index reset; empty when the table has none.
     """
     keep = (probes["probe"] == probe) & (probes["metric"] == metric) & probes["fold"].isna()
-    for column in ("train_domain", "eval_domain"):
+    for column, value in (("train_domain", train_domain), ("eval_domain", eval_domain)):
         if column in probes.columns:
-            keep &= probes[column] == "all"
+            keep &= probes[column].astype(object).where(probes[column].notna(), "all") == value
     return probes[keep.fillna(False).astype(bool)].reset_index(drop=True)
 
 

@@ -57,7 +57,7 @@ def progress_enabled() -> bool:
 
 def progress(iterable: Iterable[Any] | None = None, *, total: int | None = None, desc: str = "",
              unit: str = "clip", disable: bool | None = None, **kwargs: Any) -> tqdm:
-    """A tqdm bar showing count, rate and ETA, silenced by quiet mode."""
+    """Return a tqdm bar showing count, rate and ETA, silenced by quiet mode."""
     if disable is None:
         disable = not _state["progress"]
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True,

@@ -24,7 +24,8 @@ from .errors import ClipError, ManifestError, ParameterError
 
 __all__ = [
     "REQUIRED_COLUMNS", "DOMAINS", "NONSPEECH_DOMAINS", "read_manifest", "check_manifest", "sha256_file",
-    "default_manifest_path", "as_clip_table", "manifest_sha256", "table_sha256", "over_full_scale_message", "LABEL_COLUMNS",
+    "default_manifest_path", "as_clip_table", "manifest_sha256", "table_sha256", "over_full_scale_message",
+    "LABEL_COLUMNS",
 ]
 
 REQUIRED_COLUMNS = ("clip_id", "path", "domain", "dataset", "group", "split", "license", "source",
@@ -38,7 +39,7 @@ DURATION_TOLERANCE_S = 0.01
 
 
 def default_manifest_path() -> Path:
-    """The shipped ``data_manifest.csv`` (the default corpus), found beside the package source.
+    """Return the shipped ``data_manifest.csv`` (the default corpus), found beside the package source.
 
     Raises
     ------
@@ -82,7 +83,7 @@ def table_sha256(table: pd.DataFrame, columns: Sequence[str]) -> str:
 
 
 def manifest_sha256(manifest: pd.DataFrame) -> str:
-    """A content hash of a manifest table's contract columns (order-sensitive; :func:`table_sha256`)."""
+    """Return a content hash of a manifest table's contract columns (order-sensitive; :func:`table_sha256`)."""
     return table_sha256(manifest, [c for c in REQUIRED_COLUMNS if c in manifest.columns])
 
 

@@ -28,7 +28,7 @@ def library_versions() -> dict[str, str | None]:
 
 @functools.lru_cache(maxsize=1)
 def git_hash() -> str | None:
-    """The commit of audioprobe's source tree, when it is a git checkout."""
+    """Return the commit of audioprobe's source tree, when it is a git checkout."""
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,

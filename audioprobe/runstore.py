@@ -88,7 +88,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
 
 def _is_stale(tmp: Path) -> bool:
-    """A temporary file whose writer is gone: a dead process of this host, or older than an hour."""
+    """Tell whether a temporary file's writer is gone: a dead process of this host, or older than an hour."""
     try:
         age = time.time() - tmp.stat().st_mtime
     except FileNotFoundError:
@@ -154,10 +154,11 @@ class Run:
         return self.path / name
 
     def exists(self, name: str | Path) -> bool:
+        """Whether file or folder ``name`` (relative to the run folder) exists."""
         return self.file(name).exists()
 
     def locked(self) -> FileLock:
-        """The run folder's inter-process lock (re-entrant): hold it around a read-modify-write."""
+        """Return the run folder's inter-process lock (re-entrant): hold it around a read-modify-write."""
         return self._lock
 
     # ---- tables and JSON -------------------------------------------------------------------
@@ -190,6 +191,7 @@ class Run:
         return target
 
     def read_json(self, name: str | Path, default: Any = None) -> Any:
+        """Return the content of JSON file ``name`` (relative to the run folder), or ``default`` when it is absent."""
         target = self.file(name)
         if not target.is_file():
             return default
@@ -210,7 +212,7 @@ class Run:
         return self.read_json(RUN_JSON, default={})
 
     def stage_record(self, stage: str) -> dict:
-        """The record of ``stage`` in ``run.json`` (empty dict when the stage never started)."""
+        """Return the record of ``stage`` in ``run.json`` (empty dict when the stage never started)."""
         return self.info.get("stages", {}).get(stage, {})
 
     def update_info(self, change: Callable[[dict], None]) -> dict:
@@ -270,7 +272,7 @@ class Run:
     @contextlib.contextmanager
     def stage(self, name: str, *, config: dict, inputs: dict | None = None, seeds: dict | None = None,
               outputs: tuple[str | Path, ...] = (), force: bool = False, computes: bool = True) -> Iterator[Stage]:
-        """The lifecycle of one stage: skip when up to date, else record start, units, end or failure.
+        """Run the lifecycle of one stage: skip when up to date, else record start, units, end or failure.
 
         Parameters
         ----------
@@ -368,7 +370,7 @@ class Run:
             self.write_table(CLIPS, table)
 
     def clips(self) -> pd.DataFrame:
-        """The run's clip table (see :meth:`write_clips`)."""
+        """Return the run's clip table (see :meth:`write_clips`)."""
         return self.read_table(CLIPS)
 
 

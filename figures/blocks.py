@@ -1,5 +1,6 @@
-"""The network blocks that hooked module names stand for, so that the report can say what
-``features.3`` ... ``fc.4`` are.
+"""The network blocks that hooked module names stand for, so that the report can say what ``features.3`` ...
+
+``fc.4`` are.
 
 Written from the architectures of :mod:`audioprobe.models.byola` (nttcslab/byol-a, Niizumi et
 al. 2021, 2023): a conv block is ``Conv3x3(64)-BatchNorm-ReLU-MaxPool2``, whose output is the
@@ -48,8 +49,10 @@ def block_of(arch: str | None, layer: str) -> tuple[str, str] | None:
 
 
 def layer_blocks(models: dict[str, dict], layers: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per (architecture, layer) of the run's models: ``arch``, ``layer`` (module name),
-    ``layer_index``, ``block``, ``description``, ``pooling``, ``pooled_width``, ``models`` (how many).
+    """One row per (architecture, layer) of the run's models.
+
+    ``arch``, ``layer`` (module name), ``layer_index``, ``block``, ``description``, ``pooling``, ``pooled_width``,
+    ``models`` (how many).
 
     Parameters
     ----------

@@ -114,7 +114,7 @@ def cka_plot(pairs: pd.DataFrame, *, ncols: int = 2) -> Figure:
 
 
 def caption(tables: RunTables) -> str:
-    """What the CKA matrix shows and how to read it."""
+    """Return what the CKA matrix shows and how to read it."""
     return ("Centred kernel alignment between the pooled activations of every pair of (model, layer) over the "
             "run's clips: 1 = the same representation up to rotation and scale, 0 = unrelated. Rows and columns "
             "run model by model (white lines separate the models; row labels 'model · layer', coloured by "
@@ -125,7 +125,7 @@ def caption(tables: RunTables) -> str:
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The CKA matrix of a run's pairwise ``cka`` rows."""
+    """Return the CKA matrix of a run's pairwise ``cka`` rows."""
     probes = tables.require("probes")
     pairs = probes[(probes["probe"] == "cka") & probes["model_b"].notna() & probes["layer_b"].notna()]
     if pairs.empty:

@@ -1,5 +1,8 @@
-"""Domain-contrast map: the estimated difference between pretraining domains per layer and
-descriptor, with the cells that survive the multiple-comparison correction marked."""
+"""Domain-contrast map.
+
+The estimated difference between pretraining domains per layer and descriptor, with the cells that survive the
+multiple-comparison correction marked.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,16 +40,20 @@ UNTESTED = {
 
 
 def cell_status(stats: pd.DataFrame) -> pd.Series:
-    """Status of each row of stats.parquet: its ``status`` column, or for tables written before it
-    existed ``tested`` where a p-value exists and ``not_tested`` elsewhere."""
+    """Status of each row of stats.parquet.
+
+    Its ``status`` column, or for tables written before it existed ``tested`` where a p-value exists and ``not_tested``
+    elsewhere.
+    """
     if "status" in stats:
         return stats["status"].fillna("not_tested").astype(str)
     return pd.Series(np.where(stats["p_value"].notna(), "tested", "not_tested"), index=stats.index)
 
 
 def cannot_reject_statement(stats: pd.DataFrame) -> str:
-    """A sentence saying how many tested cells cannot reject and why, or ``""`` when every tested
-    cell can reach p <= alpha.
+    """Return a sentence saying how many tested cells cannot reject and why.
+
+    ``""`` when every tested cell can reach p <= alpha.
 
     Parameters
     ----------
@@ -74,8 +81,10 @@ def cannot_reject_statement(stats: pd.DataFrame) -> str:
 
 
 def significance_marks(p_fdr: np.ndarray | pd.Series) -> np.ndarray:
-    """``***``/``**``/``*`` for corrected p-values at most 0.001/0.01/0.05 (the compare stage's rule:
-    p <= alpha rejects), else ``""`` (NaN -> ``""``).
+    """Return the significance marks of corrected p-values.
+
+    ``***``/``**``/``*`` for p at most 0.001/0.01/0.05 (the compare stage's rule: p <= alpha rejects), else
+    ``""`` (NaN -> ``""``).
 
     Parameters
     ----------
@@ -193,7 +202,7 @@ def _cells(rows: pd.DataFrame, status: str, features: list[str], columns: list) 
 
 
 def caption(tables: RunTables) -> str:
-    """What the contrast map shows and how to read it, with this run's counts."""
+    """Return what the contrast map shows and how to read it, with this run's counts."""
     stats = tables.require("stats")
     status = cell_status(stats).value_counts()
     metric = ", ".join(sorted(set(stats["metric"].dropna().astype(str))))
@@ -218,5 +227,5 @@ def caption(tables: RunTables) -> str:
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The contrast map of a run's stats.parquet."""
+    """Return the contrast map of a run's stats.parquet."""
     return contrast_map(tables.require("stats"), order=tables.descriptor_names())

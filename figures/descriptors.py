@@ -76,13 +76,13 @@ def descriptor_correlation_plot(features: pd.DataFrame, *, order: list[str] | No
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The descriptor correlation matrix of a run, descriptors in features_meta.csv order."""
+    """Return the descriptor correlation matrix of a run, descriptors in features_meta.csv order."""
     features = tables.require("features")
     return descriptor_correlation_plot(features, order=tables.descriptor_names())
 
 
 def caption(tables: RunTables) -> str:
-    """What the descriptor correlation matrix shows and how to read it."""
+    """Return what the descriptor correlation matrix shows and how to read it."""
     n = len(tables.require("features"))
     return (f"Spearman correlation between every pair of descriptors across the run's {n} clips with descriptors "
             "(lower triangle; red positive, blue negative), each over the clips where both are defined (the "

@@ -84,12 +84,12 @@ def layer_heatmap(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fo
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The heat map of ridge ``r2_pooled`` of a run, descriptors in features_meta.csv order."""
+    """Return the heat map of ridge ``r2_pooled`` of a run, descriptors in features_meta.csv order."""
     return layer_heatmap(headline_scores(tables.require("probes")), order=tables.descriptor_names())
 
 
 def caption(tables: RunTables) -> str:
-    """What the heat map shows and how to read it."""
+    """Return what the heat map shows and how to read it."""
     scores = headline_scores(tables.require("probes"))
     negative = int((scores["value"] < 0).sum())
     return ("One panel per model (title: model, pretraining domain, seed); a cell is the pooled out-of-fold R^2 "

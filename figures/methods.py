@@ -1,5 +1,7 @@
-"""The methods paragraph and the parameter / provenance tables of a run, written from what the run
-recorded (run.json and the saved tables), never from defaults."""
+"""The methods paragraph and the parameter / provenance tables of a run.
+
+Written from what the run recorded (run.json and the saved tables), never from defaults.
+"""
 from __future__ import annotations
 
 import json
@@ -12,7 +14,8 @@ import pandas as pd
 from .blocks import layer_blocks
 from .tables import RunTables
 
-__all__ = ["methods_paragraph", "methods_paragraphs", "stage_config", "recorded_parameters", "stage_table", "environment_table", "find_parameter"]
+__all__ = ["methods_paragraph", "methods_paragraphs", "stage_config", "recorded_parameters", "stage_table",
+           "environment_table", "find_parameter"]
 
 NOT_RECORDED = "not recorded"
 
@@ -44,8 +47,9 @@ def _walk(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def find_parameter(info: dict, names: Sequence[str], *, stages: Sequence[str] | None = None) -> Any:
-    """The first value recorded in a stage's ``config`` under one of ``names`` (searched in nested
-    dicts too), or None.
+    """Return the first value recorded in a stage's ``config`` under one of ``names``, or None.
+
+    Nested dicts are searched too.
 
     Parameters
     ----------
@@ -96,14 +100,16 @@ def _sentence(label: str, value: Any) -> str:
 
 
 def stage_config(info: dict, stage: str) -> dict | None:
-    """The ``config`` that stage ``stage`` recorded in run.json, or None when it recorded none."""
+    """Return the ``config`` that stage ``stage`` recorded in run.json, or None when it recorded none."""
     record = info.get("stages", {}).get(stage)
     return None if record is None or not isinstance(record.get("config"), dict) else record["config"]
 
 
 def _recorded(config: dict | None, *keys: str) -> Any:
-    """``config[key]`` of the first of ``keys`` the stage recorded, or :data:`NOT_RECORDED` when the
-    stage or every key is absent (a recorded None is a value)."""
+    """Return ``config[key]`` of the first of ``keys`` the stage recorded.
+
+    :data:`NOT_RECORDED` when the stage or every key is absent (a recorded None is a value).
+    """
     for key in keys:
         if config is not None and key in config:
             return config[key]
@@ -197,7 +203,7 @@ def _model_sentences(tables: RunTables) -> list[str]:
 
 
 def _probe_sentences(tables: RunTables, figures: dict[str, str]) -> list[str]:
-    """The probe stage's recorded settings, what each score is, and which figure shows it."""
+    """Return the probe stage's recorded settings, what each score is, and which figure shows it."""
     info, probes = tables.info, tables.get("probes")
     config = stage_config(info, "probe")
     names = _recorded(config, "probes")
@@ -260,13 +266,14 @@ def _chosen_alphas(probes: pd.DataFrame | None) -> str:
 
 
 def _compare_sentences(tables: RunTables) -> list[str]:
-    """The tests compare actually ran (from stats.parquet), with their counts and recorded settings."""
+    """Return the tests compare actually ran (from stats.parquet), with their counts and recorded settings."""
     stats, config = tables.get("stats"), stage_config(tables.info, "compare")
     if stats is None:
         return ["Comparison of pretraining domains: not run (no stats.parquet)."]
     tested = stats[stats["p_value"].notna()] if "p_value" in stats else stats
     units = _unique(stats, "unit")
-    parts = [f"Comparison of pretraining domains (compare stage; unit of inference: {', '.join(units) or NOT_RECORDED}; "
+    parts = [f"Comparison of pretraining domains (compare stage; unit of inference: "
+             f"{', '.join(units) or NOT_RECORDED}; "
              f"score: {', '.join(_unique(stats, 'probe'))} {', '.join(_unique(stats, 'metric'))}; "
              f"alpha {_text(_recorded(config, 'alpha'))}; seed test: {_text(_recorded(config, 'seed_test'))}). "
              "Tests run: " + "; ".join(f"{test} ({_count(int(n), 'test')})" for test, n in
@@ -303,8 +310,9 @@ def _compare_sentences(tables: RunTables) -> list[str]:
 
 
 def methods_paragraphs(tables: RunTables, *, figures: dict[str, str] | None = None) -> list[str]:
-    """The methods, one paragraph per part (data and descriptors, models and layers, probes,
-    comparison and seeds), written from what the run recorded.
+    """Return the methods, one paragraph per part, written from what the run recorded.
+
+    The parts: data and descriptors, models and layers, probes, comparison and seeds.
 
     Facts come from the saved tables (clips, descriptors, models, layers, pooling, the tests
     that ran and their counts) and each stage's own ``config`` in run.json (features: analysis
@@ -329,7 +337,7 @@ def methods_paragraph(tables: RunTables, *, figures: dict[str, str] | None = Non
 
 
 def _seed_sentence(info: dict) -> str:
-    """The recorded seeds, stages with the same seeds named together."""
+    """Return the recorded seeds, stages with the same seeds named together."""
     groups: dict[str, list[str]] = {}
     for stage, record in info.get("stages", {}).items():
         if record.get("seeds"):
@@ -364,8 +372,10 @@ def stage_table(info: dict) -> pd.DataFrame:
 
 
 def environment_table(info: dict) -> pd.DataFrame:
-    """Provenance of run.json's ``environment``: git hash, Python, platform, host, command line and
-    every library version, as ``item``/``value`` rows."""
+    """Provenance of run.json's ``environment``.
+
+    Git hash, Python, platform, host, command line and every library version, as ``item``/``value`` rows.
+    """
     env = info.get("environment", {})
     rows = [{"item": key, "value": _text(env.get(key))}
             for key in ("git_hash", "python", "platform", "host", "command_line") if key in env]

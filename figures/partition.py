@@ -76,9 +76,10 @@ def partition_summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 @styled
 def partition_plot(rows: pd.DataFrame, *, ncols: int = 4) -> Figure:
-    """Stacked bars per layer: each descriptor's (or family's) unique R^2 and the shared R^2, with the
-    full-set R^2 as a black marker; one panel per pretraining domain (mean over its models).
-    Layers are evenly spaced in forward order.
+    """Stacked bars per layer.
+
+    Each descriptor's (or family's) unique R^2 and the shared R^2, with the full-set R^2 as a black marker; one panel
+    per pretraining domain (mean over its models). Layers are evenly spaced in forward order.
 
     Parameters
     ----------
@@ -122,7 +123,7 @@ def partition_plot(rows: pd.DataFrame, *, ncols: int = 4) -> Figure:
         ax.set_xlabel("layer")
         ax.set_ylabel("cross-validated $R^2$")
         ax.yaxis.set_tick_params(labelleft=True)
-    handles, labels = {}, {}
+    handles = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
@@ -140,7 +141,7 @@ def _qualitative(n: int) -> list:
 
 
 def caption(tables: RunTables) -> str:
-    """What the variance-partition figure shows and how to read it."""
+    """Return what the variance-partition figure shows and how to read it."""
     config = tables.info.get("stages", {}).get("probe", {}).get("config", {})
     by = config.get("partition_by", "not recorded")
     k = config.get("n_components", "not recorded")
@@ -153,7 +154,7 @@ def caption(tables: RunTables) -> str:
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The variance-partition figure of a run's ``partition`` rows over all folds."""
+    """Return the variance-partition figure of a run's ``partition`` rows over all folds."""
     probes = tables.require("probes")
     rows = probes[probes["probe"] == "partition"]
     if "fold" in rows:

@@ -152,12 +152,12 @@ def profile_caption(tables: RunTables, *, metric: str, score: str) -> str:
 
 
 def caption(tables: RunTables) -> str:
-    """What the pooled layer profiles show and how to read them."""
+    """Return what the pooled layer profiles show and how to read them."""
     return profile_caption(tables, metric="r2_pooled",
                            score="pooled out-of-fold R^2 (all clips of all clip domains scored together, so "
                                  "differences between clip domains count; see the within-domain profiles)")
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The layer profiles of ridge ``r2_pooled`` of a run."""
+    """Return the layer profiles of ridge ``r2_pooled`` of a run."""
     return layer_profiles(headline_scores(tables.require("probes")), order=tables.descriptor_names())

@@ -1,5 +1,8 @@
-"""RDM panels: representational dissimilarity matrices of a few layers and descriptors, with the
-clips sorted by domain so that domain structure shows as blocks."""
+"""RDM panels.
+
+Representational dissimilarity matrices of a few layers and descriptors, with the clips sorted by domain so that domain
+structure shows as blocks.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -24,7 +27,7 @@ TITLE = "Representational dissimilarity matrices"
 
 
 def select_clips(clips: pd.DataFrame, *, n_per_domain: int = 15, exclude: Sequence[str] = ()) -> pd.DataFrame:
-    """An evenly spaced subset of clips of each domain, sorted by domain.
+    """Return an evenly spaced subset of clips of each domain, sorted by domain.
 
     Parameters
     ----------
@@ -75,8 +78,9 @@ def correlation_rdm(activations: np.ndarray) -> np.ndarray:
 
 
 def descriptor_rdm(values: np.ndarray) -> np.ndarray:
-    """Absolute-difference RDM of one descriptor, square: the RSA probe's
-    :func:`~audioprobe.probes.rsa.descriptor_rdm`.
+    """Absolute-difference RDM of one descriptor, square.
+
+    The RSA probe's :func:`~audioprobe.probes.rsa.descriptor_rdm`.
 
     Parameters
     ----------
@@ -96,8 +100,11 @@ def descriptor_rdm(values: np.ndarray) -> np.ndarray:
 
 
 def rank_percentiles(rdm: np.ndarray) -> np.ndarray:
-    """The off-diagonal entries of an RDM replaced by their percentile rank (0-100); NaN stays NaN,
-    the diagonal is 0 (NaN for a clip whose own entry is NaN). Puts RDMs of different units on one colour scale."""
+    """Return the off-diagonal entries of an RDM replaced by their percentile rank (0-100).
+
+    NaN stays NaN, the diagonal is 0 (NaN for a clip whose own entry is NaN). Puts RDMs of different units on one colour
+    scale.
+    """
     rdm = np.asarray(rdm, dtype=float)
     upper = np.triu_indices_from(rdm, k=1)
     values = rdm[upper]
@@ -174,7 +181,7 @@ def _spread(items: Sequence, k: int) -> list:
 
 
 def _one_per_family(names: list[str], meta: pd.DataFrame | None) -> list[str]:
-    """The first descriptor of each family (features_meta.csv order), then the others."""
+    """Return the first descriptor of each family (features_meta.csv order), then the others."""
     if meta is None or "family" not in meta:
         return names
     family = dict(zip(meta["name"].astype(str), meta["family"].astype(str)))
@@ -188,7 +195,7 @@ def _one_per_family(names: list[str], meta: pd.DataFrame | None) -> list[str]:
 
 
 def _chosen_model(tables: RunTables) -> str:
-    """The first trained model (the control when no model is trained)."""
+    """Return the first trained model (the control when no model is trained)."""
     if not tables.models:
         raise MissingInput("activations/ is absent")
     trained = [m for m, info in tables.models.items() if info.get("pretrain_domain", "none") != "none"]
@@ -196,7 +203,7 @@ def _chosen_model(tables: RunTables) -> str:
 
 
 def caption(tables: RunTables) -> str:
-    """What the RDM panels show and how to read them."""
+    """Return what the RDM panels show and how to read them."""
     model = _chosen_model(tables)
     return (f"Representational dissimilarity matrices of model {model}: each panel compares every pair of clips "
             "(rows and columns, the same clips in the same order, sorted by clip domain; the outlined squares "
@@ -210,8 +217,11 @@ def caption(tables: RunTables) -> str:
 
 
 def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_per_domain: int = 15) -> Figure:
-    """RDMs of ``n_layers`` layers (input to last) of the first trained model and of ``n_descriptors``
-    descriptors from different families, over up to ``n_per_domain`` clips per domain."""
+    """Draw the RDMs of ``n_layers`` layers and ``n_descriptors`` descriptors.
+
+    Layers from input to last of the first trained model, descriptors from different families, over up to
+    ``n_per_domain`` clips per domain.
+    """
     model = _chosen_model(tables)
     clips = tables.require("clips")
     features = tables.get("features")
@@ -237,5 +247,6 @@ def from_run(tables: RunTables, *, n_layers: int = 4, n_descriptors: int = 3, n_
                     column = np.log(column)
                 name = f"log {name}"
             rdms[f"{name} (descriptor)"] = descriptor_rdm(column)
-    subtitle = f"model {model}; {len(subset)} clips (up to {n_per_domain} per domain), sorted by domain; white: undefined"
+    subtitle = (f"model {model}; {len(subset)} clips (up to {n_per_domain} per domain), sorted by domain; "
+                "white: undefined")
     return rdm_panels(rdms, list(subset["domain"]), subtitle=subtitle)

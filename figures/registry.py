@@ -33,8 +33,11 @@ STAGE = "figures"
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One registered figure: its file name, title, the function drawing it from a run's tables, and
-    the function writing its caption (what it shows and how to read it) from the same tables."""
+    """One registered figure.
+
+    Its file name, title, the function drawing it from a run's tables, and the function writing its caption (what it
+    shows and how to read it) from the same tables.
+    """
 
     name: str
     title: str
@@ -83,8 +86,10 @@ def _state(tables: RunTables) -> str:
 
 
 def drawn_file(tables: RunTables, name: str, fmt: str = "png") -> Path | None:
-    """The file of figure ``name`` in format ``fmt`` when :func:`make_all` drew it from the run's current
-    state (so it need not be drawn again, e.g. for the report); None otherwise."""
+    """Return the file of figure ``name`` in format ``fmt`` when :func:`make_all` drew it from the current state.
+
+    Such a file need not be drawn again (e.g. for the report); None otherwise.
+    """
     units = tables.run.stage_record(STAGE).get("units", {})
     state = _state(tables)
     path = tables.run.file(FIGURES_DIR) / f"{name}.{fmt}"

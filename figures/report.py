@@ -157,7 +157,7 @@ class Report:
             items.append("</details>")
 
     def to_html(self) -> str:
-        """The whole page."""
+        """Return the whole page."""
         nav = "".join(f'<li><a href="#{sid}">{html.escape(title)}</a></li>' for sid, title, _ in self.sections)
         body = "\n".join(f'<section id="{sid}"><h2>{html.escape(title)}</h2>\n' + "\n".join(items) + "</section>"
                          for sid, title, items in self.sections)

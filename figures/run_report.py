@@ -1,5 +1,8 @@
-"""The report of one run: summary, methods, figures, per-layer tables, statistics, failures and
-provenance, as one self-contained HTML page (``RUN/report.html``)."""
+"""The report of one run.
+
+Summary, methods, figures, per-layer tables, statistics, failures and provenance, as one self-contained HTML page
+(``RUN/report.html``).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..contract import REPORT
+from ..contract import REPORT, all_fold_scores
 from ..log import logger
 from ..runstore import Run, fingerprint
 from . import task, task_transfer
@@ -15,10 +18,17 @@ from .contrast import cannot_reject_statement
 from .methods import environment_table, methods_paragraphs, recorded_parameters, stage_config, stage_table
 from .registry import FIGURES, build_figures, drawn_file
 from .report import Report
-from .tables import (MissingInput, RunTables, descriptor_columns, descriptor_order, headline_scores, layer_names,
-                     model_order)
+from .tables import (
+    MissingInput,
+    RunTables,
+    descriptor_columns,
+    descriptor_order,
+    headline_scores,
+    layer_names,
+    model_order,
+)
 
-__all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table", "select_scores",
+__all__ = ["run_report", "build_report", "best_layers", "best_layer_overview", "domain_layer_table",
            "pooled_within_table", "pooled_within_overview", "control_relative", "control_overview", "transfer_table",
            "task_table", "contrast_counts", "largest_contrasts", "model_domains", "SECTIONS", "STAGE"]
 
@@ -33,7 +43,7 @@ CONTROL_DOMAIN = "none"
 
 
 def best_layers(scores: pd.DataFrame) -> pd.DataFrame:
-    """The best layer of each model for each descriptor, and its gain over the log-mel input.
+    """Return the best layer of each model for each descriptor, and its gain over the log-mel input.
 
     Parameters
     ----------
@@ -61,8 +71,10 @@ def best_layers(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_layer_overview(best: pd.DataFrame, *, order: list[str] | None = None) -> pd.DataFrame:
-    """:func:`best_layers` as one row per descriptor and one column per model, each cell
-    ``"<layer>: <score> (<gain over the input>)"``."""
+    """Return :func:`best_layers` as one row per descriptor and one column per model.
+
+    Each cell ``"<layer>: <score> (<gain over the input>)"``.
+    """
     cells = best.assign(cell=[f"{layer}: {value:.2f} ({gain:+.2f})" if pd.notna(gain) else f"{layer}: {value:.2f}"
                               for layer, value, gain in zip(best["best_layer"], best["value"],
                                                             best.get("gain_over_input", pd.Series(np.nan,
@@ -75,8 +87,10 @@ def best_layer_overview(best: pd.DataFrame, *, order: list[str] | None = None) -
 
 
 def domain_layer_table(scores: pd.DataFrame, domain: str, *, order: list[str] | None = None) -> pd.DataFrame:
-    """Mean score over the models of one pretraining domain: one row per descriptor, one column per
-    layer (forward order)."""
+    """Mean score over the models of one pretraining domain.
+
+    One row per descriptor, one column per layer (forward order).
+    """
     rows = scores[scores["pretrain_domain"] == domain]
     names = layer_names(rows)
     table = rows.pivot_table(index="feature", columns="layer_index", values="value", aggfunc="mean")
@@ -85,27 +99,15 @@ def domain_layer_table(scores: pd.DataFrame, domain: str, *, order: list[str] | 
     return table.reset_index(names="descriptor")
 
 
-def select_scores(probes: pd.DataFrame, *, probe: str, metric: str, train_domain: str = "all",
-                  eval_domain: str = "all") -> pd.DataFrame:
-    """Rows of ``probes`` over all folds for one probe, metric and (train, eval) domain pair: one
-    score per (model, layer, feature); empty when the run has none."""
-    rows = probes[(probes["probe"] == probe) & (probes["metric"] == metric)]
-    if "fold" in rows:
-        rows = rows[rows["fold"].isna()]
-    for column, value in (("train_domain", train_domain), ("eval_domain", eval_domain)):
-        if column in rows:
-            rows = rows[rows[column].fillna("all") == value]
-    return rows.reset_index(drop=True)
-
-
 def _domain_means(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean ``value`` over the models of each pretraining domain, per (domain, layer_index, feature)."""
     return scores.groupby(["pretrain_domain", "layer_index", "feature"], as_index=False)["value"].mean()
 
 
 def pooled_within_table(probes: pd.DataFrame, domain: str, *, order: list[str] | None = None) -> pd.DataFrame:
-    """At the best layer (by mean pooled R^2 over the domain's models) of each descriptor: pooled R^2,
-    within-domain R^2 and R^2 on each clip domain's clips, means over the models of ``domain``.
+    """At the best layer (by mean pooled R^2 over the domain's models) of each descriptor.
+
+    Pooled R^2, within-domain R^2 and R^2 on each clip domain's clips, means over the models of ``domain``.
 
     Returns
     -------
@@ -113,16 +115,16 @@ def pooled_within_table(probes: pd.DataFrame, domain: str, *, order: list[str] |
         Columns ``descriptor``, ``best layer``, ``pooled R^2``, ``within-domain R^2`` (NaN when the
         run has no ``r2_within`` rows), one ``R^2 on <clip domain> clips`` per clip domain.
     """
-    pooled = select_scores(probes, probe="ridge", metric="r2_pooled")
+    pooled = all_fold_scores(probes, probe="ridge", metric="r2_pooled")
     pooled = pooled[pooled["pretrain_domain"] == domain]
     names = layer_names(pooled)
     means = _domain_means(pooled).dropna(subset=["value"])
     best = means.loc[means.groupby("feature")["value"].idxmax()].set_index("feature")
-    columns = {"within-domain R^2": select_scores(probes, probe="ridge", metric="r2_within")}
+    columns = {"within-domain R^2": all_fold_scores(probes, probe="ridge", metric="r2_within")}
     clip_domains = sorted(set(probes.loc[(probes["probe"] == "ridge") & (probes["metric"] == "r2_pooled"),
                                          "eval_domain"].dropna().astype(str)) - {"all"})
     for clip_domain in clip_domains:
-        columns[f"R^2 on {clip_domain} clips"] = select_scores(probes, probe="ridge", metric="r2_pooled",
+        columns[f"R^2 on {clip_domain} clips"] = all_fold_scores(probes, probe="ridge", metric="r2_pooled",
                                                              eval_domain=clip_domain)
     table = pd.DataFrame({"best layer": best["layer_index"].map(names), "pooled R^2": best["value"]})
     for label, scores in columns.items():
@@ -135,8 +137,10 @@ def pooled_within_table(probes: pd.DataFrame, domain: str, *, order: list[str] |
 
 def pooled_within_overview(probes: pd.DataFrame, domains: list[str], *, order: list[str] | None = None
                            ) -> pd.DataFrame:
-    """:func:`pooled_within_table` of each pretraining domain as one row per descriptor and one column per
-    domain, each cell ``"<best layer>: <pooled> / <within>"`` (``n/a`` where no within-domain score)."""
+    """Return :func:`pooled_within_table` of each pretraining domain, one row per descriptor, one column per domain.
+
+    Each cell ``"<best layer>: <pooled> / <within>"`` (``n/a`` where no within-domain score).
+    """
     columns = {}
     for domain in domains:
         table = pooled_within_table(probes, domain, order=order).set_index("descriptor")
@@ -173,8 +177,10 @@ def control_relative(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def control_overview(relative: pd.DataFrame, *, order: list[str] | None = None) -> pd.DataFrame:
-    """:func:`control_relative` as one row per descriptor and one column per trained pretraining domain,
-    each cell ``"<layer>: <difference>"`` at the layer of the largest mean difference over its models."""
+    """Return :func:`control_relative` as one row per descriptor and one column per trained pretraining domain.
+
+    Each cell ``"<layer>: <difference>"`` at the layer of the largest mean difference over its models.
+    """
     means = _domain_means(relative).dropna(subset=["value"])
     names = layer_names(relative)
     best = means.loc[means.groupby(["pretrain_domain", "feature"])["value"].idxmax()]
@@ -193,8 +199,11 @@ def model_domains(scores: pd.DataFrame) -> list[str]:
 
 
 def transfer_table(probes: pd.DataFrame, *, metric: str = "r2") -> pd.DataFrame:
-    """Cross-domain transfer: per pretraining domain and (train -> evaluation clip domain), the median
-    over descriptors of the mean score over the domain's models, one column per layer."""
+    """Cross-domain transfer.
+
+    Per pretraining domain and (train -> evaluation clip domain), the median over descriptors of the mean score over the
+    domain's models, one column per layer.
+    """
     rows = probes[(probes["probe"] == "transfer") & (probes["metric"] == metric)]
     if "fold" in rows:
         rows = rows[rows["fold"].isna()]
@@ -215,17 +224,19 @@ def transfer_table(probes: pd.DataFrame, *, metric: str = "r2") -> pd.DataFrame:
 
 
 def task_table(probes: pd.DataFrame, *, metric: str = "balanced_accuracy_pooled") -> pd.DataFrame:
-    """Task read-out: per pretraining domain and task, the mean pooled score over the domain's models,
-    one column per layer, then the task's chance level and how many model x layer scores have a
-    permutation p < 0.05."""
-    rows = select_scores(probes, probe="task", metric=metric)
+    """Task read-out.
+
+    Per pretraining domain and task, the mean pooled score over the domain's models, one column per layer, then the
+    task's chance level and how many model x layer scores have a permutation p < 0.05.
+    """
+    rows = all_fold_scores(probes, probe="task", metric=metric)
     if rows.empty:
         return pd.DataFrame()
     names = layer_names(rows)
     table = rows.pivot_table(index=["pretrain_domain", "feature"], columns="layer_index", values="value",
                              aggfunc="mean")
     table.columns = [names[i] for i in table.columns]
-    chance = select_scores(probes, probe="task", metric="chance").groupby("feature")["value"].mean()
+    chance = all_fold_scores(probes, probe="task", metric="chance").groupby("feature")["value"].mean()
     significant = rows.assign(_p=rows["p_value"] < 0.05).groupby(["pretrain_domain", "feature"])["_p"]
     table = table.reset_index()
     table["chance"] = table["feature"].map(chance)
@@ -260,7 +271,7 @@ def contrast_counts(stats: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame
 
 
 def largest_contrasts(stats: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
-    """The ``n`` tested layer cells of each contrast with the largest absolute estimate."""
+    """Return the ``n`` tested layer cells of each contrast with the largest absolute estimate."""
     tested = stats[stats["p_value"].notna() & stats["layer_index"].notna()]
     tested = tested.assign(_size=tested["estimate"].abs()).sort_values("_size", ascending=False, kind="stable")
     top = tested.groupby("contrast", sort=False).head(n)
@@ -345,7 +356,7 @@ def _per_layer(report: Report, tables: RunTables) -> None:
                      title="Best layer per descriptor (ridge, pooled out-of-fold R^2)",
                      caption="Each cell: the model's best layer, its pooled R^2 (all clip domains together), and "
                              "in brackets its gain over the log-mel input (layer 0).", max_rows=1000)
-    within = select_scores(probes, probe="ridge", metric="r2_within")
+    within = all_fold_scores(probes, probe="ridge", metric="r2_within")
     domains = model_domains(scores)
     report.add_table(pooled_within_overview(probes, domains, order=order),
                      title="Pooled and within-domain R^2 at the best layer, by pretraining domain",
@@ -404,7 +415,7 @@ def _other_probes(report: Report, tables: RunTables) -> None:
     order = tables.descriptor_names()
     rsa_metrics = sorted(set(probes.loc[probes["probe"] == "rsa", "metric"].dropna().astype(str)))
     for metric in rsa_metrics:
-        rsa = select_scores(probes, probe="rsa", metric=metric)
+        rsa = all_fold_scores(probes, probe="rsa", metric=metric)
         significant = rsa["p_value"] < 0.05
         report.add_paragraph(f"RSA ({metric} between each layer's RDM and each descriptor's RDM): "
                              f"{int(significant.sum())} of {int(rsa['p_value'].notna().sum())} model x layer x "
@@ -427,7 +438,8 @@ def _other_probes(report: Report, tables: RunTables) -> None:
                                  "probes.parquet, probe 'transfer'.", max_rows=1000)
     tasks = task_table(probes)
     if not tasks.empty:
-        report.add_table(tasks, title="Task read-out (balanced accuracy of a grouped logistic probe, pooled over folds)",
+        report.add_table(tasks,
+                         title="Task read-out (balanced accuracy of a grouped logistic probe, pooled over folds)",
                          caption="Each layer cell: the mean over the pretraining domain's models of the balanced "
                                  "accuracy of a cross-validated logistic read-out of the task's labels; chance = 1 / "
                                  "number of classes; p < 0.05: model x layer scores whose group-respecting "
@@ -525,7 +537,7 @@ def _provenance(report: Report, tables: RunTables) -> None:
 
 
 def run_report(run: Run | str | Path) -> Report:
-    """The :class:`Report` of a run, built from its saved tables and run.json alone."""
+    """Return the :class:`Report` of a run, built from its saved tables and run.json alone."""
     tables = RunTables(run)
     report = Report(f"audioprobe report: {tables.run.path.resolve().name}")
     _summary(report, tables)

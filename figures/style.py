@@ -27,7 +27,8 @@ _R = TypeVar("_R")
 
 __all__ = ["STYLE", "DOMAIN_COLORS", "DOMAIN_LABELS", "DOMAIN_ORDER", "CLIP_DOMAIN_COLORS", "figure_style",
            "styled", "new_figure", "panel_grid", "REPORT_WIDTH", "MIN_FONTSIZE", "columns_that_fit",
-           "wrap_to_figure", "row_height", "tick_fontsize", "format_matrix_axes", "domain_color", "domain_label", "save_figure", "figure_bytes", "FORMATS"]
+           "wrap_to_figure", "row_height", "tick_fontsize", "format_matrix_axes", "domain_color", "domain_label",
+           "save_figure", "figure_bytes", "FORMATS"]
 
 #: rcParams of every audioprobe figure (the font is bundled with matplotlib, so output does not
 #: depend on the fonts of the machine).
@@ -113,8 +114,7 @@ def figure_style() -> Iterator[None]:
 
 
 def styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Decorator: run a plotting function inside :func:`figure_style` (artists take the style
-    when they are created)."""
+    """Run the decorated plotting function inside :func:`figure_style` (artists take the style when created)."""
     @functools.wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with figure_style():
@@ -123,8 +123,9 @@ def styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 def new_figure(*, width: float, height: float, layout: str = "constrained") -> Figure:
-    """A figure of ``width`` x ``height`` inches, not registered with pyplot (no global state, no
-    backend switch: saving picks the canvas from the file format).
+    """Return a figure of ``width`` x ``height`` inches, not registered with pyplot.
+
+    No global state, no backend switch: saving picks the canvas from the file format.
 
     Parameters
     ----------
@@ -144,7 +145,7 @@ def new_figure(*, width: float, height: float, layout: str = "constrained") -> F
 def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: float,
                extra_width: float = 0.0, extra_height: float = 0.0, sharex: bool = False, sharey: bool = False
                ) -> tuple[Figure, list]:
-    """A figure with ``n_panels`` axes on a grid of at most ``ncols`` columns; unused cells are removed.
+    """Return a figure with ``n_panels`` axes on a grid of at most ``ncols`` columns; unused cells are removed.
 
     Parameters
     ----------
@@ -179,8 +180,7 @@ def panel_grid(n_panels: int, *, ncols: int, panel_width: float, panel_height: f
 
 
 def columns_that_fit(ncols: int, *, panel_width: float, extra_width: float = 0.0) -> int:
-    """The most panels a row can hold, up to ``ncols``, in a figure at most :data:`REPORT_WIDTH` wide
-    (at least 1).
+    """Return the most panels (at least 1, at most ``ncols``) a row of a figure :data:`REPORT_WIDTH` wide can hold.
 
     Parameters
     ----------
@@ -194,20 +194,27 @@ def columns_that_fit(ncols: int, *, panel_width: float, extra_width: float = 0.0
 
 
 def row_height(n_rows: int) -> float:
-    """Inches per heat-map row (or column) for a matrix of ``n_rows``: roomy for a few, compact for
-    many, always room for a :data:`MIN_FONTSIZE` label (0.1 in)."""
+    """Inches per heat-map row (or column) for a matrix of ``n_rows``.
+
+    Roomy for a few, compact for many, always room for a :data:`MIN_FONTSIZE` label (0.1 in).
+    """
     return 0.3 if n_rows <= 20 else 0.17
 
 
 def tick_fontsize(n_ticks: int) -> float:
-    """Tick-label size in points that keeps ``n_ticks`` labels of a heat map apart (never below
-    :data:`MIN_FONTSIZE`)."""
+    """Return the tick-label size in points that keeps ``n_ticks`` labels of a heat map apart.
+
+    Never below :data:`MIN_FONTSIZE`.
+    """
     return 8.0 if n_ticks <= 20 else MIN_FONTSIZE
 
 
 def format_matrix_axes(ax, *, xlabel: str, ylabel: str, show_yticklabels: bool = True) -> None:
-    """Label a heat-map axes: x tick labels slanted and anchored, y tick labels level, y labels hidden
-    on panels that repeat the first panel's rows."""
+    """Label a heat-map axes.
+
+    X tick labels slanted and anchored, y tick labels level, y labels hidden on panels that repeat the first panel's
+    rows.
+    """
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.tick_params(axis="x", labelrotation=45, labelsize=tick_fontsize(len(ax.get_xticks())))
@@ -227,7 +234,7 @@ def wrap_to_figure(fig: Figure, text: str, *, fontsize: float = 9.0) -> str:
 
 
 def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
-    """The bytes of ``fig`` saved as ``fmt`` (``png`` or ``pdf``), without time stamps."""
+    """Return the bytes of ``fig`` saved as ``fmt`` (``png`` or ``pdf``), without time stamps."""
     check_choice("fmt", fmt, FORMATS)
     buffer = io.BytesIO()
     with figure_style():

@@ -58,8 +58,10 @@ class RunTables:
         return f"RunTables({str(self.run.path)!r})"
 
     def get(self, name: str) -> pd.DataFrame | None:
-        """Table ``name`` (``probes``, ``stats``, ``features``, ``features_meta``, ``clips``,
-        ``failures``), or None when the run does not hold it."""
+        """Return table ``name``, or None when the run does not hold it.
+
+        ``name``: ``probes``, ``stats``, ``features``, ``features_meta``, ``clips`` or ``failures``.
+        """
         if name not in _TABLES:
             raise ParameterError(f"name must be one of {sorted(_TABLES)}, got {name!r}")
         if name not in self._cache:
@@ -85,8 +87,10 @@ class RunTables:
         return None if meta is None else [str(n) for n in meta["name"]]
 
     def state(self) -> dict:
-        """What the figures and the report are drawn from: a hash per saved table, the identity of
-        every model's activations, and the recorded settings and summaries of the stages that wrote them.
+        """Return what the figures and the report are drawn from.
+
+        A hash per saved table, the identity of every model's activations, and the recorded settings and summaries of
+        the stages that wrote them.
 
         Two runs in the same state draw the same figures (the figures stage and the report skip
         work whose state has not changed).
@@ -105,8 +109,11 @@ class RunTables:
     # ---- activations -----------------------------------------------------------------------
     @functools.cached_property
     def models(self) -> dict[str, dict]:
-        """``model.json`` of every extracted model (:func:`~audioprobe.contract.list_models`, with ``folder``),
-        keyed by model folder name, in :func:`~audioprobe.contract.model_order`."""
+        """``model.json`` of every extracted model, keyed by model folder name.
+
+        As :func:`~audioprobe.contract.list_models` gives them (with ``folder``), in
+        :func:`~audioprobe.contract.model_order`.
+        """
         root = self.run.file(ACTIVATIONS)
         if not root.is_dir() or not any(root.glob("*/model.json")):
             return {}
@@ -153,14 +160,15 @@ class RunTables:
 
 
 def descriptor_columns(features: pd.DataFrame) -> list[str]:
-    """The descriptor columns of a features table (everything but ``clip_id`` and the counts)."""
+    """Return the descriptor columns of a features table (everything but ``clip_id`` and the counts)."""
     return [c for c in features.columns
             if c != "clip_id" and c not in COUNT_COLUMNS and pd.api.types.is_float_dtype(features[c])]
 
 
 def headline_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str = "r2_pooled") -> pd.DataFrame:
-    """Rows of ``probes`` with one score per (model, layer, feature): over all folds, trained and
-    evaluated on all clips (:func:`~audioprobe.contract.all_fold_scores`).
+    """Rows of ``probes`` with one score per (model, layer, feature).
+
+    Over all folds, trained and evaluated on all clips (:func:`~audioprobe.contract.all_fold_scores`).
 
     Raises
     ------
@@ -174,8 +182,10 @@ def headline_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str =
 
 
 def layer_names(table: pd.DataFrame) -> dict[int, str]:
-    """Tick label of each ``layer_index`` of a table: the layer name, or ``"i: a/b"`` when models
-    name the same index differently."""
+    """Tick label of each ``layer_index`` of a table.
+
+    The layer name, or ``"i: a/b"`` when models name the same index differently.
+    """
     names = {}
     for index, group in table.groupby("layer_index", sort=True):
         unique = list(dict.fromkeys(group["layer"].astype(str)))
@@ -185,8 +195,10 @@ def layer_names(table: pd.DataFrame) -> dict[int, str]:
 
 def descriptor_order(features: pd.Series | list[str], order: list[str] | tuple[str, ...] | None = None
                      ) -> list[str]:
-    """The distinct descriptors of ``features``, in ``order`` first (e.g. features_meta.csv's), then in
-    order of appearance; the aggregate ``all`` last."""
+    """Return the distinct descriptors of ``features`` in display order.
+
+    Those in ``order`` first (e.g. features_meta.csv's), then in order of appearance; the aggregate ``all`` last.
+    """
     present = list(dict.fromkeys(str(f) for f in features if pd.notna(f)))
     ordered = [f for f in (order or []) if f in present] + [f for f in present if f not in (order or [])]
     return [f for f in ordered if f != "all"] + (["all"] if "all" in present else [])

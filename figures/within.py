@@ -1,5 +1,8 @@
-"""Layer profiles of the within-domain score: what a layer encodes of a descriptor's variation
-inside each clip domain, with the differences between clip domains removed (ridge ``r2_within``)."""
+"""Layer profiles of the within-domain score.
+
+What a layer encodes of a descriptor's variation inside each clip domain, with the differences between clip domains
+removed (ridge ``r2_within``).
+"""
 from __future__ import annotations
 
 from matplotlib.figure import Figure
@@ -15,14 +18,14 @@ METRIC = "r2_within"
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The layer profiles of ridge ``r2_within`` of a run (raises MissingInput without such rows)."""
+    """Return the layer profiles of ridge ``r2_within`` of a run (raises MissingInput without such rows)."""
     return layer_profiles(headline_scores(tables.require("probes"), metric=METRIC),
                           metric_label="within-domain out-of-fold $R^2$", order=tables.descriptor_names(),
                           title=TITLE)
 
 
 def caption(tables: RunTables) -> str:
-    """What the within-domain profiles show and how to read them."""
+    """Return what the within-domain profiles show and how to read them."""
     return profile_caption(tables, metric=METRIC,
                            score="within-domain out-of-fold R^2 (clip-domain means of the training folds removed "
                                  "from activations and descriptor; a descriptor that differs only between clip "

@@ -9,7 +9,7 @@ __all__ = ["resolve_device"]
 
 
 def resolve_device(device: str, *, local_rank: int = 0) -> torch.device:
-    """The torch device named by ``device``.
+    """Return the torch device named by ``device``.
 
     Parameters
     ----------

@@ -33,12 +33,12 @@ BYOLA_V1_NORM = (-5.4919195, 5.0389895)
 
 
 def frames_for_samples(n_samples: int, *, hop_length: int = HOP_LENGTH) -> int:
-    """Number of centred frames the front end makes of ``n_samples`` samples: ``1 + n_samples // hop``."""
+    """Return the number of centred frames the front end makes of ``n_samples`` samples: ``1 + n_samples // hop``."""
     return 1 + int(n_samples) // hop_length
 
 
 def mel_band_edges_hz(*, n_mels: int = N_MELS, f_min: float = F_MIN, f_max: float = F_MAX) -> np.ndarray:
-    """The ``n_mels + 2`` HTK mel points (Hz): band ``k`` spans ``edges[k]`` to ``edges[k + 2]``."""
+    """Return the ``n_mels + 2`` HTK mel points (Hz): band ``k`` spans ``edges[k]`` to ``edges[k + 2]``."""
     return librosa.mel_frequencies(n_mels=n_mels + 2, fmin=f_min, fmax=f_max, htk=True)
 
 
@@ -132,7 +132,9 @@ class Normalize(nn.Module):
         self.mean, self.std = float(mean), float(std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``(x - mean) / std``, same shape as ``x``."""
         return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
+        """Return the statistics shown in the module's repr."""
         return f"mean={self.mean}, std={self.std}"

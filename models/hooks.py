@@ -41,7 +41,7 @@ _CALL = re.compile(r"^(?P<module>.+)#(?P<call>\d+)$")
 
 
 def hookable_modules(model: nn.Module) -> dict[str, nn.Module]:
-    """The modules a layer name can refer to.
+    """Return the modules a layer name can refer to.
 
     A model that defines ``hookable_modules()`` (the audioprobe pipeline: ``logmel`` plus
     the encoder's modules) decides itself; any other module offers its named sub-modules.
@@ -59,12 +59,12 @@ def split_call(layer: str) -> tuple[str, int | None]:
 
 
 def call_name(module: str, call: int, n_calls: int) -> str:
-    """The layer name of the ``call``-th call of a module that runs ``n_calls`` times per forward pass."""
+    """Return the layer name of the ``call``-th call of a module that runs ``n_calls`` times per forward pass."""
     return module if n_calls == 1 else f"{module}#{call}"
 
 
 def resolve_layers(model: nn.Module, names: list[str] | tuple[str, ...]) -> dict[str, nn.Module]:
-    """Map layer names (``module`` or ``module#k``) to modules; an unknown module raises an error listing the valid ones.
+    """Map layer names (``module`` or ``module#k``) to modules; an unknown module raises, listing the valid ones.
 
     Whether call ``k`` exists is only known by running the model (:func:`.layers.describe_layers`
     checks it).
@@ -210,8 +210,8 @@ class LayerHooks:
                 if len(stored) != 1:
                     module, call = split_call(name)
                     n_calls = self._calls.get(module, 0)
-                    hint = (f"; it ran {n_calls} times: name each call as a layer, {module}#0 ... {module}#{n_calls - 1}"
-                            if call is None and n_calls > 1 else "")
+                    hint = (f"; it ran {n_calls} times: name each call as a layer, {module}#0 ... "
+                            f"{module}#{n_calls - 1}" if call is None and n_calls > 1 else "")
                     raise AudioprobeError(f"layer {name!r} ran {len(stored)} times in one forward pass (expected 1)"
                                           f"{hint}")
                 if stored[0].shape[0] != batch_size:

@@ -45,7 +45,7 @@ _N_PROBES = 3
 
 
 def _input(pipeline: Pipeline, n_samples: int, generator: torch.Generator) -> torch.Tensor:
-    """A random encoder input for ``n_samples`` of audio (normalised log-mel ~ N(0, 1), or a waveform)."""
+    """Return a random encoder input for ``n_samples`` of audio (normalised log-mel ~ N(0, 1), or a waveform)."""
     device = next(iter(pipeline.buffers())).device
     if pipeline.input_kind == "waveform":
         shape = (1, n_samples)
@@ -130,7 +130,7 @@ def _check_names(names: list[str], seen: _Pass) -> None:
 
 
 def _folded_layers(names: list[str], seen: _Pass, n_frames: int | None, n_samples: int) -> set[str]:
-    """The layers whose first axis holds the frames of a frame-folding encoder (checked on a one-clip pass).
+    """Return the layers whose first axis holds the frames of a frame-folding encoder (checked on a one-clip pass).
 
     Raises
     ------
@@ -151,7 +151,7 @@ def _folded_layers(names: list[str], seen: _Pass, n_frames: int | None, n_sample
 
 
 def _per_clip(seen: _Pass, names: list[str], folded: set[str], n_frames: int | None) -> dict[str, torch.Tensor]:
-    """The one-clip outputs of ``names``, frame-folded layers unfolded to (1, N, ...)."""
+    """Return the one-clip outputs of ``names``, frame-folded layers unfolded to (1, N, ...)."""
     out = {}
     for name in names:
         output = seen.outputs[name]
@@ -325,7 +325,7 @@ def _default_layers(seen: _Pass, available: dict[str, nn.Module]) -> list[str]:
 
 
 def layouts_of(table: pd.DataFrame) -> dict[str, Layout]:
-    """The :class:`Layout` of each layer of a :func:`describe_layers` table."""
+    """Return the :class:`Layout` of each layer of a :func:`describe_layers` table."""
     return {row.layer: Layout(ndim=len(row.output_shape.split("x")) + 1,
                               time_axis=None if pd.isna(row.time_axis) else int(row.time_axis),
                               freq_axis=None if pd.isna(row.freq_axis) else int(row.freq_axis),

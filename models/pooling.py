@@ -126,7 +126,7 @@ def unfold_frames(output: torch.Tensor, batch_size: int, n_frames: int, *, name:
 
 
 def effective_pooling(layout: Layout, method: str) -> str:
-    """The pooling actually applied to a layer of this layout (and recorded in ``layers.csv``)."""
+    """Return the pooling actually applied to a layer of this layout (and recorded in ``layers.csv``)."""
     check_choice("pooling", method, POOLINGS)
     if layout.time_axis is None:
         return "none"

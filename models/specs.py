@@ -109,7 +109,7 @@ class LoadedModel:
     norm_source: str
 
     def metadata(self) -> dict:
-        """The fields of ``model.json`` that describe the model (device and timing excluded)."""
+        """Return the fields of ``model.json`` that describe the model (device and timing excluded)."""
         return {key: getattr(self, key) for key in (
             "name", "spec", "arch", "d", "pretrain_domain", "seed", "control", "checkpoint_sha256",
             "norm_mean", "norm_std", "norm_source")}
@@ -350,7 +350,8 @@ def _load_module(spec: str, *, random_state: int,
     d = getattr(encoder, "d", None)
     domain = sidecar.get("domain", KNOWN_CHECKPOINTS.get(sha, ("none",))[0])
     seed = sidecar.get("seed") if checkpoint is not None else random_state
-    loaded = LoadedModel(pipeline=pipeline, name=factory_name if checkpoint is None else f"{factory_name}-{checkpoint.stem}",
+    name = factory_name if checkpoint is None else f"{factory_name}-{checkpoint.stem}"
+    loaded = LoadedModel(pipeline=pipeline, name=name,
                          spec=spec, arch=f"module:{module_name}:{factory_name}", d=d if isinstance(d, int) else None,
                          pretrain_domain=domain if domain in PRETRAIN_DOMAINS else "none",
                          seed=None if seed is None else int(seed), control=None, checkpoint_sha256=sha,

@@ -94,7 +94,7 @@ def variation_notes(values, reference=None, *, what: str = "target", min_count: 
 
 def _judge(var: float, scale: float, count: int, what: str, min_count: int,
            rtol: float = FLOAT_NOISE_RTOL) -> str | None:
-    """The rule of :func:`variation_notes` for one variance and one mean square."""
+    """Return the rule of :func:`variation_notes` for one variance and one mean square."""
     if count < min_count:
         return f"{what} has {count} finite value(s), fewer than {min_count}"
     if var == 0 or scale == 0:

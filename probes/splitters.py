@@ -84,6 +84,7 @@ class GroupFolds:
         return f"GroupFolds(n_splits={self.n_splits}, shuffle={self.shuffle}, random_state={self.random_state})"
 
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        """Return the number of folds (scikit-learn's splitter API; the arguments are ignored)."""
         return self.n_splits
 
     def split(self, X, y=None, groups=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -108,7 +109,7 @@ class GroupFolds:
 
 
 def fold_labels(splitter: GroupFolds, groups) -> np.ndarray:
-    """The test fold of every clip.
+    """Return the test fold of every clip.
 
     Parameters
     ----------

@@ -42,7 +42,10 @@ class BasicBlockNet(nn.Module):
 
 
 class TiedLoopNet(nn.Module):
-    """Mel bands 0 and 1 as a (B, T, 2) sequence (a, b), then ``block`` three times: (a, b) -> (relu(2a - 1), relu(1 - b))."""
+    """Mel bands 0 and 1 as a (B, T, 2) sequence (a, b), then ``block`` three times.
+
+    Each ``block``: (a, b) -> (relu(2a - 1), relu(1 - b)).
+    """
 
     def __init__(self):
         super().__init__()
@@ -64,7 +67,10 @@ class ClipMean(nn.Module):
 
 
 class FrameNet(nn.Module):
-    """Waveform (B, n) -> frames (B x N, 8) -> ``frame_fc`` [frame mean, y0 - y1] -> ``relu`` -> ``clip_mean`` (B, 2)."""
+    """Waveform (B, n) -> frames (B x N, 8) -> ``frame_fc`` [frame mean, y0 - y1] -> ``relu`` -> ``clip_mean``.
+
+    The output is (B, 2).
+    """
 
     input_kind = "waveform"
 
@@ -90,7 +96,10 @@ class UndeclaredFrameNet(FrameNet):
 
 
 class PatchNet(nn.Module):
-    """Log-mel (B, 1, 64, T) -> patches (B x N, 1, 64, 96), N = T // 96 -> ``conv`` 2x + 1 -> ``patch_mean`` (B x N, 1, 1, 1)."""
+    """Log-mel (B, 1, 64, T) -> patches (B x N, 1, 64, 96), N = T // 96 -> ``conv`` 2x + 1 -> ``patch_mean``.
+
+    ``patch_mean`` is (B x N, 1, 1, 1).
+    """
 
     def __init__(self):
         super().__init__()

@@ -13,18 +13,29 @@ from sklearn.metrics import r2_score
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 
-from audioprobe.analysis.bootstrap import (GroupSums, group_sums, r2_difference, wild_r2_difference_ci,
-                                           wild_r2_difference_test)
+from audioprobe.analysis.bootstrap import (
+    GroupSums,
+    group_sums,
+    r2_difference,
+    wild_r2_difference_ci,
+    wild_r2_difference_test,
+)
 from audioprobe.analysis.compare import STATS_COLUMNS, compare_domains
 from audioprobe.analysis.design import model_scores, model_table, parse_contrasts
 from audioprobe.analysis.fdr import fdr_bh
 from audioprobe.analysis.mixed import domain_contrast, fit_domain_model
+from audioprobe.analysis.permutation import label_permutation_test, sign_flip_test
 from audioprobe.analysis.power import mde_from_se, minimum_detectable_effect, seeds_needed
 from audioprobe.analysis.seed_unit import permutation_interval
+from audioprobe.analysis.simulate import (
+    SeedDesign,
+    seed_scores_table,
+    simulate_group_errors,
+    simulate_oof_run,
+    simulate_probes,
+    simulate_seed_scores,
+)
 from audioprobe.analysis.summary import summarize
-from audioprobe.analysis.permutation import label_permutation_test, sign_flip_test
-from audioprobe.analysis.simulate import (SeedDesign, seed_scores_table, simulate_group_errors, simulate_oof_run,
-                                          simulate_probes, simulate_seed_scores)
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.runstore import Run

@@ -8,9 +8,8 @@ standard error of each rate is about 0.004 (mixed models: 0.008-0.011) (benchmar
 """
 from __future__ import annotations
 
-import pytest
-
 import numpy as np
+import pytest
 from statsmodels.stats.power import TTestIndPower
 
 from audioprobe.analysis.calibration import CALIBRATION_TESTS, calibrate

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from synth import tone
 
 from audioprobe.audio import audio_info, load_audio
 from audioprobe.errors import ClipError, ParameterError
-from synth import tone
 
 
 @pytest.mark.parametrize("sr", [8000, 16000, 22050, 44100, 48000])

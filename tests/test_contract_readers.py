@@ -74,3 +74,14 @@ def test_sha256_file_equals_hashlib_on_the_bytes(tmp_path):
     data = bytes(range(256)) * 5000
     (tmp_path / "f.bin").write_bytes(data)
     assert sha256_file(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_all_fold_scores_select_one_domain_pair_and_count_na_domains_as_all():
+    probes = pd.DataFrame({"probe": ["transfer", "transfer", "rsa"], "metric": ["r2", "r2", "spearman"],
+                           "fold": pd.array([pd.NA] * 3, dtype="Int64"),
+                           "train_domain": pd.array(["speech", "music", pd.NA], dtype="string"),
+                           "eval_domain": pd.array(["music", "music", pd.NA], dtype="string"),
+                           "value": [1.0, 2.0, 3.0]})
+    assert all_fold_scores(probes, probe="transfer", metric="r2", train_domain="speech",
+                           eval_domain="music")["value"].tolist() == [1.0]
+    assert all_fold_scores(probes, probe="rsa", metric="spearman")["value"].tolist() == [3.0]

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 from audioprobe.cli import main
+from audioprobe.corpora.adapters import from_dataset
 from audioprobe.errors import ManifestError, ParameterError
 from audioprobe.manifest import check_manifest, read_manifest
-from audioprobe.corpora.adapters import from_dataset
 
 SR = 8000
 
@@ -82,7 +82,8 @@ def test_vctk(tmp_path, version):
     assert set(table["domain"]) == {"speech"} and set(table["split"]) == {"all"}
     assert sorted(table["group"].unique()) == ["p225", "p226"]
     assert table.groupby("group")["gender"].first().to_dict() == {"p225": "F", "p226": "M"}
-    assert sorted(table["utterance"].unique()) == ["001", "002"] and (table["speaker_group"] == table["utterance"]).all()
+    assert sorted(table["utterance"].unique()) == ["001", "002"]
+    assert (table["speaker_group"] == table["utterance"]).all()
     assert (table["speaker"] == table["group"]).all()
 
 
@@ -293,7 +294,8 @@ def test_nsynth(tmp_path):
     table = _check(tmp_path, "nsynth", root).set_index("clip_id")
     assert set(table["domain"]) == {"music"} and len(table) == 4
     assert table["split"].to_dict() == {"bass_synthetic_033-022-050": "valid", "bass_synthetic_033-069-100": "valid",
-                                        "guitar_acoustic_002-061-075": "valid", "keyboard_electronic_001-108-127": "test"}
+                                        "guitar_acoustic_002-061-075": "valid",
+                                        "keyboard_electronic_001-108-127": "test"}
     assert table.loc["bass_synthetic_033-022-050", "group"] == "bass_synthetic_033"
     assert table.loc["guitar_acoustic_002-061-075", "instrument_family"] == "guitar"
     assert table.loc["keyboard_electronic_001-108-127", "instrument_source"] == "electronic"

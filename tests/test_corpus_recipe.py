@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from audioprobe.corpora import sources
-from audioprobe.errors import ParameterError
 from audioprobe.corpora.clips import crop, leading_silence, peak_normalise, write_flac
 from audioprobe.corpora.midi import Melody, Note, fixed_pitch_phrase, melody_f0_hz, midi_file_bytes, random_melody
 from audioprobe.corpora.pools import plan_take
 from audioprobe.corpora.selection import round_robin, split_of
 from audioprobe.corpora.sources import CorpusBuildError, classify, partition_of, unit_hash
+from audioprobe.errors import ParameterError
 
 REPO = Path(__file__).resolve().parent.parent
 HAVE_PACKAGES = shutil.which("dpkg-query") is not None and shutil.which("fluidsynth") is not None and all(

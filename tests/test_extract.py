@@ -251,9 +251,9 @@ def test_structural_error_stops_before_any_clip(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "audioprobe", "-q", "extract", "module:handed_nets:undeclared_frame_net",
-                           str(manifest), "-o", str(tmp_path / "run"), "-j", "1"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "audioprobe", "-q", "extract",
+                           "module:handed_nets:undeclared_frame_net", str(manifest), "-o", str(tmp_path / "run"),
+                           "-j", "1"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and time.monotonic() - started < 30
     err = done.stderr.strip().splitlines()
     assert len(err) == 1 and "first axis is not the batch" in err[0] and "frames_per_clip(n_samples)" in err[0]
@@ -263,7 +263,7 @@ def test_structural_error_stops_before_any_clip(tmp_path):
 
 
 def test_model_fault_on_the_first_clips_stops_the_run(tmp_path):
-    """A fault describe_layers cannot see (a 2.56 s positional table, clips of 3 s): stop after 3 clips, not per clip."""
+    """A fault describe_layers cannot see (a 2.56 s positional table, clips of 3 s): stop after 3 clips."""
     from audioprobe.models.extract import FAIL_FAST_CLIPS, ModelFaultError
 
     manifest = write_clips(tmp_path / "corpus", [3.0] * 8)

@@ -25,8 +25,7 @@ from audioprobe.figures.descriptors import descriptor_correlations
 from audioprobe.figures.heatmap import layer_heatmap
 from audioprobe.figures.partition import partition_summary
 from audioprobe.figures.profile import domain_profile
-from audioprobe.figures.rdm import (correlation_rdm, descriptor_rdm, rank_percentiles, rdm_panels,
-                                    select_clips)
+from audioprobe.figures.rdm import correlation_rdm, descriptor_rdm, rank_percentiles, rdm_panels, select_clips
 from audioprobe.figures.style import REPORT_WIDTH, figure_bytes
 from audioprobe.figures.tables import MissingInput, RunTables, headline_scores
 

@@ -103,7 +103,8 @@ def test_mode_grad_and_handles_restored_even_on_error():
 
 
 def test_unknown_layer_lists_valid_names():
-    with pytest.raises(ParameterError, match=r"unknown layer name\(s\) \['nope'\]; valid names: \['conv', 'relu', 'fc'\]"):
+    with pytest.raises(ParameterError,
+                       match=r"unknown layer name\(s\) \['nope'\]; valid names: \['conv', 'relu', 'fc'\]"):
         LayerHooks(Tiny(), {"nope": CONV})
 
 

@@ -5,12 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from synth import tone, write_corpus
 
 from audioprobe.cli import main
 from audioprobe.errors import ManifestError
 from audioprobe.manifest import as_clip_table, check_manifest, read_manifest
-from synth import tone, write_corpus
-
 
 
 def test_clean_manifest_passes(tmp_path):

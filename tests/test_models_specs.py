@@ -168,8 +168,9 @@ def test_batch_axis_that_is_not_the_batch_names_the_fix():
     with pytest.raises(AudioprobeError, match=r"layer 'frame_fc' returned 7999 rows for one clip of 2 s: its first "
                                               r"axis is not the batch\. .*frames_per_clip\(n_samples\)"):
         describe_layers(load_model("module:handed_nets:undeclared_frame_net").pipeline)
-    from audioprobe.models.pipeline import Pipeline
     from handed_nets import BasicBlockNet
+
+    from audioprobe.models.pipeline import Pipeline
 
     wrong_input = Pipeline(BasicBlockNet(), norm_mean=0.0, norm_std=1.0, input_kind="waveform")
     with pytest.raises(AudioprobeError, match=r"the encoder fails on a random input of shape \(1, 32000\) .*"

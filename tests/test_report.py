@@ -18,12 +18,22 @@ from synthetic_run import DESCRIPTORS, FAILED_CLIP, LAYERS, MIN_SAMPLES, MODELS,
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.figures import FIGURES, Report, build_report
-from audioprobe.figures.methods import find_parameter, methods_paragraph, recorded_parameters
 from audioprobe.figures.blocks import block_of
 from audioprobe.figures.contrast import cannot_reject_statement
-from audioprobe.figures.run_report import (SECTIONS, best_layer_overview, best_layers, contrast_counts, control_overview,
-                                           control_relative, domain_layer_table, pooled_within_overview,
-                                           pooled_within_table, task_table, transfer_table)
+from audioprobe.figures.methods import find_parameter, methods_paragraph, recorded_parameters
+from audioprobe.figures.run_report import (
+    SECTIONS,
+    best_layer_overview,
+    best_layers,
+    contrast_counts,
+    control_overview,
+    control_relative,
+    domain_layer_table,
+    pooled_within_overview,
+    pooled_within_table,
+    task_table,
+    transfer_table,
+)
 from audioprobe.figures.tables import RunTables, headline_scores
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium")
@@ -159,7 +169,8 @@ def test_every_figure_in_the_report_has_its_caption(run, page):
         assert len(expected) > 150, f"{spec.name}: caption too short to say how to read the figure"
         assert html.unescape(caption) == f"{expected} File: figures/{spec.name}.png / .pdf."
     captions = {name: spec.caption(tables) for name, spec in FIGURES.items()}
-    assert "pooled out-of-fold R^2" in captions["layer_heatmap"] and "within-domain" in captions["layer_profiles_within"]
+    assert "pooled out-of-fold R^2" in captions["layer_heatmap"]
+    assert "within-domain" in captions["layer_profiles_within"]
     assert "Hatched grey cells (12)" in captions["domain_contrast"]  # the input layer: 4 descriptors x 3 contrasts
     assert "not evidence of no difference" in captions["domain_contrast"]
     assert "shaded band" in captions["layer_profiles"]
@@ -191,7 +202,8 @@ def test_report_shows_rsa_transfer_within_domain_and_control_relative_scores(run
                                                                       - pooled[("random", "fc1", "f0_mean")])
     assert "random" not in set(relative.index.get_level_values("model"))
     overview = control_overview(control_relative(scores), order=list(DESCRIPTORS)).set_index("descriptor")
-    assert list(overview.columns) == ["speech", "nonspeech", "mixed"] and overview.loc["f0_mean", "speech"].startswith("fc1: +")
+    assert list(overview.columns) == ["speech", "nonspeech", "mixed"]
+    assert overview.loc["f0_mean", "speech"].startswith("fc1: +")
     transfer = transfer_table(probes).set_index(["pretrain_domain", "clips"])
     assert transfer.loc[("speech", "speech -> music"), "conv2"] == pytest.approx(-5.0)
     assert list(transfer.index.get_level_values("pretrain_domain").unique()) == ["speech", "nonspeech", "mixed", "none"]

@@ -162,8 +162,7 @@ def test_compare_without_probes_is_one_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_figures_and_report_notice_new_results(tmp_path, monkeypatch):
-    from audioprobe.figures import make_all
-    from audioprobe.figures import registry
+    from audioprobe.figures import make_all, registry
     from audioprobe.figures.run_report import build_report
 
     run = make_run(tmp_path / "run")

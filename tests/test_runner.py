@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from clipjobs import rms_job
+from synth import write_corpus
 
 from audioprobe.errors import ParameterError
 from audioprobe.manifest import read_manifest
 from audioprobe.runner import map_clips
 from audioprobe.runstore import Run
-from clipjobs import rms_job
-from synth import write_corpus
 
 TESTS = Path(__file__).resolve().parent
 

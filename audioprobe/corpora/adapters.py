@@ -203,7 +203,7 @@ def _find_one(root: Path, pattern: str, what: str) -> Path:
 
 
 def read_audioset_segments(path: Path) -> pd.DataFrame:
-    """An AudioSet segment CSV: ``# ...`` header lines, then ``YTID, start, end, "mid,mid,..."`` rows.
+    """Read an AudioSet segment CSV: ``# ...`` header lines, then ``YTID, start, end, "mid,mid,..."`` rows.
 
     Returns
     -------
@@ -221,7 +221,7 @@ def read_audioset_segments(path: Path) -> pd.DataFrame:
 
 
 def _ontology_domains(ontology: list[dict]) -> dict[str, str]:
-    """mid -> ``speech`` (Speech or below it), ``music`` (Music or below it) or ``both``; other mids are absent."""
+    """Mid -> ``speech`` (Speech or below it), ``music`` (Music or below it) or ``both``; other mids are absent."""
     children = {node["id"]: node.get("child_ids", []) for node in ontology}
 
     def below(top: str) -> set[str]:

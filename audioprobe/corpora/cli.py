@@ -84,8 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     adapt = sub.add_parser(
         "from-dataset", parents=[common], help="write a manifest for a dataset in its own layout",
         description="Write a manifest for LibriSpeech, VCTK, ESC-50, UrbanSound8K, FSD50K, AudioSet, NSynth or a "
-                    "folder-per-domain tree (ROOT/speech, ROOT/music, ROOT/environmental), with groups and splits as the dataset's "
-                    "authors intend. Paths are written relative to the manifest's folder.")
+                    "folder-per-domain tree (ROOT/speech, ROOT/music, ROOT/environmental), with groups and splits "
+                    "as the dataset's authors intend. Paths are written relative to the manifest's folder.")
     adapt.add_argument("kind", help="dataset layout: librispeech, vctk, esc50, urbansound8k, fsd50k, audioset, "
                                     "nsynth or folders")
     adapt.add_argument("root", help="the dataset's top folder")

@@ -19,7 +19,7 @@ TOP_DB = 40.0
 
 def leading_silence(y: np.ndarray, *, top_db: float = TOP_DB, frame_length: int = 512,
                     hop_length: int = 128) -> int:
-    """Number of leading samples that are silence.
+    """Return the number of leading samples that are silence.
 
     Uses :func:`librosa.effects.trim` (frame RMS ``top_db`` below the loudest frame) and keeps
     only its start index: trailing silence is left alone.

@@ -33,8 +33,16 @@ from ..errors import ClipError
 from ..log import logger, progress
 from ..runner import resolve_n_jobs
 from .clips import crop, pcm16_digest, peak_normalise, write_flac
-from .midi import (GM_PROGRAMS, PITCH_RANGE, SOUNDFONT, SOUNDFONT_LICENSE, SOUNDFONT_PACKAGE, fixed_pitch_phrase,
-                   melody_f0_hz, render_melodies)
+from .midi import (
+    GM_PROGRAMS,
+    PITCH_RANGE,
+    SOUNDFONT,
+    SOUNDFONT_LICENSE,
+    SOUNDFONT_PACKAGE,
+    fixed_pitch_phrase,
+    melody_f0_hz,
+    render_melodies,
+)
 from .selection import decode_trimmed, manifest_row, parallel_ordered, round_robin, split_of
 from .sources import CorpusBuildError, SourceFile, inventory, package_version, partition_of, unit_hash
 
@@ -56,12 +64,12 @@ _MINETEST_COPYRIGHT = Path("/usr/share/doc/minetest-data/copyright")
 
 
 def license_file_name(license_id: str) -> str:
-    """The file under ``licenses/`` that holds a license's text: ``GPL-2+`` -> ``GPL-2.txt``."""
+    """Return the file under ``licenses/`` that holds a license's text: ``GPL-2+`` -> ``GPL-2.txt``."""
     return f"{license_id.rstrip('+')}.txt"
 
 
 def _dep5_license_text(copyright_file: Path, name: str) -> str:
-    """The stand-alone ``License: NAME`` paragraph of a machine-readable Debian copyright file."""
+    """Return the stand-alone ``License: NAME`` paragraph of a machine-readable Debian copyright file."""
     lines = copyright_file.read_text(encoding="utf-8").splitlines()
     for i, line in enumerate(lines):
         if line.strip() == f"License: {name}" and (i == 0 or not lines[i - 1].strip()):
@@ -94,7 +102,7 @@ def write_licenses(license_ids: list[str], folder: Path) -> None:
 
 
 def label_columns(*, domain: str, category: str, language: str, instrument: str = "") -> dict[str, str]:
-    """The label columns of a corpus clip, from what its source rule (or melody) says.
+    """Return the label columns of a corpus clip, from what its source rule (or melody) says.
 
     Parameters
     ----------

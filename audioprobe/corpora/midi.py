@@ -62,7 +62,7 @@ class Melody:
 
 
 def melody_f0_hz(melody: Melody) -> float:
-    """The fundamental frequency (Hz) of a single-pitch melody; NaN when its notes differ in pitch."""
+    """Return the fundamental frequency (Hz) of a single-pitch melody; NaN when its notes differ in pitch."""
     import librosa
 
     pitches = {n.pitch for n in melody.notes}
@@ -76,7 +76,7 @@ def _check_program(program: int) -> None:
 
 def fixed_pitch_phrase(melody_id: str, program: int, pitch: int, *, duration_s: float = 2.0,
                        random_state: int | np.random.Generator = 0) -> Melody:
-    """A rhythm of 1-4 notes that all have the same pitch, filling ``duration_s`` seconds.
+    """Return a rhythm of 1-4 notes that all have the same pitch, filling ``duration_s`` seconds.
 
     Parameters
     ----------
@@ -103,7 +103,7 @@ def fixed_pitch_phrase(melody_id: str, program: int, pitch: int, *, duration_s: 
 
 def random_melody(melody_id: str, program: int, *, duration_s: float = 2.0,
                   random_state: int | np.random.Generator = 0) -> Melody:
-    """A melody of notes drawn from a major scale within the program's range, filling ``duration_s`` seconds."""
+    """Return a melody of notes drawn from a major scale within the program's range, filling ``duration_s`` seconds."""
     _check_program(program)
     rng = np.random.default_rng(random_state)
     low, high = PITCH_RANGE[program]
@@ -127,7 +127,7 @@ def _varlen(value: int) -> bytes:
 
 
 def midi_file_bytes(melodies: list[Melody], *, slot_s: float) -> bytes:
-    """A format-0 standard MIDI file playing each melody in its own slot of ``slot_s`` seconds, on channel 0.
+    """Return a format-0 standard MIDI file playing each melody in its own slot of ``slot_s`` seconds, on channel 0.
 
     Melody ``i`` starts at ``i * slot_s`` seconds (960 ticks per second, 120 bpm).
     """
