@@ -94,7 +94,8 @@ DEFAULT_TASKS = (
     TaskSpec("speaker", "speaker", "speaker_group"),  # LibriSpeech (chapter groups), VCTK (utterance groups)
     TaskSpec("instrument_family", "instrument_family", "group"),  # NSynth, grouped by instrument
     TaskSpec("instrument_source", "instrument_source", "group"),  # NSynth acoustic / electronic / synthetic
-    TaskSpec("language", "language", "group"),        # shipped corpus: language of speech clips
+    # not `language`: on the shipped corpus each language has one voice per source package, so a read-out
+    # grouped by voice learns the package (0.00-0.03 balanced accuracy against chance 0.053); declare it to run it
     TaskSpec("instrument", "instrument", "clip_id"),  # shipped corpus: GM instrument of the melody clips
     TaskSpec("source_category", "source_category", "group"),  # shipped corpus: environmental sound kind
 )
