@@ -33,7 +33,7 @@ import numba
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import pdist, squareform
-from scipy.stats import kendalltau, rankdata
+from scipy.stats import kendalltau, spearmanr
 
 from ..errors import ParameterError, check_choice
 from ..log import logger
@@ -46,7 +46,7 @@ RDM_METRICS: dict[str, str] = {"correlation": "correlation", "euclidean": "eucli
 
 
 def layer_rdm(X: np.ndarray, *, metric: str = "correlation") -> np.ndarray:
-    """Condensed RDM of the rows of ``X``.
+    """Condensed RDM of the rows of ``X``: :func:`scipy.spatial.distance.pdist` with the metric.
 
     Parameters
     ----------
@@ -57,19 +57,11 @@ def layer_rdm(X: np.ndarray, *, metric: str = "correlation") -> np.ndarray:
     Returns
     -------
     np.ndarray, shape (n_clips * (n_clips - 1) / 2,)
-        NaN where the correlation distance is undefined (a constant row).
+        Pairs in ``pdist`` order; NaN for every pair of a row with a NaN, and for correlation distance of a
+        constant row (undefined).
     """
     check_choice("metric", metric, RDM_METRICS)
-    X = np.asarray(X, dtype=np.float64)
-    if metric == "correlation":
-        Xc = X - X.mean(axis=1, keepdims=True)
-        norm = np.linalg.norm(Xc, axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            Z = Xc / norm[:, None]
-        n = len(X)
-        i, j = np.triu_indices(n, 1)
-        return 1.0 - (Z @ Z.T)[i, j]
-    return pdist(X, RDM_METRICS[metric])
+    return pdist(np.asarray(X, dtype=np.float64), RDM_METRICS[metric])
 
 
 def descriptor_rdm(y: np.ndarray) -> np.ndarray:
@@ -80,10 +72,21 @@ def descriptor_rdm(y: np.ndarray) -> np.ndarray:
 
 
 def kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-a, ``(concordant - discordant) / (m (m - 1) / 2)``, ties count as neither.
+    """Kendall's tau-a, ``(concordant - discordant) / (m (m - 1) / 2)``; ties count as neither.
 
-    Computed from scipy's O(m log m) tau-b: ``C - D = tau_b sqrt((n0 - n_x)(n0 - n_y))``, where
-    n_x and n_y count the pairs tied in x and in y.
+    Computed from scipy's O(m log m) tau-b (:func:`scipy.stats.kendalltau`): ``C - D = tau_b sqrt((n0 - n_x)
+    (n0 - n_y))``, where n0 = m (m - 1) / 2 and n_x and n_y count the pairs tied in x and in y. Equals
+    ``rsatoolbox.rdm.compare(method="tau-a")``.
+
+    Parameters
+    ----------
+    x, y : np.ndarray, shape (m,)
+        Paired values (e.g. two condensed RDMs), finite.
+
+    Returns
+    -------
+    float
+        In [-1, 1]; 0 when either input is constant (every pair tied).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -97,10 +100,8 @@ def kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = rankdata(a), rankdata(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    return float(ra @ rb / np.sqrt((ra @ ra) * (rb @ rb)))
+    """Spearman's rho of two vectors, shape (m,): :func:`scipy.stats.spearmanr` (mid-ranks for ties)."""
+    return float(spearmanr(a, b).statistic)
 
 
 COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"spearman": _spearman, "tau-a": kendall_tau_a}
@@ -163,21 +164,22 @@ def permutation_null(rdm_layer: np.ndarray, rdm_targets: np.ndarray, *, method: 
     if method == "spearman":
         ranks_layer = _SortedPairs.of(rdm_layer).normalised_ranks()[:, 0]
         return _spearman_null(ranks_layer, _SortedPairs.of(rdm_targets).normalised_ranks(), n_permutations, rng, batch)
-    I, J = np.triu_indices(n, 1)
+    rows, cols = np.triu_indices(n, 1)
     null = np.empty((n_permutations, rdm_targets.shape[1]))
     for b in range(n_permutations):
         perm = rng.permutation(n)
-        shuffled = rdm_layer[condensed_index(perm[I], perm[J], n)]
+        shuffled = rdm_layer[condensed_index(perm[rows], perm[cols], n)]
         null[b] = [COMPARISONS[method](shuffled, rdm_targets[:, t]) for t in range(rdm_targets.shape[1])]
     return null
 
 
 def _spearman_null(ranks_layer: np.ndarray, ranks_targets: np.ndarray, n_permutations: int,
                    rng: np.random.Generator, batch: int = 64) -> np.ndarray:
-    """Spearman's rho after permuting clip labels, from normalised ranks (centred, unit norm) of the layer RDM,
-    shape (m,), and of the descriptor RDMs, shape (m, n_targets); returns shape (n_permutations, n_targets).
+    """Compute Spearman's rho after permuting clip labels, from normalised ranks.
 
-    A permuted condensed RDM is the upper triangle of the square RDM with rows and columns permuted.
+    The normalised ranks (centred, unit norm) are those of the layer RDM, shape (m,), and of the descriptor
+    RDMs, shape (m, n_targets); returns shape (n_permutations, n_targets). A permuted condensed RDM is the
+    upper triangle of the square RDM with rows and columns permuted.
     """
     n = _n_items(len(ranks_layer))
     square = squareform(ranks_layer, checks=False)
@@ -241,8 +243,10 @@ class _SortedPairs:
         return not self.ends.all()
 
     def normalised_ranks(self) -> np.ndarray:
-        """Mid-ranks of every column, centred and scaled to unit norm (NaN for a constant column), shape
-        (m, n_columns): Spearman's rho of two columns is the dot product of theirs."""
+        """Compute the mid-ranks of every column, centred and scaled to unit norm, shape (m, n_columns).
+
+        NaN for a constant column. Spearman's rho of two columns is the dot product of theirs.
+        """
         ranks = np.empty(self.order.shape[::-1])
         ones, ranks2 = np.ones(self.order.shape[1]), np.empty(self.order.shape[1])
         for k in range(len(self.order)):
@@ -253,12 +257,15 @@ class _SortedPairs:
             return ranks / np.linalg.norm(ranks, axis=0)
 
     def columns(self, cols: np.ndarray) -> _SortedPairs:
-        """The presorted columns ``cols``."""
+        """Select the presorted columns ``cols``."""
         return _SortedPairs(self.order[cols], self.ends[cols])
 
     def rank_cross_products(self, wx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``sum_p x_p 2R_p`` per column (R: mid-ranks of the sample expanded by integer pair weights w) and the
-        tie terms ``sum(g^3 - g)``, each shape (n_columns,); ``wx`` holds w and x side by side, shape (m, 2)."""
+        """Compute ``sum_p x_p 2R_p`` and the tie term ``sum(g^3 - g)`` per column, each shape (n_columns,).
+
+        R: mid-ranks of the sample expanded by integer pair weights w; ``wx`` holds w and x side by side,
+        shape (m, 2).
+        """
         products, ties = np.empty(len(self.order)), np.empty(len(self.order))
         if self.tied:
             _rank_cross_products(self.order, self.ends, wx, products, ties)
@@ -296,11 +303,10 @@ def _doubled_midranks(order, ends, w, ranks2):
 
 @numba.njit(nogil=True, cache=True)
 def _rank_cross_products(order, ends, wx, products, ties):
-    """Per presorted row k: ``sum_p x_p 2R_p`` (R: mid-ranks of the sample expanded by w; ``wx[:, 0]`` = w,
-    ``wx[:, 1]`` = x) and the tie term.
+    """Compute ``sum_p x_p 2R_p`` and the tie term per presorted row k.
 
-    One pass over the sorted pairs; a tie group's ranks are fixed at its end, so its pairs enter through
-    the sum of their ``x``.
+    R: mid-ranks of the sample expanded by w; ``wx[:, 0]`` = w, ``wx[:, 1]`` = x. One pass over the sorted
+    pairs; a tie group's ranks are fixed at its end, so its pairs enter through the sum of their ``x``.
     """
     for k in range(order.shape[0]):
         below = 0.0
@@ -324,8 +330,10 @@ def _rank_cross_products(order, ends, wx, products, ties):
 
 @numba.njit(nogil=True, cache=True)
 def _untied_rank_cross_products(order, wx, products):
-    """Per presorted row k without ties: ``sum_i x_(i) * (w of the pairs sorted before i)``, ``wx`` as in
-    :func:`_rank_cross_products` (w and x of a pair side by side: one cache line per pair)."""
+    """Compute ``sum_i x_(i) * (w of the pairs sorted before i)`` per presorted row k without ties.
+
+    ``wx`` as in :func:`_rank_cross_products` (w and x of a pair side by side: one cache line per pair).
+    """
     for k in range(order.shape[0]):
         below = 0.0
         acc = 0.0
@@ -399,19 +407,24 @@ def _group_index(groups, n: int) -> np.ndarray:
 
 
 def _pair_weights(group_of: np.ndarray, n_bootstraps: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Per bootstrap sample of the groups (``group_of``: group index 0..G-1 of each clip, shape (n,)), how often
-    each pair of clips occurs in it: the product of the two clips' counts, shape (m,), condensed order."""
+    """Yield, per bootstrap sample of the groups, how often each pair of clips occurs in it.
+
+    ``group_of`` is the group index 0..G-1 of each clip, shape (n,). A pair's weight is the product of the two
+    clips' counts; each sample yields shape (m,), condensed order.
+    """
     n_groups = group_of.max() + 1
-    I, J = np.triu_indices(len(group_of), 1)
+    rows, cols = np.triu_indices(len(group_of), 1)
     for _ in range(n_bootstraps):
         drawn = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
         count = drawn[group_of].astype(float)
-        yield count[I] * count[J]
+        yield count[rows] * count[cols]
 
 
 def _spearman_bootstrap(layer: _SortedPairs, targets: _SortedPairs, weights: Iterable[np.ndarray]) -> np.ndarray:
-    """Spearman's rho of the presorted layer RDM with every presorted descriptor RDM per sample of pair weights,
-    shape (n_samples, n_targets); descriptors without ties take the faster kernel."""
+    """Compute Spearman's rho of the presorted layer RDM with every presorted descriptor RDM per weight sample.
+
+    Returns shape (n_samples, n_targets); descriptors without ties take the faster kernel.
+    """
     tied = ~targets.ends.all(axis=1)
     column_sets = [(cols, targets.columns(cols)) for cols in (np.flatnonzero(tied), np.flatnonzero(~tied)) if len(cols)]
     rows = []
@@ -480,7 +493,6 @@ class RSAProbe:
         if (~usable).any():
             logger.warning("RSA: %d clip(s) with constant or non-finite activations left out", int((~usable).sum()))
         rdm_full = layer_rdm(np.where(usable[:, None], X, 0.0), metric=self.metric)
-        n = len(X)
         layer = np.where(usable[:, None], X, np.nan)
         rows = []
         finite = np.isfinite(Yv) & usable[:, None]
@@ -510,9 +522,12 @@ class RSAProbe:
 
     def _scores(self, rdm_layer: np.ndarray, rdm_targets: np.ndarray, groups: np.ndarray,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Similarity of the layer RDM (m,) with every descriptor RDM (m, n_targets) as :func:`compare_rdms`, its
-        permutation null (n_permutations, n_targets) and bootstrap replicates (n_bootstraps, n_targets), None
-        when not asked for; Spearman sorts each RDM once for all three."""
+        """Compute the similarity, its permutation null and its bootstrap replicates.
+
+        The similarity of the layer RDM (m,) with every descriptor RDM (m, n_targets) is :func:`compare_rdms`'s;
+        the null has shape (n_permutations, n_targets) and the replicates (n_bootstraps, n_targets), None when
+        not asked for. Spearman sorts each RDM once for all three.
+        """
         if self.method != "spearman":
             value = np.array([compare_rdms(rdm_layer, col, method=self.method) for col in rdm_targets.T])
             null = (permutation_null(rdm_layer, rdm_targets, method=self.method, n_permutations=self.n_permutations,
@@ -538,9 +553,9 @@ class RSAProbe:
         if len(clips) < 4:
             return [(name, metric_name, np.nan, np.nan, np.nan, np.nan, len(clips), notes[t])
                     for t, name in enumerate(names)]
-        I, J = np.triu_indices(len(clips), 1)
-        rdm_layer = rdm_full[condensed_index(clips[I], clips[J], n)]
-        rdm_targets = np.abs(Ysub[clips][I] - Ysub[clips][J])
+        rows, cols = np.triu_indices(len(clips), 1)
+        rdm_layer = rdm_full[condensed_index(clips[rows], clips[cols], n)]
+        rdm_targets = np.abs(Ysub[clips][rows] - Ysub[clips][cols])
         value, null, boot = self._scores(rdm_layer, rdm_targets, groups, rng)
         value[has_note(notes)] = np.nan
         p = np.full(len(names), np.nan)

@@ -8,8 +8,16 @@ from scipy.spatial.distance import pdist
 from scipy.stats import kstest, rankdata, spearmanr
 
 from audioprobe.errors import ParameterError
-from audioprobe.probes.rsa import (RSAProbe, _doubled_midranks, _SortedPairs,
-                                   bootstrap_distribution, compare_rdms, descriptor_rdm, layer_rdm, permutation_null)
+from audioprobe.probes.rsa import (
+    RSAProbe,
+    _doubled_midranks,
+    _SortedPairs,
+    bootstrap_distribution,
+    compare_rdms,
+    descriptor_rdm,
+    layer_rdm,
+    permutation_null,
+)
 
 rsatoolbox = pytest.importorskip("rsatoolbox")
 
@@ -22,14 +30,33 @@ def _n(m):
     return int(round((1 + np.sqrt(1 + 8 * m)) / 2))
 
 
-def test_rdms_equal_scipy():
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(15, 9)), rng.normal(size=15)
-    np.testing.assert_allclose(layer_rdm(X), pdist(X, "correlation"), atol=1e-12)
-    np.testing.assert_allclose(layer_rdm(X, metric="euclidean"), pdist(X), atol=1e-12)
-    np.testing.assert_allclose(descriptor_rdm(y), pdist(y[:, None], "cityblock"), atol=1e-12)
+def test_layer_rdm_known_distances_and_undefined_pairs():
+    """Correlation distance 1 - r and euclidean distance on rows with known answers; NaN where undefined."""
+    X = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [3.0, 2.0, 1.0], [0.0, 3.0, 4.0]])
+    # pairs (0,1) r = 1, (0,2) r = -1, (0,3): r = 4 / sqrt(2 * 26/3), (1,2) r = -1, (1,3) as (0,3), (2,3) = -(0,3)
+    r03 = 4.0 / np.sqrt(2.0 * 26.0 / 3.0)
+    np.testing.assert_allclose(layer_rdm(X), [0.0, 2.0, 1 - r03, 2.0, 1 - r03, 1 + r03], atol=1e-12)
+    np.testing.assert_allclose(layer_rdm(X, metric="euclidean"),
+                               [np.sqrt(14), np.sqrt(8), np.sqrt(3), np.sqrt(30), np.sqrt(9), np.sqrt(19)], atol=1e-12)
+    y = np.array([1.0, 4.0, 2.5])
+    np.testing.assert_allclose(descriptor_rdm(y), [3.0, 1.5, 1.5])
+    X[2] = 5.0  # a constant row: its correlation distances are undefined, its euclidean ones are not
+    undefined = np.isnan(layer_rdm(X))
+    np.testing.assert_array_equal(undefined, [False, True, False, True, False, True])
+    assert np.isfinite(layer_rdm(X, metric="euclidean")).all()
+    X[3, 1] = np.nan  # a row with a NaN: every pair with it is NaN
+    np.testing.assert_array_equal(np.isnan(layer_rdm(X, metric="euclidean")), [False, False, True, False, True, True])
     with pytest.raises(ParameterError, match="metric must be one of"):
         layer_rdm(X, metric="cosine")
+
+
+def test_layer_rdm_equals_rsatoolbox():
+    X = np.random.default_rng(0).normal(size=(15, 9))
+    for metric in ("correlation", "euclidean"):
+        oracle = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(X), method=metric).get_vectors()[0]
+        scale = 1.0 if metric == "correlation" else X.shape[1]  # rsatoolbox's euclidean is the squared mean
+        expected = oracle if metric == "correlation" else np.sqrt(oracle * scale)
+        np.testing.assert_allclose(layer_rdm(X, metric=metric), expected, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", ["spearman", "tau-a"])
@@ -111,10 +138,10 @@ def test_bootstrap_equals_spearman_of_expanded_samples(tied_layer):
     boot = bootstrap_distribution(rdm, targets, groups, n_bootstraps=40, random_state=2)
     _, group_of = np.unique(groups.astype(str), return_inverse=True)
     draw = np.random.default_rng(2)
-    I, J = np.triu_indices(n, 1)
+    rows, cols = np.triu_indices(n, 1)
     for b in range(40):
         count = np.bincount(draw.integers(0, 9, 9), minlength=9)[group_of]
-        reps = count[I] * count[J]
+        reps = count[rows] * count[cols]
         for j in range(3):
             expected = spearmanr(np.repeat(rdm, reps), np.repeat(targets[:, j], reps)).statistic
             assert boot[b, j] == pytest.approx(expected, abs=1e-12)
