@@ -1,4 +1,4 @@
-"""Linear read-out of the sound domain (speech / music / environmental) from model embeddings.
+"""Linear read-out of the sound domain (speech / music / environmental) and of the sound category from model embeddings.
 
 Evidence of what the shipped pretrained models learned: the clip embeddings (BYOL-A's mean +
 max over time of the last layer) of every shipped model on the default corpus
@@ -9,14 +9,24 @@ with seeded random weights (one per seed, normalised with the stats of the ``mix
 the same seed, or another domain's when there is none) and the normalised log-mel input itself
 (mean + max over time of the 64 bands).
 
+Per layer (``--layers``): the same read-out (ridge only) from every conv block and fc layer of
+BYOL-A v1 (``features.3``, ``features.7``, ``features.11``: the block's (C, F, T) map as frames of
+F x C values; ``fc.1``, ``fc.4``: the fc frames; each mean + max over time; ``fc.4`` is the clip
+embedding). The task read-out (``category``): the same ridge read-out of the manifest's
+``category`` (letters, words, animals, drums, midi, ...) over the categories with at least
+``--min-category`` clips. Both tables end with the margin of each pretraining domain over the
+random-weight control, in units of the seed standard deviation (mean of the two groups' sds).
+
 Usage::
 
     python benchmarks/domain_readout.py [--manifest data_manifest.csv] [--weights-dir DIR] [--folds 5]
+                                        [--layers] [--min-category 8]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +42,9 @@ from audioprobe.audio import load_audio
 from audioprobe.manifest import default_manifest_path, read_manifest
 from audioprobe.models.pipeline import MIN_SAMPLES
 from audioprobe.models.specs import WEIGHTS_DIR, load_model, shipped_models
+
+#: BYOL-A v1 layers of the per-layer read-out, input side first (``fc.4`` pooled = the clip embedding).
+LAYERS = ("features.3", "features.7", "features.11", "fc.1", "fc.4")
 
 
 def _waveforms(manifest: pd.DataFrame) -> list[torch.Tensor]:
@@ -70,6 +83,65 @@ def embeddings(pipeline: torch.nn.Module, waves: list[torch.Tensor], *, logmel_o
     return np.stack(out)
 
 
+@torch.no_grad()
+def layer_embeddings(pipeline: torch.nn.Module, waves: list[torch.Tensor], layers: tuple[str, ...] = LAYERS,
+                     *, batch_size: int = 50) -> dict[str, np.ndarray]:
+    """(n_clips, width) clip embedding of each layer: mean + max over time of its frames.
+
+    A conv map (B, C, F, T) becomes frames of F x C values (frequency-major, as the encoder's
+    own flattening); an fc output is already (B, T, D).
+    """
+    modules = dict(pipeline.encoder.named_modules())
+    store: dict[str, torch.Tensor] = {}
+    handles = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: store.__setitem__(name, out))
+               for name in layers]
+    out: dict[str, list] = {name: [None] * len(waves) for name in layers}
+    by_length: dict[int, list[int]] = {}
+    for i, y in enumerate(waves):
+        by_length.setdefault(len(y), []).append(i)
+    try:
+        for indices in by_length.values():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start:start + batch_size]
+                pipeline(torch.stack([waves[i] for i in chunk]))
+                for name in layers:
+                    frames = store[name]
+                    if frames.ndim == 4:
+                        frames = frames.permute(0, 3, 2, 1).reshape(frames.shape[0], frames.shape[3], -1)
+                    pooled = (frames.mean(dim=1) + frames.amax(dim=1)).numpy().astype(np.float64)
+                    for i, row in zip(chunk, pooled):
+                        out[name][i] = row
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: np.stack(rows) for name, rows in out.items()}
+
+
+def ridge_readout(X: np.ndarray, y: np.ndarray, groups: np.ndarray, *, n_splits: int) -> float:
+    """Out-of-fold balanced accuracy of the standardised ridge classifier (alpha by LOO on the training folds)."""
+    pred = np.empty(len(y), dtype=object)
+    for train, test in GroupKFold(n_splits=n_splits).split(X, y, groups):
+        model = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-1, 4, 11)))
+        pred[test] = model.fit(X[train], y[train]).predict(X[test])
+    return balanced_accuracy_score(y, pred.astype(str))
+
+
+def margins(table: pd.DataFrame, value: str, by: list[str]) -> pd.DataFrame:
+    """Mean and sd over seeds per kind (and ``by``), and each kind's margin over the random-weight control.
+
+    ``margin_sd``: (mean - control mean) / (mean of the two sds over seeds).
+    """
+    stats = table.groupby(["kind", *by], sort=False)[value].agg(["mean", "std"]).reset_index()
+    control = stats.loc[stats["kind"] == "random-weights", [*by, "mean", "std"]].rename(
+        columns={"mean": "control_mean", "std": "control_sd"})
+    out = stats.merge(control, on=by, how="left") if by else stats.assign(
+        control_mean=control["control_mean"].iloc[0], control_sd=control["control_sd"].iloc[0])
+    out["margin"] = out["mean"] - out["control_mean"]
+    pooled_sd = (out["std"] + out["control_sd"]) / 2
+    out["margin_sd"] = (out["margin"] / pooled_sd).where(pooled_sd > 0)
+    return out.drop(columns=["control_mean", "control_sd"])
+
+
 def readout(X: np.ndarray, y: np.ndarray, groups: np.ndarray, *, n_splits: int) -> dict[str, float]:
     """Out-of-fold scores of two standardised linear read-outs on the same GroupKFold folds.
 
@@ -96,26 +168,44 @@ def main() -> None:
     parser.add_argument("--manifest", default=None, help="default: the shipped data_manifest.csv")
     parser.add_argument("--weights-dir", default=str(WEIGHTS_DIR), help="shipped weights folder")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--layers", action="store_true", help="also the per-layer domain and category read-outs")
+    parser.add_argument("--min-category", type=int, default=8, help="categories with fewer clips are left out")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
+    parser.add_argument("--rows", default=None, help="with --layers: write every per-layer score to this CSV")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     manifest = read_manifest(args.manifest or default_manifest_path())
     y, groups = manifest["domain"].to_numpy(), manifest["group"].to_numpy()
     waves = _waveforms(manifest)
     names = shipped_models(weights_dir=args.weights_dir)
     if not names:
         raise SystemExit(f"no shipped models under {args.weights_dir}")
-    rows = []
+    rows, layer_rows = [], []
+    keep = manifest["category"].map(manifest["category"].value_counts()) >= args.min_category
+
+    def add(model: str, kind: str, seed: int, pipeline: torch.nn.Module) -> None:
+        per_layer = layer_embeddings(pipeline, waves) if args.layers else {}
+        clip_embedding = per_layer["fc.4"] if args.layers else embeddings(pipeline, waves)  # the same numbers
+        rows.append({"model": model, "kind": kind, "seed": seed,
+                     **readout(clip_embedding, y, groups, n_splits=args.folds)})
+        print(f"  done: {model}", file=sys.stderr, flush=True)
+        if args.layers:
+            for layer, X in per_layer.items():
+                layer_rows.append({"model": model, "kind": kind, "seed": seed, "layer": layer,
+                                   "domain_ridge_bacc": ridge_readout(X, y, groups, n_splits=args.folds),
+                                   "category_ridge_bacc": ridge_readout(
+                                       X[keep], manifest["category"].to_numpy()[keep], groups[keep],
+                                       n_splits=args.folds)})
+
     for name in names:
         loaded = load_model(name, weights_dir=args.weights_dir)
-        rows.append({"model": name, "kind": loaded.pretrain_domain, "seed": loaded.seed,
-                     **readout(embeddings(loaded.pipeline, waves), y, groups, n_splits=args.folds)})
+        add(name, loaded.pretrain_domain, loaded.seed, loaded.pipeline)
     for seed in sorted({r["seed"] for r in rows}):
         sidecars = sorted(Path(args.weights_dir).glob(f"*/seed{seed}.json"), key=lambda p: p.parent.name != "mixed")
         stats = json.loads(sidecars[0].read_text())
         control = load_model("byola-v1:random", random_state=seed, norm_mean=stats["norm_mean"],
                              norm_std=stats["norm_std"])
-        rows.append({"model": f"byola-v1:random seed{seed}", "kind": "random-weights", "seed": seed,
-                     **readout(embeddings(control.pipeline, waves), y, groups, n_splits=args.folds)})
+        add(f"byola-v1:random seed{seed}", "random-weights", seed, control.pipeline)
     rows.append({"model": "log-mel mean+max", "kind": "log-mel", "seed": None,
                  **readout(embeddings(control.pipeline, waves, logmel_only=True), y, groups, n_splits=args.folds)})
     table = pd.DataFrame(rows).astype({"seed": "Int64"})
@@ -127,6 +217,19 @@ def main() -> None:
     summary = table.groupby("kind", sort=False)[["ridge_bacc", "logreg_bacc", "logreg_logloss"]].agg(["mean", "std"])
     print("\nby kind (mean and sd over seeds):")
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    print("\nmargin over the random-weight control (ridge balanced accuracy; margin_sd in seed sds):")
+    print(margins(table[table["kind"] != "log-mel"], "ridge_bacc", []).to_string(
+        index=False, float_format=lambda v: f"{v:.3f}"))
+    if layer_rows:
+        layers = pd.DataFrame(layer_rows)
+        if args.rows:
+            layers.to_csv(args.rows, index=False)
+        n_cat = int(keep.sum())
+        for value, title in (("domain_ridge_bacc", "domain (3 classes)"),
+                             ("category_ridge_bacc", f"category ({manifest['category'][keep].nunique()} classes, "
+                                                     f"{n_cat} clips)")):
+            print(f"\nper layer, {title}: ridge balanced accuracy, mean and sd over seeds, margin over the control")
+            print(margins(layers, value, ["layer"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 if __name__ == "__main__":
