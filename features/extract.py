@@ -7,7 +7,6 @@ cores by default or a dask scheduler, failures recorded per clip, resumable in a
 """
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable, Sequence
 from functools import partial
@@ -15,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import ThreadpoolController
 
 from ..audio import decode_audio
 from ..contract import FAILURE_COLUMNS, FAILURES, FEATURES, FEATURES_META
 from ..errors import StageError
 from ..log import logger
 from ..manifest import as_clip_table, table_sha256
-from ..runner import map_clips
+from ..runner import blas_threads, map_clips
 from ..runstore import ChunkStore, Run
 from .clip import ClipAnalysis
 from .config import DEFAULT_F0_CEILING, DEFAULT_F0_FLOOR, DEFAULT_SR, FULL_SCALE_UNIT, AnalysisConfig
@@ -31,12 +29,6 @@ from .registry import COUNT_COLUMNS, REGISTRY, descriptor_table, resolve_descrip
 __all__ = ["compute_clip_features", "extract_features", "STAGE"]
 
 STAGE = "features"
-
-
-@functools.lru_cache(maxsize=1)
-def _thread_controller() -> ThreadpoolController:
-    """One controller per process: scanning the loaded libraries costs ~5 ms, too much per clip."""
-    return ThreadpoolController()
 
 
 def compute_clip_features(y: np.ndarray, sr: int, *, descriptors: Iterable[str] | str | None = None,
@@ -76,7 +68,7 @@ def compute_clip_features(y: np.ndarray, sr: int, *, descriptors: Iterable[str] 
     analysis = ClipAnalysis(y, sr, config, n_over_full_scale=n_over_full_scale)
     values: dict[str, float] = {}
     # The matrices are small: one BLAS thread per clip is faster, and workers run clips in parallel.
-    with _thread_controller().limit(limits=1, user_api="blas"):
+    with blas_threads(1):
         for name in names:
             if name not in values:
                 values.update(REGISTRY[name].compute(analysis))

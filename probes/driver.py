@@ -43,19 +43,29 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
-from ..contract import CLIPS, FEATURES, FEATURES_META, OOF, OOF_COLUMNS, PROBE_COLUMNS, UNITS
+from ..contract import (
+    CLIPS,
+    FEATURES,
+    FEATURES_META,
+    OOF,
+    OOF_COLUMNS,
+    PROBE_COLUMNS,
+    UNITS,
+    check_table,
+    list_models,
+    model_layers,
+    read_layer,
+)
 from ..contract import PROBES as PROBES_FILE
-from ..contract import check_table, list_models, model_layers, read_layer
 from ..errors import ParameterError, check_choice
 from ..log import logger, progress
-from ..runner import resolve_n_jobs
+from ..runner import blas_threads, resolve_n_jobs
 from ..runstore import Run, atomic_path, fingerprint
+from ._targets import variation_note, variation_notes
 from .cka import cka_from_grams, gram_linear, linear_cka
 from .inputs import probe_targets
 from .partition import VariancePartition
-from ._targets import variation_note, variation_notes
 from .ridge import DEFAULT_RELATIVE_ALPHAS, RidgeProbe
 from .rsa import COMPARISONS, RDM_METRICS, RSAProbe
 from .task import DEFAULT_CS, DEFAULT_TASKS, TaskProbe, TaskSpec, parse_task, task_labels
@@ -90,6 +100,7 @@ class ProbeConfig:
     task_permutations: int = 199
 
     def as_dict(self) -> dict:
+        """Return the settings as recorded in ``run.json`` (lists for tuples, the ridge alpha grid described)."""
         grid = DEFAULT_RELATIVE_ALPHAS
         return {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()},
                 "alpha_grid": f"{grid.size} log-spaced values from {grid.min():g} to {grid.max():g} times the mean "
@@ -133,8 +144,10 @@ def _rsa(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
 
 
 def _descriptor_set(data: LayerData, cfg: ProbeConfig) -> tuple[list[str], np.ndarray]:
-    """Descriptors missing on at most ``cfg.max_missing`` of the clips (and not constant), and the clips
-    that have all of them: the descriptor set of the CKA and partition probes."""
+    """Select the descriptor set of the CKA and partition probes and the clips that have all of it.
+
+    The set holds the descriptors missing on at most ``cfg.max_missing`` of the clips and not constant.
+    """
     frac = data.targets.isna().mean()
     noise = variation_notes(data.targets.to_numpy(dtype=np.float64))  # constant or float-noise descriptors
     names = [c for j, c in enumerate(data.targets.columns) if frac[c] <= cfg.max_missing and noise[j] is None]
@@ -190,7 +203,7 @@ PROBES: dict[str, Callable[[LayerData, ProbeConfig], pd.DataFrame]] = {
 
 
 def _layer_seed(random_state: int, model: str, layer: str) -> np.random.SeedSequence:
-    """A seed that depends on the layer's identity, not on the order or subset of layers processed."""
+    """Derive a seed from the layer's identity, not from the order or subset of layers processed."""
     return np.random.SeedSequence([random_state, zlib.crc32(model.encode()), zlib.crc32(layer.encode())])
 
 
@@ -218,7 +231,7 @@ def _probe_layer(model: dict, layer: pd.Series, clips: pd.DataFrame, targets: pd
 
 
 def _layer_columns(model: dict, layer: pd.Series) -> dict:
-    """The columns of ``probes.parquet`` that identify a model's layer."""
+    """Return the columns of ``probes.parquet`` that identify a model's layer."""
     seed = model.get("seed")
     return {"model": model["name"], "pretrain_domain": model.get("pretrain_domain", "none"),
             "seed": seed if seed is not None else pd.NA, "layer": layer["layer"],
@@ -294,7 +307,9 @@ def _check_config(cfg: ProbeConfig) -> None:
 
 
 def resolve_tasks(tasks, clips: pd.DataFrame) -> tuple[dict, ...]:
-    """The tasks of a run: the given ones (each checked against the clips' columns), or else the
+    """Resolve the tasks of a run.
+
+    The given ones (each checked against the clips' columns), or else the
     :data:`~audioprobe.probes.task.DEFAULT_TASKS` whose label and group columns the clips have, with at
     least two labels.
 
@@ -319,7 +334,7 @@ def resolve_tasks(tasks, clips: pd.DataFrame) -> tuple[dict, ...]:
 
 
 def _model_identity(model: dict) -> dict:
-    """What a model's activations depend on: its ``model.json`` without run-time details."""
+    """Return what a model's activations depend on: its ``model.json`` without run-time details."""
     return {k: v for k, v in model.items() if k not in ("timing", "device", "folder")}
 
 
@@ -480,7 +495,7 @@ def _probe_layers(run: Run, stage, jobs: list[tuple[dict, pd.Series]], keys: lis
     clips = clips.assign(clip_id=clips["clip_id"].astype(str), group=clips["group"].astype(str),
                          domain=clips["domain"].astype(str))[base + list(dict.fromkeys(task_columns))]
     targets, meta = probe_targets(run, clips)
-    with (threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=n_jobs) as pool,
+    with (blas_threads(1), ThreadPoolExecutor(max_workers=n_jobs) as pool,
           progress(total=len(jobs), desc="probe", unit="layer") as bar):
         pending = [pool.submit(_probe_layer, *jobs[k], clips, targets, meta, cfg) for k in range(min(n_jobs,
                                                                                                    len(jobs)))]

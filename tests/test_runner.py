@@ -177,3 +177,20 @@ def test_blas_threads_limits_every_blas_library_inside_and_restores_it():
     assert [(lib["filepath"], lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"] == before
     with pytest.raises(ParameterError, match="limit must be a positive integer, got 0"):
         blas_threads(0)
+
+
+def test_blas_threads_scans_the_loaded_libraries_once_per_process(monkeypatch):
+    """The library scan (~5 ms) runs once; features and probes set the limit per clip and per run through it."""
+    from audioprobe import runner
+
+    scans = []
+    real = runner.ThreadpoolController
+    monkeypatch.setattr(runner, "ThreadpoolController", lambda: scans.append(1) or real())
+    runner._thread_controller.cache_clear()
+    try:
+        for _ in range(3):
+            with runner.blas_threads(1):
+                pass
+        assert len(scans) == 1
+    finally:
+        runner._thread_controller.cache_clear()
