@@ -53,7 +53,7 @@ MIXED_DOMAIN = "mixed"
 
 
 def task_clip_domains(clips: pd.DataFrame, tasks: list[dict]) -> dict[str, tuple[str, ...]]:
-    """The clip domains of each task's labelled clips.
+    """Collect the clip domains of each task's labelled clips.
 
     Parameters
     ----------
@@ -217,13 +217,15 @@ def paired_task_contrast(differences: np.ndarray, *, alpha: float = 0.05) -> dic
     se = d.std(axis=0, ddof=1) / np.sqrt(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = estimate / se
-    half = stats.t.ppf(1 - alpha / 2, n - 1) * se
-    return {"estimate": estimate, "ci_low": estimate - half, "ci_high": estimate + half,
-            "p_value": 2 * stats.t.sf(np.abs(t), n - 1), "se": se, "df": np.full(d.shape[1], n - 1.0)}
+    # scipy's t interval needs scale > 0: equal differences over the tasks give a zero-width interval
+    low, high = stats.t.interval(1 - alpha, n - 1, loc=estimate, scale=np.where(se > 0, se, 1.0))
+    return {"estimate": estimate, "ci_low": np.where(se > 0, low, estimate),
+            "ci_high": np.where(se > 0, high, estimate), "p_value": 2 * stats.t.sf(np.abs(t), n - 1), "se": se,
+            "df": np.full(d.shape[1], n - 1.0)}
 
 
 def pooled_contrast(contrasts: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, object]:
-    """The in- vs out-of-domain contrast pooled over the tested tasks (paired over tasks, see module docstring).
+    """Pool the in- vs out-of-domain contrast over the tested tasks (paired over tasks, see module docstring).
 
     Parameters
     ----------

@@ -7,6 +7,8 @@ import html
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_run import DOMAIN_TASK_GAIN, DOMAIN_TASKS, LAYERS, make_run
+
 from audioprobe.analysis.seed_unit import student_t
 from audioprobe.analysis.transfer import (
     in_domain_side,
@@ -17,6 +19,7 @@ from audioprobe.analysis.transfer import (
     task_clip_domains,
     task_contrasts,
 )
+from audioprobe.errors import ParameterError
 from audioprobe.figures import FIGURES
 from audioprobe.figures.run_report import run_report
 from audioprobe.figures.tables import RunTables
@@ -31,9 +34,6 @@ from audioprobe.figures.task_transfer import (
     fixed_layer,
     transfer_results,
 )
-from synthetic_run import DOMAIN_TASK_GAIN, DOMAIN_TASKS, LAYERS, make_run
-
-from audioprobe.errors import ParameterError
 
 DOMAINS = ("speech", "nonspeech", "mixed")
 #: Task -> its clip domains, for the planted tables below.
@@ -111,6 +111,10 @@ def test_planted_in_domain_advantage_is_detected_with_the_compare_stage_t_test()
     assert pooled["estimate"] == pytest.approx(differences.mean())
     from scipy import stats
     assert pooled["p_value"] == pytest.approx(stats.ttest_1samp(differences, 0.0).pvalue)
+    ci = stats.ttest_1samp(differences, 0.0).confidence_interval(0.95)
+    assert (pooled["ci_low"], pooled["ci_high"]) == pytest.approx((ci.low, ci.high))
+    equal = paired_task_contrast(np.full(3, 0.25))  # no spread over tasks: a zero-width interval, not NaN
+    assert equal["ci_low"][0] == equal["ci_high"][0] == 0.25
 
 
 def test_one_model_per_side_cannot_be_tested_and_says_so():
