@@ -241,7 +241,7 @@ def _probe_sentences(tables: RunTables, figures: dict[str, str]) -> list[str]:
                  f"{_setting(config, 'unique parts by', 'partition_by')}.")
     if isinstance(names, list) and "task" in names:
         permutations = _recorded(config, "task_permutations")
-        if permutations is None:  # the driver then uses the probe stage's n_permutations
+        if permutations is None:  # recorded before the task probe had its own default: it used n_permutations
             permutations = f"{_text(_recorded(config, 'n_permutations'))} (the probe stage's n_permutations)"
         tasks = _recorded(config, "tasks")
         tasks = (", ".join(f"{t.get('name')} (labels {t.get('column')}, grouped by {t.get('group')})"

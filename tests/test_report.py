@@ -35,6 +35,7 @@ from audioprobe.figures.run_report import (
     transfer_table,
 )
 from audioprobe.figures.tables import RunTables, headline_scores
+from audioprobe.runstore import Run
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium")
                                         else None)
@@ -109,7 +110,7 @@ def test_methods_paragraph_states_what_each_stage_recorded(run):
         f"bootstraps over groups for intervals: {probe['n_bootstraps']} (no intervals)",
         f"principal components per layer: {probe['n_components']}",
         "tasks: clip_domain (labels domain, grouped by group); relative C grid: 0.01, 1, 100",
-        f"label permutations for p: {probe['n_permutations']} (the probe stage's n_permutations)",
+        f"group-respecting label permutations for p: {probe['task_permutations']}.",
         f"alpha {compare['alpha']:g}; seed test: {compare['seed_test']}", "unit of inference: seed",
         # compare ran t-tests and mixed models: its recorded permutation and bootstrap counts were not used
         f"not used by these tests: n_permutations {compare['n_permutations']}, n_bootstraps {compare['n_bootstraps']}",
@@ -117,11 +118,22 @@ def test_methods_paragraph_states_what_each_stage_recorded(run):
     ]
     for test, n in stats.loc[stats["p_value"].notna(), "test"].value_counts().items():
         facts.append(f"{test} ({n} test{'s' if n > 1 else ''})")
+    assert probe["task_permutations"] != probe["n_permutations"]  # the task count is told apart from the RSA one
     for fact in facts:
         assert fact in text, fact
     for descriptor in DESCRIPTORS:
         assert descriptor in text
     assert "Permutations: 10000" not in text and "Bootstrap resamples" not in text  # the old misreport
+
+
+def test_methods_of_a_run_without_task_permutations_state_the_count_the_task_probe_used(run, tmp_path):
+    """A run recorded before the task probe had its own default (task_permutations null) used n_permutations."""
+    old = Run(shutil.copytree(run.path, tmp_path / "run"))
+    old.update_info(lambda info: info["stages"]["probe"]["config"].update(task_permutations=None))
+    probe = old.info["stages"]["probe"]["config"]
+    text = methods_paragraph(RunTables(old))
+    assert (f"group-respecting label permutations for p: {probe['n_permutations']} (the probe stage's "
+            "n_permutations)." in text)
 
 
 def test_report_methods_say_which_figure_shows_which_score(page):
