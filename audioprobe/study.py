@@ -1,10 +1,11 @@
 """The study runner: one TOML file -> the whole pipeline into one run folder, resumably.
 
 A study file names the clips, the descriptors, the models (spec, pretraining domain, seed),
-the probes, the label read-out tasks (``[[tasks]]``: name, column, group) and the statistics. :func:`run_study` runs features -> activations (per model)
--> probes -> domain statistics -> figures -> report; every stage skips work that a previous,
-possibly interrupted, call finished. ``study.example.toml`` at the repository root is a
-documented example; :func:`demo_study` is the configuration of ``audioprobe demo``.
+the probes, the label read-out tasks (``[[tasks]]``: name, column, group) and the statistics.
+:func:`run_study` runs features -> activations (per model) -> probes -> domain statistics -> figures ->
+report; every stage skips work that a previous, possibly interrupted, call finished.
+``study.example.toml`` at the repository root is a documented example; :func:`demo_study` is the
+configuration of ``audioprobe demo``.
 """
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def _tasks(tasks: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
 
 
 def demo_study() -> dict[str, Any]:
-    """The study ``audioprobe demo`` runs: the shipped corpus, every shipped model, a random-weight control.
+    """Return the study ``audioprobe demo`` runs: the shipped corpus, every shipped model, a random-weight control.
 
     Every probe runs, with 200 RSA permutations and no RSA bootstrap (the demo's time budget is a
     few minutes on 2 cores; a study file sets ``bootstraps`` for confidence intervals). Three label read-out

@@ -1,6 +1,9 @@
-"""Task read-out by layer (``task_profiles``): pooled balanced accuracy of each task against depth, one
-line per pretraining domain, with the random-weight control and chance; and the data functions the
-transfer matrix (:mod:`.task_transfer`) and the report share."""
+"""Task read-out by layer (``task_profiles``) and the task data the transfer matrix and the report share.
+
+The figure shows the pooled balanced accuracy of each task against depth, one line per pretraining domain,
+with the random-weight control and chance; the data functions are shared with the transfer matrix
+(:mod:`.task_transfer`) and the report.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +34,11 @@ TITLE = "Task read-out by layer and pretraining domain"
 
 
 def task_scores(tables: RunTables) -> pd.DataFrame:
-    """Pooled balanced accuracy, chance and the chance-normalised score of every (model, layer, task)
-    (:func:`~audioprobe.analysis.transfer.normalised_accuracy`); raises MissingInput without task rows."""
+    """Collect the pooled balanced accuracy, chance and chance-normalised score of every (model, layer, task).
+
+    The scores are :func:`~audioprobe.analysis.transfer.normalised_accuracy`'s; raises MissingInput without
+    task rows.
+    """
     scores = normalised_accuracy(tables.require("probes"))
     if scores.empty:
         raise MissingInput("probes.parquet has no task rows (balanced_accuracy_pooled over all folds)")
@@ -40,8 +46,11 @@ def task_scores(tables: RunTables) -> pd.DataFrame:
 
 
 def task_domains(tables: RunTables) -> dict[str, tuple[str, ...]]:
-    """Task -> clip domains of its labelled clips, from the probe stage's recorded tasks (run.json) and
-    clips.parquet; tasks not recorded or without their label column are left out (domain unknown)."""
+    """Map each task to the clip domains of its labelled clips.
+
+    From the probe stage's recorded tasks (run.json) and clips.parquet; tasks not recorded or without their
+    label column are left out (domain unknown).
+    """
     config = (tables.info.get("stages", {}).get("probe") or {}).get("config") or {}
     tasks = config.get("tasks") if isinstance(config.get("tasks"), list) else []
     clips = tables.get("clips")
@@ -77,7 +86,7 @@ def task_profile(scores: pd.DataFrame, *, column: str = "accuracy") -> pd.DataFr
 
 
 def domain_columns(table: pd.DataFrame) -> list[str]:
-    """The pretraining domains of a table in :data:`~.style.DOMAIN_ORDER`, unknown ones last."""
+    """List the pretraining domains of a table in :data:`~.style.DOMAIN_ORDER`, unknown ones last."""
     present = set(table["pretrain_domain"].astype(str))
     return [d for d in DOMAIN_ORDER if d in present] + sorted(present - set(DOMAIN_ORDER))
 
@@ -140,8 +149,10 @@ def task_profiles(scores: pd.DataFrame, *, domains: dict[str, tuple[str, ...]] |
 
 
 def task_summary(scores: pd.DataFrame) -> str:
-    """One paragraph: per task, the log-mel input's score, the best trained domain and layer, and the
-    random-weight control, with the layers where the trained models' mean exceeds the control's.
+    """Summarise the task read-out in one paragraph.
+
+    Per task: the log-mel input's score, the best trained domain and layer, and the random-weight control,
+    with the layers where the trained models' mean exceeds the control's.
 
     Parameters
     ----------
@@ -177,7 +188,7 @@ def task_summary(scores: pd.DataFrame) -> str:
 
 
 def caption(tables: RunTables) -> str:
-    """What the task profiles show and how to read them."""
+    """Say what the task profiles show and how to read them."""
     scores = task_scores(tables)
     n_models = scores.groupby("pretrain_domain")["model"].nunique()
     return ("One panel per task (its clip domains in the title): the pooled balanced accuracy (y; out-of-fold "
@@ -195,5 +206,5 @@ def caption(tables: RunTables) -> str:
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The task profiles of a run (raises MissingInput without task rows)."""
+    """Draw the task profiles of a run (raises MissingInput without task rows)."""
     return task_profiles(task_scores(tables), domains=task_domains(tables))

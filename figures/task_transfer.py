@@ -1,6 +1,9 @@
-"""The task transfer matrix (``task_transfer``): rows = tasks with their clip domains, columns =
-pretraining domains, cells = chance-normalised balanced accuracy at each model's best layer and at a
-fixed layer, with the within- vs out-of-domain contrast of :mod:`audioprobe.analysis.transfer`."""
+"""The task transfer matrix (``task_transfer``) with the within- vs out-of-domain contrast.
+
+Rows = tasks with their clip domains, columns = pretraining domains, cells = chance-normalised balanced
+accuracy at each model's best layer and at a fixed layer; the contrast is
+:mod:`audioprobe.analysis.transfer`'s.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -45,8 +48,10 @@ FIXED_LAYER = "features.11"
 
 
 def fixed_layer(scores: pd.DataFrame) -> tuple[str, str]:
-    """The fixed layer of the transfer matrix and why: :data:`FIXED_LAYER` when every model has it,
-    else the deepest layer (highest ``layer_index``) that every model has a score at.
+    """Choose the fixed layer of the transfer matrix and say why.
+
+    :data:`FIXED_LAYER` when every model has it, else the deepest layer (highest ``layer_index``) that every
+    model has a score at.
 
     Raises
     ------
@@ -74,10 +79,12 @@ def transfer_matrix(selected: pd.DataFrame) -> pd.DataFrame:
 
 
 def transfer_results(tables: RunTables, *, alpha: float = 0.05) -> list[dict]:
-    """The two views of the transfer matrix (each model's best layer; the fixed layer), each a dict with
-    ``view``, ``layer_note``, ``matrix`` (:func:`transfer_matrix`), ``contrasts``
+    """Compute the two views of the transfer matrix: each model's best layer, and the fixed layer.
+
+    Each view is a dict with ``view``, ``layer_note``, ``matrix`` (:func:`transfer_matrix`), ``contrasts``
     (:func:`~audioprobe.analysis.transfer.task_contrasts`) and ``pooled``
-    (:func:`~audioprobe.analysis.transfer.pooled_contrast`)."""
+    (:func:`~audioprobe.analysis.transfer.pooled_contrast`).
+    """
     scores, domains = task_scores(tables), task_domains(tables)
     layer, why = fixed_layer(scores)
     views = []
@@ -97,7 +104,7 @@ def _contrast_text(row: pd.Series | dict) -> str:
 
 
 def contrast_table(views: list[dict]) -> pd.DataFrame:
-    """The per-task and pooled contrasts of both views (:func:`transfer_results`) as one table.
+    """Put the per-task and pooled contrasts of both views (:func:`transfer_results`) in one table.
 
     Returns
     -------
@@ -128,8 +135,11 @@ def contrast_table(views: list[dict]) -> pd.DataFrame:
 
 @styled
 def task_transfer(views: list[dict], domains: dict[str, tuple[str, ...]]) -> Figure:
-    """Heat maps of the transfer matrix, one panel per view; in-domain cells outlined, each task's
-    contrast under its name, the pooled contrast in the panel title."""
+    """Draw heat maps of the transfer matrix, one panel per view.
+
+    In-domain cells are outlined, each task's contrast is under its name, the pooled contrast in the panel
+    title.
+    """
     n_tasks = len(views[0]["matrix"])
     n_cols = max(len(v["matrix"].columns) for v in views)
     panel_width = min(1.1 * n_cols + 2.6, (REPORT_WIDTH - 0.8) / len(views))
@@ -167,17 +177,17 @@ def task_transfer(views: list[dict], domains: dict[str, tuple[str, ...]]) -> Fig
 
 
 def _outline(column: int, row: int) -> Rectangle:
-    """The white frame of an in-domain cell."""
+    """Frame an in-domain cell in white."""
     return Rectangle((column - 0.48, row - 0.48), 0.96, 0.96, fill=False, edgecolor="white", lw=2.0)
 
 
 def from_run(tables: RunTables) -> Figure:
-    """The transfer matrix of a run (raises MissingInput without task rows)."""
+    """Draw the transfer matrix of a run (raises MissingInput without task rows)."""
     return task_transfer(transfer_results(tables), task_domains(tables))
 
 
 def caption(tables: RunTables) -> str:
-    """What the transfer matrix shows, how to read it, and which layers it uses."""
+    """Say what the transfer matrix shows, how to read it, and which layers it uses."""
     views = transfer_results(tables)
     return ("Rows: tasks (the clip domains of their labelled clips); columns: pretraining domains; each cell "
             "the chance-normalised balanced accuracy (BA - chance) / (1 - chance) (0 = chance, 1 = perfect), "

@@ -83,6 +83,7 @@ class TaskSpec:
     group: str = "group"
 
     def as_dict(self) -> dict:
+        """Return the task as recorded in ``run.json``: ``{"name", "column", "group"}``."""
         return {"name": self.name, "column": self.column, "group": self.group}
 
 
@@ -102,7 +103,7 @@ DEFAULT_TASKS = (
 
 
 def parse_task(text: str | dict | TaskSpec) -> TaskSpec:
-    """A task from ``"NAME=COLUMN[:GROUP_COLUMN]"``, a dict (``name``, ``column``, ``group``) or a TaskSpec.
+    """Parse a task from ``"NAME=COLUMN[:GROUP_COLUMN]"``, a dict (``name``, ``column``, ``group``) or a TaskSpec.
 
     The group column defaults to ``group`` (the manifest's unit that must not straddle folds).
 
@@ -126,7 +127,7 @@ def parse_task(text: str | dict | TaskSpec) -> TaskSpec:
 
 
 def task_labels(clips: pd.DataFrame, task: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The task's labels and groups of every clip.
+    """Read the task's label and group of every clip.
 
     Parameters
     ----------
@@ -169,7 +170,10 @@ def small_classes(labels: np.ndarray, groups: np.ndarray, *,
 
 
 def permutation_scheme(labels: np.ndarray, groups: np.ndarray) -> str:
-    """``"groups"`` when every group holds one label (permute whole groups), else ``"within-groups"``."""
+    """Choose the label permutation: ``"groups"`` when every group holds one label, else ``"within-groups"``.
+
+    ``"groups"`` permutes whole groups' labels; ``"within-groups"`` permutes labels inside each group.
+    """
     per_group = pd.Series(labels).groupby(groups).nunique()
     return "groups" if (per_group <= 1).all() else "within-groups"
 
@@ -453,7 +457,7 @@ class TaskProbe:
 
     def _select_C(self, design: _Design, train: np.ndarray, y: np.ndarray, g: np.ndarray,
                   Cs: np.ndarray) -> tuple[float, int]:
-        """The C of highest pooled inner balanced accuracy on the training rows (smallest C on ties)."""
+        """Select the C of highest pooled inner balanced accuracy on the training rows (smallest C on ties)."""
         n_inner = min(INNER_CV, len(np.unique(g[train])))
         if len(Cs) == 1 or n_inner < 2 or len(np.unique(y[train])) < 2:
             return float(Cs[0]), 0
@@ -517,9 +521,9 @@ class TaskProbe:
             self.notes_[f"fold:{f}"] = reason
 
     def to_frame(self, name: str) -> pd.DataFrame:
-        """Long rows of docs/run-folder.md: ``feature`` (= ``name``), ``metric``, ``fold``, ``value``, ``n_clips``,
-        ``p_value``, ``note``.
+        """Return the long rows of docs/run-folder.md.
 
+        Columns ``feature`` (= ``name``), ``metric``, ``fold``, ``value``, ``n_clips``, ``p_value``, ``note``.
         Per fold (0..cv-1): ``balanced_accuracy``, ``macro_f1``, ``C`` (relative C chosen). Over all folds
         (fold <NA>): ``balanced_accuracy_pooled`` (with ``p_value``), ``macro_f1_pooled``, ``chance``
         (1 / n_classes), ``n_classes``, ``n_left_out`` (labelled clips of the classes left out; the note names
