@@ -130,7 +130,8 @@ def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool,
             where = {**base, **ident, "layer": layer, "layer_index": index}
             for feature in DESCRIPTORS:
                 # the input layer is the same for every model: the same score, no model noise
-                pooled = _score(domain, index, feature) + 0.02 * (rng.standard_normal() if index else input_noise[feature])
+                noise = rng.standard_normal() if index else input_noise[feature]
+                pooled = _score(domain, index, feature) + 0.02 * noise
                 for fold in range(N_FOLDS):
                     r2 = pooled + 0.05 * rng.standard_normal()
                     rows.append({**where, "feature": feature, "probe": "ridge", "metric": "r2", "fold": fold,
@@ -201,7 +202,8 @@ def _probes(models: tuple, n_clips: int, rng: np.random.Generator, *, cka: bool,
     return table
 
 
-def _write_activations(run: Run, models: tuple, clips: pd.DataFrame, features: pd.DataFrame, rng: np.random.Generator) -> None:
+def _write_activations(run: Run, models: tuple, clips: pd.DataFrame, features: pd.DataFrame,
+                       rng: np.random.Generator) -> None:
     import zarr
 
     n = len(clips)

@@ -16,8 +16,15 @@ from sklearn.preprocessing import StandardScaler
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.probes import COLUMNS, run_probes
-from audioprobe.probes.task import (TaskProbe, TaskSpec, parse_task, permutation_scheme, permute_labels,
-                                    small_classes, task_folds)
+from audioprobe.probes.task import (
+    TaskProbe,
+    TaskSpec,
+    parse_task,
+    permutation_scheme,
+    permute_labels,
+    small_classes,
+    task_folds,
+)
 from audioprobe.runstore import Run
 
 
