@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audioprobe",
         description="Probe which acoustic properties each layer of an audio network encodes, and compare "
-                    "networks pretrained on speech, music and environmental sound.")
+                    "networks by the domain they were pretrained on: speech, nonspeech (music and environmental "
+                    "sound), mixed (speech and non-speech), against the random-weight control (none). Clips are "
+                    "speech, music or environmental.")
     parser.add_argument("--version", action="version", version=f"audioprobe {__version__}")
     _add_verbosity(parser, default=0)
     common = argparse.ArgumentParser(add_help=False)

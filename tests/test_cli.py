@@ -17,6 +17,18 @@ def test_console_script_help_lists_commands():
         assert command in out.stdout
 
 
+def test_help_names_the_pretraining_domains_it_compares(capsys):
+    from audioprobe.contract import CLIP_DOMAINS, NONSPEECH_DOMAINS, PRETRAIN_DOMAINS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for domain in PRETRAIN_DOMAINS:
+        assert f"{domain} (" in text or f"{domain}:" in text or f"({domain})" in text or f" {domain}," in text, domain
+    assert f"nonspeech ({' and '.join(NONSPEECH_DOMAINS)} sound)" in text
+    assert f"Clips are {', '.join(CLIP_DOMAINS[:-1])} or {CLIP_DOMAINS[-1]}." in text
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
