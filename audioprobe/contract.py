@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # numpy and pandas are imported by the functions that need th
 __all__ = ["RUN_JSON", "CLIPS", "FAILURES", "FEATURES", "FEATURES_META", "ACTIVATIONS", "PROBES", "OOF", "STATS",
            "STATS_SUMMARY", "FIGURES", "REPORT", "UNITS", "MODEL_JSON", "LAYERS_CSV", "CLIP_DOMAINS",
            "NONSPEECH_DOMAINS", "PRETRAIN_DOMAINS", "FAILURE_COLUMNS", "PROBE_COLUMNS", "OOF_COLUMNS",
-           "LAYERS_CSV_COLUMNS", "TABLE_COLUMNS", "check_table", "list_models", "model_layers", "layer_path",
-           "read_layer", "all_fold_scores", "model_order"]
+           "LAYERS_CSV_COLUMNS", "TABLE_COLUMNS", "check_table", "zarr_store", "list_models", "model_layers",
+           "layer_path", "read_layer", "all_fold_scores", "model_order"]
 
 # ---- file names -----------------------------------------------------------------------------------
 RUN_JSON = "run.json"
@@ -111,6 +111,17 @@ def check_table(name: str, table: pd.DataFrame) -> pd.DataFrame:
         raise ParameterError(f"{name}: column dtypes {wrong} differ from the contract's "
                              f"{ {c: expected[c] for c in wrong} }")
     return table
+
+
+def zarr_store(path: str | Path):
+    """A zarr store of the local folder ``path``, taken literally.
+
+    A plain string would be parsed as a URL by zarr >= 3.4, so a layer named ``relu#0`` (a module's first call)
+    would be written to ``relu`` (``#0`` read as a fragment): every array of the run is opened through this.
+    """
+    from zarr.storage import LocalStore
+
+    return LocalStore(str(path))
 
 
 # ---- readers --------------------------------------------------------------------------------------
@@ -206,7 +217,7 @@ def read_layer(model: dict, layer: pd.Series | dict, n_clips: int, *, rows: Sequ
     path = layer_path(model, layer)
     if not path.exists():
         raise ParameterError(f"activation array {str(path)!r} is missing ({LAYERS_CSV} lists it)")
-    array = zarr.open_array(str(path), mode="r")
+    array = zarr.open_array(store=zarr_store(path), mode="r")
     if array.ndim != 2 or array.shape[0] != n_clips:
         raise ParameterError(f"{str(path)!r} has shape {array.shape}; expected ({n_clips}, n_units), one row per "
                              f"clip of {CLIPS}")

@@ -36,7 +36,8 @@ import zarr
 from torch.utils.data import DataLoader, Dataset
 
 from ..audio import load_audio
-from ..contract import ACTIVATIONS, LAYERS_CSV, LAYERS_CSV_COLUMNS, MODEL_JSON, list_models, model_layers, read_layer
+from ..contract import (ACTIVATIONS, LAYERS_CSV, LAYERS_CSV_COLUMNS, MODEL_JSON, list_models, model_layers,
+                        read_layer, zarr_store)
 from ..errors import AudioprobeError, ParameterError, StageError, check_choice
 from ..log import logger, progress
 from ..manifest import as_clip_table, default_manifest_path, manifest_sha256, table_sha256
@@ -170,13 +171,13 @@ class _ChunkWriter:
         for layer in widths:
             path = folder / f"{layer}.zarr"
             if resume and path.exists():
-                self.arrays[layer] = zarr.open_array(str(path), mode="r+")
+                self.arrays[layer] = zarr.open_array(store=zarr_store(path), mode="r+")
                 self.widths[layer] = int(self.arrays[layer].shape[1])
 
     def array(self, layer: str):
         if layer not in self.arrays:
             self.arrays[layer] = zarr.open_array(
-                store=str(self.folder / f"{layer}.zarr"), mode="w", shape=(self.n_clips, self.widths[layer]),
+                store=zarr_store(self.folder / f"{layer}.zarr"), mode="w", shape=(self.n_clips, self.widths[layer]),
                 chunks=(self.chunk_clips, self.widths[layer]), dtype="float32", fill_value=np.nan)
         return self.arrays[layer]
 

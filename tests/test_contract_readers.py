@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import zarr
 
-from audioprobe.contract import all_fold_scores, model_order, read_layer
+from audioprobe.contract import all_fold_scores, model_order, read_layer, zarr_store
 from audioprobe.errors import ParameterError
 from audioprobe.manifest import manifest_sha256, sha256_file, table_sha256
 
@@ -85,3 +85,15 @@ def test_all_fold_scores_select_one_domain_pair_and_count_na_domains_as_all():
     assert all_fold_scores(probes, probe="transfer", metric="r2", train_domain="speech",
                            eval_domain="music")["value"].tolist() == [1.0]
     assert all_fold_scores(probes, probe="rsa", metric="spearman")["value"].tolist() == [3.0]
+
+
+@pytest.mark.parametrize("name", ["relu#0", "block.1#2", "odd?name"])
+def test_layer_names_with_url_characters_are_literal_folder_names(tmp_path, name):
+    """zarr >= 3.4 parses a string path as a URL (``relu#0`` -> ``relu``): arrays go through a literal store."""
+    values = np.arange(6, dtype=np.float32).reshape(3, 2)
+    array = zarr.open_array(store=zarr_store(tmp_path / f"{name}.zarr"), mode="w", shape=(3, 2), chunks=(2, 2),
+                            dtype="float32")
+    array[:] = values
+    assert (tmp_path / f"{name}.zarr").is_dir() and [p.name for p in tmp_path.iterdir()] == [f"{name}.zarr"]
+    model = {"name": "m", "folder": str(tmp_path)}
+    np.testing.assert_array_equal(read_layer(model, {"layer": name, "file": f"{name}.zarr"}, 3), values)
