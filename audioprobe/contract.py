@@ -114,7 +114,7 @@ def check_table(name: str, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def zarr_store(path: str | Path):
-    """A zarr store of the local folder ``path``, taken literally.
+    """Return a zarr store of the local folder ``path``, taken literally.
 
     A plain string would be parsed as a URL by zarr >= 3.4, so a layer named ``relu#0`` (a module's first call)
     would be written to ``relu`` (``#0`` read as a fragment): every array of the run is opened through this.

@@ -36,8 +36,16 @@ import zarr
 from torch.utils.data import DataLoader, Dataset
 
 from ..audio import load_audio
-from ..contract import (ACTIVATIONS, LAYERS_CSV, LAYERS_CSV_COLUMNS, MODEL_JSON, list_models, model_layers,
-                        read_layer, zarr_store)
+from ..contract import (
+    ACTIVATIONS,
+    LAYERS_CSV,
+    LAYERS_CSV_COLUMNS,
+    MODEL_JSON,
+    list_models,
+    model_layers,
+    read_layer,
+    zarr_store,
+)
 from ..errors import AudioprobeError, ParameterError, StageError, check_choice
 from ..log import logger, progress
 from ..manifest import as_clip_table, default_manifest_path, manifest_sha256, table_sha256
