@@ -193,6 +193,8 @@ def test_build_default_reproduces_the_shipped_corpus(tmp_path):
 
 
 @needs_packages
+@pytest.mark.slow  # ~14 s; the fast loop: matched pools (test_pretrain::test_pools_have_matched_durations_and_shares)
+# and the disjointness rules (test_pretrain_pools: package rules, default inventory without pool packages)
 def test_pools_are_matched_and_disjoint_from_the_default_corpus(tmp_path):
     from audioprobe.cli import main
     from audioprobe.manifest import check_manifest

@@ -89,6 +89,8 @@ def _run_script(manifest: Path, run: Path, delay: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
+@pytest.mark.slow  # ~10 s; the fast loop has resume (test_rerun_skips_finished_clips_and_retries_failed_ones) and a
+# SIGKILLed stage resumed (test_run_lifecycle::test_sigkilled_probe_stage_resumes_and_equals_an_uninterrupted_run)
 def test_sigkill_mid_run_then_resume_gives_identical_results(manifest, tmp_path):
     reference = tmp_path / "reference"
     assert _run_script(manifest, reference, "0").wait(timeout=120) == 0
