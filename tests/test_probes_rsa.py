@@ -1,11 +1,13 @@
 """RSA: RDMs against scipy, comparisons against rsatoolbox, permutation null and bootstrap against brute force."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.spatial.distance import pdist
-from scipy.stats import kstest, rankdata, spearmanr
+from scipy.stats import chisquare, kstest, rankdata, spearmanr
 
 from audioprobe.errors import ParameterError
 from audioprobe.probes.rsa import (
@@ -70,21 +72,38 @@ def test_compare_equals_rsatoolbox(method):
         assert compare_rdms(rdm, d, method=method) == pytest.approx(oracle, abs=1e-6)
 
 
-def test_permutation_null_equals_recomputed_permutations():
+def _frequencies_match(values, outcomes, probabilities):
+    """Every value is one of the enumerated outcomes (rows of ``outcomes``) and their frequencies follow
+    ``probabilities`` (chi-square); outcomes with equal values are pooled."""
+    def key(v):  # NaN (a constant resampled RDM) is an outcome too
+        return tuple(None if np.isnan(x) else round(float(x), 9) for x in v)
+
+    keys = [key(o) for o in outcomes]
+    pooled = {}
+    for outcome, prob in zip(keys, probabilities):
+        pooled[outcome] = pooled.get(outcome, 0.0) + prob
+    observed = dict.fromkeys(pooled, 0)
+    for v in values:
+        assert key(v) in observed, f"{v} is not the value of any permutation or resample"
+        observed[key(v)] += 1
+    expected = np.array(list(pooled.values())) * len(values)
+    assert chisquare(list(observed.values()), expected).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("method", ["spearman", "tau-a"])
+def test_permutation_null_is_the_distribution_over_all_clip_permutations(method):
+    """With 5 clips every one of the 120 permutations is enumerated: each null value is rsatoolbox's similarity
+    of the targets with the layer RDM of one permutation of the clips, and all permutations are equally likely."""
     rng = np.random.default_rng(2)
-    X, Y = rng.normal(size=(11, 5)), rng.normal(size=(11, 3))
+    X, Y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
     rdm = layer_rdm(X)
-    targets = np.stack([descriptor_rdm(Y[:, j]) for j in range(3)], axis=1)
-    for method in ("spearman", "tau-a"):
-        null = permutation_null(rdm, targets, method=method, n_permutations=6, random_state=7, batch=4)
-        draw = np.random.default_rng(7)
-        perms = (draw.permuted(np.tile(np.arange(11), (6, 1)), axis=1) if method == "spearman"
-                 else np.array([draw.permutation(11) for _ in range(6)]))
-        for b, perm in enumerate(perms):
-            shuffled = pdist(X[perm], "correlation")  # the layer's clip labels permuted
-            expected = [rsatoolbox.rdm.compare(_rdms(shuffled), _rdms(targets[:, j]), method=method)[0, 0]
-                        for j in range(3)]
-            np.testing.assert_allclose(null[b], expected, atol=1e-6)
+    targets = np.stack([descriptor_rdm(Y[:, j]) for j in range(2)], axis=1)
+    null = permutation_null(rdm, targets, method=method, n_permutations=1200 if method == "spearman" else 600,
+                            random_state=7, batch=64)
+    outcomes = [[rsatoolbox.rdm.compare(_rdms(pdist(X[list(perm)], "correlation")), _rdms(targets[:, j]),
+                                        method=method)[0, 0] for j in range(2)]
+                for perm in itertools.permutations(range(5))]
+    _frequencies_match(null, outcomes, np.full(120, 1 / 120))
 
 
 @pytest.mark.parametrize("tied_layer", [True, False])
@@ -126,25 +145,28 @@ def test_weighted_midranks_equal_ranks_of_expanded_vector(levels):
 
 
 @pytest.mark.parametrize("tied_layer", [True, False])
-def test_bootstrap_equals_spearman_of_expanded_samples(tied_layer):
-    """Every bootstrap replicate equals scipy's Spearman of the pairs repeated by their weights (unequal groups)."""
+@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")
+def test_bootstrap_is_the_distribution_over_all_group_resamples(tied_layer):
+    """With 3 groups of unequal sizes every resample of the groups (10 count vectors, multinomial probabilities)
+    is enumerated: each replicate is scipy's Spearman of the pairs repeated by their weights (count of clip i x
+    count of clip j) for one resample, with that resample's probability."""
     rng = np.random.default_rng(8)
-    n = 25
+    groups = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    n = len(groups)
     X = rng.integers(0, 3, size=(n, 2)).astype(float) if tied_layer else rng.normal(size=(n, 4))
     rdm = layer_rdm(X, metric="euclidean")
     targets = np.stack([descriptor_rdm(rng.integers(0, 4, size=n).astype(float)),
                         descriptor_rdm(rng.normal(size=n)), descriptor_rdm(X[:, 0] + rng.normal(size=n))], axis=1)
-    groups = np.r_[np.arange(9), rng.integers(0, 9, size=n - 9)]  # 9 groups of unequal sizes
-    boot = bootstrap_distribution(rdm, targets, groups, n_bootstraps=40, random_state=2)
-    _, group_of = np.unique(groups.astype(str), return_inverse=True)
-    draw = np.random.default_rng(2)
+    boot = bootstrap_distribution(rdm, targets, groups, n_bootstraps=1000, random_state=2)
     rows, cols = np.triu_indices(n, 1)
-    for b in range(40):
-        count = np.bincount(draw.integers(0, 9, 9), minlength=9)[group_of]
-        reps = count[rows] * count[cols]
-        for j in range(3):
-            expected = spearmanr(np.repeat(rdm, reps), np.repeat(targets[:, j], reps)).statistic
-            assert boot[b, j] == pytest.approx(expected, abs=1e-12)
+    outcomes, probabilities = [], []
+    for drawn in itertools.product(range(3), repeat=3):  # 27 equally likely sequences of drawn groups
+        count = np.bincount(drawn, minlength=3)[groups]
+        reps = (count[rows] * count[cols]).astype(int)
+        outcomes.append([spearmanr(np.repeat(rdm, reps), np.repeat(targets[:, j], reps)).statistic
+                         for j in range(3)])
+        probabilities.append(1 / 27)
+    _frequencies_match(boot, outcomes, probabilities)
 
 
 def test_planted_similarity_is_detected_and_null_p_values_are_uniform():
