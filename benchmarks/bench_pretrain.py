@@ -28,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from audioprobe.models.byola import AudioNTT2020
 from audioprobe.pretrain.augment import BYOLAugment, log_mixup_exp, standardize_batch
 from audioprobe.pretrain.recipe import SHIPPED_RECIPE

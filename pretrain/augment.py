@@ -31,7 +31,7 @@ __all__ = ["log_mixup_exp", "MixupMemory", "RandomResizeCrop", "RandomLinearFade
 
 
 def check_random_state(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    """A :class:`numpy.random.Generator` from a seed, a Generator (returned as is) or None (fresh entropy)."""
+    """Return a :class:`numpy.random.Generator` from a seed, a Generator (as is) or None (fresh entropy)."""
     if isinstance(random_state, np.random.Generator):
         return random_state
     if random_state is None or isinstance(random_state, (int, np.integer)):
@@ -100,6 +100,7 @@ class MixupMemory:
 
     @property
     def memory_(self) -> torch.Tensor:
+        """The remembered examples, oldest first, shape (n_kept, 1, F, T)."""
         if self._n_kept < self.n_memory:
             return self._ring[:self._n_kept]
         return torch.cat([self._ring[self._next:], self._ring[:self._next]])
@@ -137,10 +138,11 @@ class MixupMemory:
         return self
 
     def state_dict(self) -> dict[str, Any]:
-        """The memory (oldest first, on the CPU), for resuming a run."""
+        """Return the memory (oldest first, on the CPU), for resuming a run."""
         return {"memory": self.memory_.to("cpu", copy=True)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the memory of :meth:`state_dict` (on the device the memory is held on)."""
         device = self._ring.device
         self._ring, self._n_kept, self._next = torch.empty(0), 0, 0
         if state["memory"].numel():
@@ -229,6 +231,7 @@ class RandomLinearFader:
         self.rng = check_random_state(random_state)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, 1, F, T) plus one random linear ramp over time per example."""
         _check_batch(x)
         ends = torch.as_tensor(self.gain * (2.0 * self.rng.random((x.shape[0], 2)) - 1.0), dtype=x.dtype)
         t = torch.linspace(0.0, 1.0, x.shape[-1], dtype=x.dtype)
@@ -292,7 +295,7 @@ class BYOLAugment:
         return first, second
 
     def config(self) -> dict[str, Any]:
-        """The parameters, for the checkpoint's sidecar."""
+        """Return the parameters, for the checkpoint's sidecar."""
         return {"mixup_ratio": self.mixup.ratio, "n_memory": self.mixup.n_memory, "fader_gain": self.fader.gain,
                 "virtual_crop_scale": list(self.crop.virtual_crop_scale), "freq_scale": list(self.crop.freq_scale),
                 "time_scale": list(self.crop.time_scale)}

@@ -66,7 +66,7 @@ def _part_durations(manifest: pd.DataFrame) -> dict[str, float]:
 
 
 def matched_total_s(manifest: pd.DataFrame) -> float:
-    """The largest total duration (s) every pretraining domain can get from ``manifest``: min(speech, non-speech)."""
+    """Return the largest total duration (s) every pretraining domain can get: min(speech, non-speech)."""
     available = _part_durations(manifest)
     return min(available[part] / share for mix in DOMAIN_MIX.values() for part, share in mix.items())
 
@@ -85,7 +85,7 @@ def label_shares(manifest: pd.DataFrame, domain: str) -> dict[str, float]:
 
 def select_pool(manifest: pd.DataFrame, domain: str, *, total_s: float | None = None,
                 random_state: int = 0) -> pd.DataFrame:
-    """The rows of one pretraining domain, with ``take_s`` summing to ``total_s``.
+    """Select the rows of one pretraining domain, with ``take_s`` summing to ``total_s``.
 
     Parameters
     ----------
@@ -200,7 +200,7 @@ class LogMelPool:
 
     def epoch_plan(self, random_state: int | np.random.Generator, *, batch_size: int,
                    world_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """The crops of one epoch, shuffled and cut into full global batches.
+        """Plan the crops of one epoch, shuffled and cut into full global batches.
 
         Parameters
         ----------
@@ -229,6 +229,7 @@ class LogMelPool:
 
     @property
     def device(self) -> torch.device:
+        """Where the log-mels are held."""
         return self.frames_.device
 
     def to(self, device: torch.device | str) -> LogMelPool:

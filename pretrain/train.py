@@ -215,7 +215,7 @@ class BYOL(nn.Module):
 
     def loss(self, view_one: torch.Tensor, view_two: torch.Tensor, *, online: nn.Module | None = None
              ) -> torch.Tensor:
-        """The symmetric BYOL loss of two views (B, 1, F, T), averaged over the batch.
+        """Compute the symmetric BYOL loss of two views (B, 1, F, T), averaged over the batch.
 
         ``online`` replaces :attr:`online` in the forward pass (its DDP wrapper); both views go
         through it in one batch.

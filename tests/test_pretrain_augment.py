@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from audioprobe.errors import ParameterError
-from audioprobe.pretrain.augment import (BYOLAugment, MixupMemory, RandomLinearFader, RandomResizeCrop,
-                                         log_mixup_exp, standardize_batch)
+from audioprobe.pretrain.augment import (
+    BYOLAugment,
+    MixupMemory,
+    RandomLinearFader,
+    RandomResizeCrop,
+    log_mixup_exp,
+    standardize_batch,
+)
 
 
 def _batch(seed: int = 0, batch: int = 5) -> torch.Tensor:

@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from test_pretrain import TINY, write_pool
+
+from audioprobe.cli import main
 from audioprobe.models.byola import AudioNTT2020
 from audioprobe.models.specs import load_model
 from audioprobe.pretrain import shipped as shipped_module
 from audioprobe.pretrain.augment import BYOLAugment, RandomResizeCrop
 from audioprobe.pretrain.recipe import SHIPPED_DOMAINS, SHIPPED_SEEDS
 from audioprobe.pretrain.train import BYOL, byol_step, make_optimizer, pretrain
-from test_pretrain import TINY, write_pool
-
-from audioprobe.cli import main
 
 #: Relative L2 error of the whole gradient (all online parameters) against fp32 on the same batch
 #: and dropout masks. fp32 + channels_last only reorders sums (measured 0.002). bf16 keeps 8

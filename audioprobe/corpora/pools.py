@@ -37,8 +37,16 @@ from ..runner import resolve_n_jobs
 from .clips import leading_silence, pcm16_digest, peak_normalise, write_flac
 from .midi import GM_PROGRAMS, SOUNDFONT_LICENSE, SOUNDFONT_PACKAGE, random_melody, render_melodies
 from .selection import Decoded, decode_trimmed, manifest_row, parallel_ordered, round_robin
-from .sources import (PACKAGES, POOL_PACKAGES, CorpusBuildError, SourceFile, inventory, package_version,
-                      partition_of, unit_hash)
+from .sources import (
+    PACKAGES,
+    POOL_PACKAGES,
+    CorpusBuildError,
+    SourceFile,
+    inventory,
+    package_version,
+    partition_of,
+    unit_hash,
+)
 
 __all__ = ["build_pools", "plan_take", "POOL_NAMES"]
 

@@ -121,7 +121,7 @@ class SourceFile:
 
 
 def unit_hash(key: str) -> float:
-    """A stable number in [0, 1) from a string (the first 8 bytes of its sha256)."""
+    """Map a string to a stable number in [0, 1) (the first 8 bytes of its sha256)."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
 
 
@@ -148,7 +148,7 @@ def require_packages(packages: list[str]) -> None:
 
 @functools.lru_cache(maxsize=None)
 def package_version(package: str) -> str | None:
-    """The installed version of a Debian package, or None if it is not installed."""
+    """Return the installed version of a Debian package, or None if it is not installed."""
     res = subprocess.run(["dpkg-query", "-W", "-f=${Status}\t${Version}", package],
                          capture_output=True, text=True, check=False)
     if res.returncode != 0 or "\t" not in res.stdout:
@@ -158,7 +158,7 @@ def package_version(package: str) -> str | None:
 
 
 def package_files(package: str) -> list[str]:
-    """The installed audio files of a package, sorted (``dpkg -L``; :data:`POOL_SUFFIXES` for pool-only packages)."""
+    """List the installed audio files of a package, sorted (``dpkg -L``; :data:`POOL_SUFFIXES` for pool-only ones)."""
     res = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise CorpusBuildError(f"package {package!r} not installed; {_apt_hint([package])}")
@@ -168,8 +168,11 @@ def package_files(package: str) -> list[str]:
 
 
 def _stem_group(stem: str) -> str:
-    """Strip a variant number: ``wolf-hit-2`` -> ``wolf-hit``, ``default_dig_cracky.3`` -> ``default_dig_cracky``,
-    ``snare07`` -> ``snare``, ``tabla_ghe4`` -> ``tabla_ghe``."""
+    """Strip a variant number from a file stem.
+
+    ``wolf-hit-2`` -> ``wolf-hit``, ``default_dig_cracky.3`` -> ``default_dig_cracky``, ``snare07`` -> ``snare``,
+    ``tabla_ghe4`` -> ``tabla_ghe``.
+    """
     return re.sub(r"[-_.]?\d+$", "", stem) or stem
 
 
