@@ -27,16 +27,7 @@ import torch.nn.functional as F
 from ..errors import ParameterError
 
 __all__ = ["log_mixup_exp", "MixupMemory", "RandomResizeCrop", "RandomLinearFader", "BYOLAugment",
-           "standardize_batch", "check_random_state"]
-
-
-def check_random_state(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    """Return a :class:`numpy.random.Generator` from a seed, a Generator (as is) or None (fresh entropy)."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)):
-        return np.random.default_rng(random_state)
-    raise ParameterError(f"random_state must be an int, a numpy Generator or None, got {random_state!r}")
+           "standardize_batch"]
 
 
 def _check_batch(x: torch.Tensor) -> None:
@@ -93,7 +84,7 @@ class MixupMemory:
             raise ParameterError(f"n_memory must be a positive integer, got {n_memory!r}")
         self.ratio = float(ratio)
         self.n_memory = int(n_memory)
-        self.rng = check_random_state(random_state)
+        self.rng = np.random.default_rng(random_state)
         self._ring = torch.empty(0)
         self._n_kept = 0
         self._next = 0  # ring slot that the next remembered example overwrites
@@ -173,7 +164,7 @@ class RandomResizeCrop:
         self.virtual_crop_scale = tuple(virtual_crop_scale)
         self.freq_scale = tuple(freq_scale)
         self.time_scale = tuple(time_scale)
-        self.rng = check_random_state(random_state)
+        self.rng = np.random.default_rng(random_state)
 
     def crop_boxes(self, batch: int, canvas: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
         """Random crop boxes of a batch, shape (batch, 4): ``top, left, height, width`` in canvas pixels.
@@ -228,7 +219,7 @@ class RandomLinearFader:
         if gain < 0:
             raise ParameterError(f"gain must be >= 0, got {gain!r}")
         self.gain = float(gain)
-        self.rng = check_random_state(random_state)
+        self.rng = np.random.default_rng(random_state)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, 1, F, T) plus one random linear ramp over time per example."""
@@ -273,7 +264,7 @@ class BYOLAugment:
                  virtual_crop_scale: tuple[float, float] = (1.0, 1.5), freq_scale: tuple[float, float] = (0.6, 1.5),
                  time_scale: tuple[float, float] = (0.6, 1.5),
                  random_state: int | np.random.Generator | None = None):
-        rng = check_random_state(random_state)
+        rng = np.random.default_rng(random_state)
         self.mixup = MixupMemory(ratio=mixup_ratio, n_memory=n_memory, random_state=rng)
         self.crop = RandomResizeCrop(virtual_crop_scale=virtual_crop_scale, freq_scale=freq_scale,
                                      time_scale=time_scale, random_state=rng)
@@ -281,7 +272,7 @@ class BYOLAugment:
 
     def reseed(self, random_state: int | np.random.Generator | None) -> None:
         """Give the three augmentations one new generator (e.g. one per epoch, for exact resumes)."""
-        rng = check_random_state(random_state)
+        rng = np.random.default_rng(random_state)
         self.mixup.rng = self.crop.rng = self.fader.rng = rng
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

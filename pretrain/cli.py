@@ -17,7 +17,7 @@ def _pretrain(args: argparse.Namespace) -> int:
              seed=args.seed, batch_size=args.batch_size, lr=args.lr, ema_decay=args.ema_decay,
              proj_hidden=args.proj_hidden, proj_dim=args.proj_dim, mixup_ratio=args.mixup_ratio,
              n_memory=args.n_memory, fader_gain=args.fader_gain,
-             total_s=None if args.minutes is None else 60.0 * args.minutes, selection_seed=args.selection_seed,
+             total_s=None if args.minutes is None else 60.0 * args.minutes, selection_seed=args.selection_random_state,
              precision=args.precision, channels_last=args.channels_last, init_weights=args.init,
              device=args.device, state_dir=args.state_dir)
     return 0
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(default %(default)s)")
     p.add_argument("--minutes", type=float, default=None,
                    help="pool duration in minutes (default: the largest matched across the three domains)")
-    p.add_argument("--selection-seed", type=int, default=0, help="seed of the pool's clip selection "
+    p.add_argument("--selection-random-state", type=int, default=0, help="seed of the pool's clip selection "
                    "(default %(default)s)")
     p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"],
                    help="bf16: forward and backward under bfloat16 autocast (default %(default)s)")

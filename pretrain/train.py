@@ -44,6 +44,7 @@ from ..errors import ParameterError, check_choice
 from ..log import logger, progress
 from ..manifest import sha256_file
 from ..models.byola import AudioNTT2020, AudioNTT2022
+from ..models.device import resolve_device
 from ..provenance import git_hash
 from ..runstore import atomic_path
 from .augment import BYOLAugment, standardize_batch
@@ -51,7 +52,7 @@ from .data import UNIT_S, LogMelPool, pool_sha256, read_manifests, select_pool
 from .recipe import TRAINABLE_DOMAINS
 
 __all__ = ["ARCHS", "PRECISIONS", "PretrainConfig", "PretrainResult", "BYOL", "byol_loss", "byol_step",
-           "make_optimizer", "pretrain", "resolve_device"]
+           "make_optimizer", "pretrain"]
 
 SIDECAR_FORMAT = "audioprobe-byola-pretrain/1"
 #: Arithmetic of the forward and backward passes: ``fp32``, or ``bf16`` autocast (weights,
@@ -294,19 +295,6 @@ class PretrainResult:
     encoder: nn.Module
     sidecar: dict
     weights_path: Path
-
-
-def resolve_device(device: str, *, local_rank: int = 0) -> torch.device:
-    """``'auto'`` -> this process's CUDA device when CUDA is present, else the CPU; else ``torch.device(device)``."""
-    if device == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device {device!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
-    return resolved
 
 
 @dataclass(frozen=True)
