@@ -7,7 +7,7 @@ networks, back-propagate the symmetric BYOL loss, Adam, EMA of the target.
 - **before**: the loop as it was: the resize crop interpolated one example at a time, the
   mixup memory re-concatenated every step, fp32, channels-first, Adam with its default
   (for-each) kernel, the EMA one parameter at a time.
-- **after**: :func:`audioprobe.pretrain.train.byol_step` with batched augmentations, bf16
+- **after**: :func:`audioprobe.pretrain.byol.byol_step` with batched augmentations, bf16
   autocast, channels-last, fused Adam and EMA; then each part of that step timed alone.
 
 Both run on the same synthetic log-mel pool, batch and model (BYOL-A v1 d = 512 with the
@@ -31,8 +31,8 @@ import torch.nn.functional as F
 
 from audioprobe.models.byola import AudioNTT2020
 from audioprobe.pretrain.augment import BYOLAugment, log_mixup_exp, standardize_batch
+from audioprobe.pretrain.byol import BYOL, byol_step, make_optimizer
 from audioprobe.pretrain.recipe import SHIPPED_RECIPE
-from audioprobe.pretrain.train import BYOL, byol_step, make_optimizer
 
 
 class _Pool:

@@ -1,13 +1,8 @@
 """BYOL-A pretraining of a BYOL-A encoder on one pretraining domain (design.md section 6).
 
-BYOL (Grill et al. 2020) as BYOL-A uses it (Niizumi et al. 2021, 2023): an online network
-(encoder -> projector -> predictor) learns to predict, from one augmented view of a 0.95 s
-log-mel crop, the target network's (encoder -> projector) projection of another view; the
-target is an exponential moving average (EMA) of the online network and receives no gradient.
-The loss is ``2 - 2 cos(p, z)`` for both orderings of the views, summed, averaged over the
-batch (range 0 to 8). The two views are made by :class:`.augment.BYOLAugment` from crops
-standardised with the pool's statistics, then the pair is standardised by its own batch
-statistics (BYOL-A's post-normalisation).
+The BYOL loop over a domain's pool: the learner, its loss and step are in :mod:`.byol`, the
+run's configuration in :mod:`.config`; this module selects the pool, drives the epochs (alone or
+data-parallel), and writes the checkpoint and the training state.
 
 Outputs in ``out_dir``: ``seed<k>.pt``, the online encoder's plain ``state_dict`` (official
 parameter names), and ``seed<k>.json``, its sidecar (architecture, d, norm stats, domain,
@@ -23,12 +18,11 @@ batch of one process. Random numbers are derived from ``(seed, epoch)`` (data or
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,245 +31,22 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ParameterError, check_choice
 from ..log import logger, progress
 from ..manifest import sha256_file
-from ..models.byola import AudioNTT2020, AudioNTT2022
 from ..models.device import resolve_device
 from ..provenance import git_hash
 from ..runstore import atomic_path
-from .augment import BYOLAugment, standardize_batch
-from .data import UNIT_S, LogMelPool, pool_sha256, read_manifests, select_pool
-from .recipe import TRAINABLE_DOMAINS
+from .augment import BYOLAugment
+from .byol import BYOL, byol_step, make_optimizer
+from .config import ARCHS, PretrainConfig
+from .data import LogMelPool, pool_sha256, read_manifests, select_pool
 
-__all__ = ["ARCHS", "PRECISIONS", "PretrainConfig", "PretrainResult", "BYOL", "byol_loss", "byol_step",
-           "make_optimizer", "pretrain"]
+__all__ = ["PretrainResult", "pretrain"]
 
 SIDECAR_FORMAT = "audioprobe-byola-pretrain/1"
-#: Arithmetic of the forward and backward passes: ``fp32``, or ``bf16`` autocast (weights,
-#: optimiser state, augmentations and the loss itself stay float32).
-PRECISIONS = ("fp32", "bf16")
-
-
-@dataclass(frozen=True)
-class _Arch:
-    factory: Callable[[int], nn.Module]
-    d: int
-    mixup_ratio: float
-    lr: float
-
-
-#: Pretrainable architectures: encoder factory and BYOL-A's defaults for each (d, mixup ratio, Adam lr).
-ARCHS = {
-    "byola-v1": _Arch(lambda d: AudioNTT2020(d=d), d=512, mixup_ratio=0.4, lr=3e-4),
-    "byola-v2": _Arch(lambda d: AudioNTT2022(d=d), d=3072, mixup_ratio=0.2, lr=1e-4),
-}
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Everything that defines a pretraining run (recorded in the sidecar and checked on resume).
-
-    Attributes
-    ----------
-    domain : {'speech', 'nonspeech', 'mixed'}
-    arch : {'byola-v1', 'byola-v2'}
-    d : int
-        Encoder embedding width.
-    epochs : int
-        Passes over the pool (an epoch = one 0.95 s crop per 0.95 s of pool audio).
-    seed : int
-        Initialisation, data order, augmentations and dropout.
-    batch_size : int
-        Crops per process and step.
-    lr : float
-        Adam learning rate.
-    ema_decay : float
-        Target network decay per step.
-    proj_hidden, proj_dim : int
-        Hidden and output width of the projector and predictor MLPs (BYOL-A: 4096, 256).
-    mixup_ratio, n_memory, fader_gain : float, int, float
-        Augmentation parameters (:class:`.augment.BYOLAugment`).
-    total_s : float or None
-        Seconds of audio in the pool (None: the largest total matched across domains).
-    selection_seed : int
-        Seed of the pool's clip selection (kept fixed across model seeds).
-    unit_s : float
-        Crop duration (s).
-    precision : {'fp32', 'bf16'}
-        ``bf16``: the networks' forward and backward passes under ``torch.autocast`` with
-        bfloat16 (see :func:`byol_step`).
-    channels_last : bool
-        Convolution weights and inputs in the channels-last memory format (same numbers, faster
-        convolutions with oneDNN / cuDNN).
-    init_sha256 : str or None
-        sha256 of the encoder ``state_dict`` the online encoder started from (continued
-        pretraining), None for a random initialisation.
-    """
-
-    domain: str
-    arch: str = "byola-v1"
-    d: int = 512
-    epochs: int = 100
-    seed: int = 0
-    batch_size: int = 64
-    lr: float = 3e-4
-    ema_decay: float = 0.99
-    proj_hidden: int = 4096
-    proj_dim: int = 256
-    mixup_ratio: float = 0.4
-    n_memory: int = 2048
-    fader_gain: float = 1.0
-    total_s: float | None = None
-    selection_seed: int = 0
-    unit_s: float = UNIT_S
-    precision: str = "bf16"
-    channels_last: bool = True
-    init_sha256: str | None = None
-
-    def __post_init__(self) -> None:
-        check_choice("domain", self.domain, TRAINABLE_DOMAINS)
-        check_choice("precision", self.precision, PRECISIONS)
-        check_choice("arch", self.arch, list(ARCHS))
-        for name in ("d", "epochs", "batch_size", "proj_hidden", "proj_dim", "n_memory"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-        if self.batch_size < 2:
-            raise ParameterError(f"batch_size must be >= 2 (batch normalisation), got {self.batch_size!r}")
-        if not self.lr > 0:
-            raise ParameterError(f"lr must be > 0, got {self.lr!r}")
-        if not 0 <= self.ema_decay < 1:
-            raise ParameterError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-
-    def resumable_with(self, other: PretrainConfig) -> bool:
-        """Whether a run with ``other`` may continue this one's state (only ``epochs`` may differ)."""
-        return dataclasses.replace(self, epochs=other.epochs) == other
-
-
-def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, n_hidden), nn.BatchNorm1d(n_hidden), nn.ReLU(inplace=True),
-                         nn.Linear(n_hidden, n_out))
-
-
-def byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``2 - 2 cos(prediction, target)`` per row (0 when aligned, 4 when opposite), shape (B,)."""
-    return 2.0 - 2.0 * (F.normalize(prediction, dim=-1) * F.normalize(target, dim=-1)).sum(dim=-1)
-
-
-class _Online(nn.Module):
-    def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module):
-        super().__init__()
-        self.encoder, self.projector, self.predictor = encoder, projector, predictor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predictor(self.projector(self.encoder(x)))
-
-
-class BYOL(nn.Module):
-    """Online network, EMA target network and the symmetric BYOL loss.
-
-    Parameters
-    ----------
-    encoder : nn.Module
-        (B, 1, F, T) -> (B, d).
-    d : int
-        The encoder's output width.
-    proj_hidden, proj_dim : int, keyword-only
-        MLP widths of projector and predictor.
-    ema_decay : float, keyword-only
-
-    Attributes
-    ----------
-    online : nn.Module
-        ``encoder -> projector -> predictor`` (the part that is trained, and wrapped by DDP).
-    target : nn.Module
-        ``encoder -> projector`` copy updated by :meth:`update_target`; no gradients.
-    """
-
-    def __init__(self, encoder: nn.Module, d: int, *, proj_hidden: int = 4096, proj_dim: int = 256,
-                 ema_decay: float = 0.99):
-        super().__init__()
-        self.online = _Online(encoder, _mlp(d, proj_hidden, proj_dim), _mlp(proj_dim, proj_hidden, proj_dim))
-        self.ema_decay = float(ema_decay)
-        self.reset_target()
-
-    def reset_target(self) -> None:
-        """Make the target a fresh copy of the online encoder and projector."""
-        self.target = copy.deepcopy(nn.Sequential(self.online.encoder, self.online.projector))
-        self.target.requires_grad_(False)
-
-    @torch.no_grad()
-    def update_target(self) -> None:
-        """``target <- decay * target + (1 - decay) * online`` for every parameter (one fused update)."""
-        online = nn.Sequential(self.online.encoder, self.online.projector)
-        torch._foreach_lerp_(list(self.target.parameters()), list(online.parameters()), 1.0 - self.ema_decay)
-
-    def loss(self, view_one: torch.Tensor, view_two: torch.Tensor, *, online: nn.Module | None = None
-             ) -> torch.Tensor:
-        """Compute the symmetric BYOL loss of two views (B, 1, F, T), averaged over the batch.
-
-        ``online`` replaces :attr:`online` in the forward pass (its DDP wrapper); both views go
-        through it in one batch.
-        """
-        batch = view_one.shape[0]
-        both = torch.cat([view_one, view_two])
-        predictions = (online or self.online)(both).float()
-        with torch.no_grad():
-            targets = self.target(both).float()
-        return (byol_loss(predictions[:batch], targets[batch:])
-                + byol_loss(predictions[batch:], targets[:batch])).mean()
-
-
-def byol_step(learner: BYOL, optimizer: torch.optim.Optimizer, augment: BYOLAugment, crops: torch.Tensor, *,
-              online: nn.Module | None = None, precision: str = "fp32", channels_last: bool = False
-              ) -> torch.Tensor:
-    """One BYOL-A training step on a batch of crops; returns the loss (0-d tensor, detached).
-
-    Two augmented views of ``crops`` (then ``crops`` joins the mixup memory), standardised
-    together, go through the online and target networks; the symmetric loss is back-propagated,
-    ``optimizer`` steps and the target follows by EMA.
-
-    Parameters
-    ----------
-    learner : BYOL
-    optimizer : torch.optim.Optimizer
-        Over ``learner.online``'s parameters.
-    augment : BYOLAugment
-    crops : torch.Tensor, shape (B, 1, n_mels, n_frames)
-        Normalised log-mel crops, on the learner's device.
-    online : nn.Module, optional, keyword-only
-        The online network's DDP wrapper.
-    precision : {'fp32', 'bf16'}, keyword-only
-        ``bf16``: forward and backward under ``torch.autocast(dtype=torch.bfloat16)`` (mixed
-        precision as in Micikevicius et al. 2018, without loss scaling, which bfloat16's float32
-        exponent range makes unnecessary); augmentation, loss and Adam stay float32.
-    channels_last : bool, keyword-only
-        Give the views the channels-last memory format (use with a learner converted by
-        ``learner.to(memory_format=torch.channels_last)``).
-    """
-    batch = crops.shape[0]
-    views = standardize_batch(torch.cat(augment.views(crops)))
-    if channels_last:
-        views = views.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(views.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        loss = learner.loss(views[:batch], views[batch:], online=online)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    learner.update_target()
-    return loss.detach()
-
-
-def make_optimizer(learner: BYOL, lr: float) -> torch.optim.Optimizer:
-    """Adam over the online network's parameters (the fused kernel where this torch has one for their device)."""
-    try:
-        return torch.optim.Adam(learner.online.parameters(), lr=lr, fused=True)
-    except RuntimeError:  # no fused Adam for this device type
-        return torch.optim.Adam(learner.online.parameters(), lr=lr)
 
 
 @dataclass
@@ -406,7 +177,7 @@ def pretrain(manifests: str | Path | Sequence[str | Path], out_dir: str | Path, 
     selection_seed : int, keyword-only
         Seed of the pool's clip selection.
     precision : {'fp32', 'bf16'}, keyword-only
-        See :func:`byol_step`; the checkpoint is float32 either way.
+        See :func:`.byol.byol_step`; the checkpoint is float32 either way.
     channels_last : bool, keyword-only
         Channels-last memory format for the convolutions.
     init_weights : str or Path, optional, keyword-only

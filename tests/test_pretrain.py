@@ -20,8 +20,9 @@ from audioprobe.manifest import sha256_file
 from audioprobe.models.byola import AudioNTT2020
 from audioprobe.models.frontend import LogMelFrontend
 from audioprobe.pretrain import shipped as shipped_module
+from audioprobe.pretrain.byol import BYOL, byol_loss
 from audioprobe.pretrain.data import LogMelPool, matched_total_s, read_manifests, select_pool
-from audioprobe.pretrain.train import BYOL, byol_loss, pretrain
+from audioprobe.pretrain.train import pretrain
 
 SR = 16000
 TINY = dict(d=64, batch_size=8, proj_hidden=64, proj_dim=32, device="cpu")
