@@ -21,8 +21,7 @@ from audioprobe.figures import FIGURES, Report, build_report
 from audioprobe.figures.blocks import block_of
 from audioprobe.figures.contrast import cannot_reject_statement
 from audioprobe.figures.methods import find_parameter, methods_paragraph, recorded_parameters
-from audioprobe.figures.run_report import (
-    SECTIONS,
+from audioprobe.figures.report_tables import (
     best_layer_overview,
     best_layers,
     contrast_counts,
@@ -34,6 +33,7 @@ from audioprobe.figures.run_report import (
     task_table,
     transfer_table,
 )
+from audioprobe.figures.run_report import SECTIONS
 from audioprobe.figures.tables import RunTables, headline_scores
 from audioprobe.runstore import Run
 
