@@ -12,12 +12,12 @@ from __future__ import annotations
 from ..lazy import lazy_exports
 
 _WHERE = {
-    "RidgeProbe": "ridge", "cross_validate_ridge": "ridge", "fit_predict_ridge": "ridge",
+    "RidgeProbe": "ridge", "cross_validate_ridge": "ridge", "fit_predict_ridge": "ridge_solver",
     "RSAProbe": "rsa", "layer_rdm": "rsa", "descriptor_rdm": "rsa", "compare_rdms": "rsa",
     "permutation_null": "rsa", "bootstrap_distribution": "rsa",
     "linear_cka": "cka", "gram_linear": "cka", "center_gram": "cka", "cka_from_grams": "cka",
     "VariancePartition": "partition", "DomainTransfer": "transfer", "GroupFolds": "splitters",
-    "fold_labels": "splitters", "run_probes": "driver", "PROBES": "driver", "COLUMNS": "driver",
+    "fold_labels": "splitters", "run_probes": "driver", "PROBES": "layer_probes", "COLUMNS": "driver",
 }
 
 __all__ = list(_WHERE)

@@ -36,9 +36,8 @@ remain).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,148 +57,20 @@ from ..contract import (
     read_layer,
 )
 from ..contract import PROBES as PROBES_FILE
-from ..errors import ParameterError, check_choice
+from ..errors import ParameterError
 from ..log import logger, progress
 from ..runner import blas_threads, resolve_n_jobs
 from ..runstore import Run, atomic_path, fingerprint
-from ._targets import variation_note, variation_notes
-from .cka import cka_from_grams, gram_linear, linear_cka
+from ._targets import variation_note
+from .cka import cka_from_grams, gram_linear
 from .inputs import probe_targets
-from .partition import VariancePartition
-from .ridge import DEFAULT_RELATIVE_ALPHAS, RidgeProbe
-from .rsa import COMPARISONS, RDM_METRICS, RSAProbe
-from .task import DEFAULT_CS, DEFAULT_TASKS, TaskProbe, TaskSpec, parse_task, task_labels
-from .transfer import DomainTransfer
+from .layer_probes import CKA_METRICS, PROBES, LayerData, ProbeConfig, check_config
+from .task import DEFAULT_CS, DEFAULT_TASKS, TaskSpec, parse_task, task_labels
 
-__all__ = ["run_probes", "PROBES", "COLUMNS", "ProbeConfig", "STAGE"]
+__all__ = ["run_probes", "COLUMNS", "STAGE"]
 
 STAGE = "probe"
 COLUMNS = PROBE_COLUMNS
-CKA_METRICS = {"linear_cka": False, "debiased_linear_cka": True}
-
-
-@dataclass
-class ProbeConfig:
-    """Settings shared by the probes (recorded in ``run.json``)."""
-
-    probes: tuple[str, ...] = ("ridge", "rsa", "cka")
-    cv: int = 5
-    n_permutations: int = 1999
-    n_bootstraps: int = 500
-    random_state: int = 0
-    scaling: str = "center"
-    rdm_metric: str = "correlation"
-    rsa_method: str = "spearman"
-    partition_by: str = "family"
-    n_components: int = 32
-    max_missing: float = 0.5
-    models: list[str] | None = None
-    layers: list[str] | None = None
-    tasks: tuple[dict, ...] = ()
-    task_cs: tuple[float, ...] = DEFAULT_CS
-    task_permutations: int = 199
-
-    def as_dict(self) -> dict:
-        """Return the settings as recorded in ``run.json`` (lists for tuples, the ridge alpha grid described)."""
-        grid = DEFAULT_RELATIVE_ALPHAS
-        return {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()},
-                "alpha_grid": f"{grid.size} log-spaced values from {grid.min():g} to {grid.max():g} times the mean "
-                              "non-zero eigenvalue of the centred training activations (per layer and fold)"}
-
-
-@dataclass
-class LayerData:
-    """One layer's activations with the clips and targets aligned to its usable rows."""
-
-    X: np.ndarray                      # (n_used, n_units), finite
-    clips: pd.DataFrame                # clip_id, group, domain of the used clips
-    targets: pd.DataFrame              # (n_used, n_descriptors), probe scale, NaN = missing
-    meta: pd.DataFrame                 # features_meta rows of the targets
-    seed: np.random.SeedSequence
-    oof: list[pd.DataFrame] = field(default_factory=list)
-
-
-def _ridge(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
-    probe = RidgeProbe(cfg.cv, scaling=cfg.scaling).fit(data.X, data.targets, data.clips["group"], data.clips["domain"])
-    res = probe.result_
-    Y = data.targets.to_numpy(dtype=np.float64)
-    ok = np.isfinite(res.y_pred)
-    clip_idx, target_idx = np.nonzero(ok)
-    data.oof.append(pd.DataFrame({
-        "feature": np.asarray(probe.feature_names_, dtype=object)[target_idx],
-        "clip_id": data.clips["clip_id"].to_numpy()[clip_idx],
-        "group": data.clips["group"].to_numpy()[clip_idx],
-        "domain": data.clips["domain"].to_numpy()[clip_idx],
-        "fold": res.folds[clip_idx],
-        "y_true": Y[clip_idx, target_idx],
-        "y_pred": res.y_pred[clip_idx, target_idx],
-    }))
-    return pd.concat([probe.to_frame(), probe.domain_frame()], ignore_index=True)
-
-
-def _rsa(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
-    probe = RSAProbe(metric=cfg.rdm_metric, method=cfg.rsa_method, n_permutations=cfg.n_permutations,
-                     n_bootstraps=cfg.n_bootstraps, random_state=np.random.default_rng(data.seed))
-    return probe.fit(data.X, data.targets, data.clips["group"].to_numpy()).results_
-
-
-def _descriptor_set(data: LayerData, cfg: ProbeConfig) -> tuple[list[str], np.ndarray]:
-    """Select the descriptor set of the CKA and partition probes and the clips that have all of it.
-
-    The set holds the descriptors missing on at most ``cfg.max_missing`` of the clips and not constant.
-    """
-    frac = data.targets.isna().mean()
-    noise = variation_notes(data.targets.to_numpy(dtype=np.float64))  # constant or float-noise descriptors
-    names = [c for j, c in enumerate(data.targets.columns) if frac[c] <= cfg.max_missing and noise[j] is None]
-    left_out = [c for c in data.targets.columns if c not in names]
-    if left_out:
-        logger.debug("descriptor set: %s left out (missing on > %.0f%% of clips, constant or varying by float "
-                     "noise only)", left_out, 100 * cfg.max_missing)
-    return names, data.targets[names].notna().all(axis=1).to_numpy()
-
-
-def _cka(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
-    names, rows_ok = _descriptor_set(data, cfg)
-    D = data.targets.loc[rows_ok, names].to_numpy(dtype=np.float64)
-    D = (D - D.mean(axis=0)) / D.std(axis=0)
-    ok = bool(names) and rows_ok.sum() >= 4
-    note = (variation_note(data.X[rows_ok], what="layer", min_count=4) if names
-            else "no descriptor is defined on enough clips")
-    rows = [("descriptors", metric, linear_cka(data.X[rows_ok], D, debiased=debiased) if ok and note is None
-             else np.nan, int(rows_ok.sum()), note) for metric, debiased in CKA_METRICS.items()]
-    return pd.DataFrame(rows, columns=["feature", "metric", "value", "n_clips", "note"])
-
-
-def _partition(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
-    names, _ = _descriptor_set(data, cfg)
-    meta = data.meta.set_index("name").loc[names]
-    sets = ({fam: list(meta.index[meta["family"] == fam]) for fam in pd.unique(meta["family"])}
-            if cfg.partition_by == "family" else None)
-    probe = VariancePartition(cfg.cv, sets=sets, n_components=cfg.n_components)
-    return probe.fit(data.X, data.targets[names], data.clips["group"].to_numpy()).to_frame()
-
-
-def _transfer(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
-    probe = DomainTransfer(cfg.cv, scaling=cfg.scaling)
-    return probe.fit(data.X, data.targets, data.clips["domain"].to_numpy(), data.clips["group"].to_numpy()).results_
-
-
-def _task(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
-    n_perm = cfg.task_permutations
-    frames = []
-    for task in map(parse_task, cfg.tasks):
-        labels, groups = task_labels(data.clips, task)
-        seed = np.random.SeedSequence(list(data.seed.entropy) + [zlib.crc32(task.name.encode())])
-        probe = TaskProbe(cfg.cv, Cs=cfg.task_cs, scaling=cfg.scaling, n_permutations=n_perm,
-                          random_state=np.random.default_rng(seed))
-        frames.append(probe.fit(data.X, labels, groups).to_frame(task.name))
-    return pd.concat(frames, ignore_index=True)
-
-
-#: name -> function(layer data, config) -> long rows (columns among :data:`COLUMNS`) of one layer.
-PROBES: dict[str, Callable[[LayerData, ProbeConfig], pd.DataFrame]] = {
-    "ridge": _ridge, "rsa": _rsa, "cka": _cka, "partition": _partition, "transfer": _transfer, "task": _task,
-}
 
 
 def _layer_seed(random_state: int, model: str, layer: str) -> np.random.SeedSequence:
@@ -286,31 +157,11 @@ def _finish(table: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _check_config(cfg: ProbeConfig) -> None:
-    unknown = [p for p in cfg.probes if p not in PROBES]
-    if unknown or not cfg.probes:
-        raise ParameterError(f"probes must be a non-empty selection of {list(PROBES)}, got {list(cfg.probes)}")
-    check_choice("rdm_metric", cfg.rdm_metric, RDM_METRICS)
-    check_choice("rsa_method", cfg.rsa_method, COMPARISONS)
-    check_choice("partition_by", cfg.partition_by, ("family", "descriptor"))
-    for name in ("n_permutations", "n_bootstraps", "task_permutations"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or value < 0:
-            raise ParameterError(f"{name} must be a non-negative integer, got {value!r}")
-    names = [t["name"] for t in cfg.tasks]
-    if "task" in cfg.probes and not names:
-        raise ParameterError("the task probe needs tasks (NAME=COLUMN[:GROUP_COLUMN]); none given and none of the "
-                             f"default task columns {[t.column for t in DEFAULT_TASKS]} holds two labels")
-    if len(set(names)) != len(names):
-        raise ParameterError(f"task names must be unique, got {names}")
-    TaskProbe(cfg.cv, Cs=cfg.task_cs)._check()
-
-
 def resolve_tasks(tasks, clips: pd.DataFrame) -> tuple[dict, ...]:
     """Resolve the tasks of a run.
 
     The given ones (each checked against the clips' columns), or else the
-    :data:`~audioprobe.probes.task.DEFAULT_TASKS` whose label and group columns the clips have, with at
+    :data:`~audioprobe.probes.task_design.DEFAULT_TASKS` whose label and group columns the clips have, with at
     least two labels.
 
     Raises
@@ -406,7 +257,7 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
     tasks : sequence of "NAME=COLUMN[:GROUP_COLUMN]", dict or TaskSpec, optional
         Label read-out tasks on columns of ``clips.parquet`` (the manifest's); the group column defaults to
         ``group``. Giving tasks adds ``"task"`` to ``probes``; the task probe without tasks runs the default
-        tasks whose columns the clips have (:data:`~audioprobe.probes.task.DEFAULT_TASKS`).
+        tasks whose columns the clips have (:data:`~audioprobe.probes.task_design.DEFAULT_TASKS`).
     task_cs : sequence of float
         Relative C grid of the task probes (one value: no inner selection).
     task_permutations : int
@@ -438,7 +289,7 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
                       partition_by=partition_by, models=None if models is None else list(models),
                       layers=None if layers is None else list(layers), tasks=resolved,
                       task_cs=tuple(float(c) for c in np.atleast_1d(task_cs)), task_permutations=task_permutations)
-    _check_config(cfg)
+    check_config(cfg)
     n_jobs = resolve_n_jobs(n_jobs)
     for name in (FEATURES, FEATURES_META):
         if not run.exists(name):

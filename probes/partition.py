@@ -28,7 +28,7 @@ import pandas as pd
 from ..errors import ParameterError
 from ..log import logger
 from ._targets import variation_note
-from .ridge import decompose, fit_predict_ridge
+from .ridge_solver import decompose, fit_predict_ridge
 from .splitters import GroupFolds, fold_labels
 
 __all__ = ["VariancePartition"]
@@ -51,7 +51,7 @@ class VariancePartition:
     n_components : int, keyword-only, default 32
         Principal components of the layer predicted (fewer when the training rank is lower).
     alphas : array-like, keyword-only, optional
-        Ridge alpha grid (see :func:`~audioprobe.probes.ridge.fit_predict_ridge`).
+        Ridge alpha grid (see :func:`~audioprobe.probes.ridge_solver.fit_predict_ridge`).
 
     Attributes
     ----------

@@ -7,7 +7,7 @@ reference (train A, evaluate A) is the pooled out-of-fold score of grouped K-fol
 Clips of B whose group also occurs in A are left out of B's score.
 
 Every score is judged against the descriptor's scale over all clips
-(:func:`~audioprobe.probes.ridge.score_notes`): on a domain where a descriptor varies by float noise only
+(:func:`~audioprobe.probes.scores.score_notes`): on a domain where a descriptor varies by float noise only
 (a modulation band that is filter residue on steady tones) R^2 and r are NaN, with the reason in ``note``.
 """
 from __future__ import annotations
@@ -18,7 +18,9 @@ import pandas as pd
 from ..errors import ParameterError
 from ..log import logger
 from ._targets import as_targets
-from .ridge import cross_validate_ridge, fit_predict_ridge, pearson_columns, r2_score_columns, score_notes
+from .ridge import cross_validate_ridge
+from .ridge_solver import fit_predict_ridge
+from .scores import pearson_columns, r2_score_columns, score_notes
 from .splitters import GroupFolds, fold_labels
 
 __all__ = ["DomainTransfer"]

@@ -11,16 +11,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from audioprobe.errors import ParameterError
-from audioprobe.probes.ridge import (
-    RidgeProbe,
-    cross_validate_ridge,
-    decompose,
-    fit_predict_ridge,
-    loo_errors,
-    pearson_columns,
-    r2_score_columns,
-    score_notes,
-)
+from audioprobe.probes.ridge import RidgeProbe, cross_validate_ridge
+from audioprobe.probes.ridge_solver import decompose, fit_predict_ridge, loo_errors
+from audioprobe.probes.scores import pearson_columns, r2_score_columns, score_notes
 from audioprobe.probes.splitters import GroupFolds, fold_labels
 from audioprobe.probes.transfer import DomainTransfer
 
