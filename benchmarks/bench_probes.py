@@ -4,7 +4,7 @@
    every descriptor and alpha, exact leave-one-out alpha selection) against the naive loop, a
    ``GridSearchCV(Ridge)`` per descriptor (inner GroupKFold) inside the same outer grouped folds, and
    against ``RidgeCV(alpha_per_target=True)`` per fold (scikit-learn's own efficient LOO).
-2. RSA permutation null: :func:`audioprobe.probes.rsa.permutation_null` (rank gather + one matrix
+2. RSA permutation null: :func:`audioprobe.probes.rsa_resampling.permutation_null` (rank gather + one matrix
    product per batch) against rsatoolbox (``permute_rdms`` + ``rdm.compare(method="spearman")`` per
    permutation, all descriptors per call); and the group bootstrap against rsatoolbox's
    ``subsample_pattern`` + ``compare`` and against the previous implementation
@@ -31,8 +31,9 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from threadpoolctl import threadpool_limits
 
+from audioprobe.probes.rdm import descriptor_rdm, layer_rdm
 from audioprobe.probes.ridge import cross_validate_ridge
-from audioprobe.probes.rsa import bootstrap_distribution, descriptor_rdm, layer_rdm, permutation_null
+from audioprobe.probes.rsa_resampling import bootstrap_distribution, permutation_null
 from audioprobe.probes.splitters import GroupFolds, fold_labels
 
 #: Commit of ``probes/rsa.py`` before the compiled bootstrap (the previous implementation timed here).

@@ -14,8 +14,8 @@ from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
 from ..errors import ParameterError
-from ..probes.rsa import descriptor_rdm as condensed_descriptor_rdm
-from ..probes.rsa import layer_rdm
+from ..probes.rdm import descriptor_rdm as condensed_descriptor_rdm
+from ..probes.rdm import layer_rdm
 from .style import CLIP_DOMAIN_COLORS, panel_grid, styled
 from .tables import MissingInput, RunTables, descriptor_columns
 
@@ -60,7 +60,7 @@ def select_clips(clips: pd.DataFrame, *, n_per_domain: int = 15, exclude: Sequen
 def correlation_rdm(activations: np.ndarray) -> np.ndarray:
     """Correlation-distance RDM (1 - Pearson r between clips' activation patterns), square.
 
-    The square form of the RSA probe's :func:`~audioprobe.probes.rsa.layer_rdm`.
+    The square form of the RSA probe's :func:`~audioprobe.probes.rdm.layer_rdm`.
 
     Parameters
     ----------
@@ -80,7 +80,7 @@ def correlation_rdm(activations: np.ndarray) -> np.ndarray:
 def descriptor_rdm(values: np.ndarray) -> np.ndarray:
     """Absolute-difference RDM of one descriptor, square.
 
-    The RSA probe's :func:`~audioprobe.probes.rsa.descriptor_rdm`.
+    The RSA probe's :func:`~audioprobe.probes.rdm.descriptor_rdm`.
 
     Parameters
     ----------

@@ -13,8 +13,8 @@ from ..lazy import lazy_exports
 
 _WHERE = {
     "RidgeProbe": "ridge", "cross_validate_ridge": "ridge", "fit_predict_ridge": "ridge_solver",
-    "RSAProbe": "rsa", "layer_rdm": "rsa", "descriptor_rdm": "rsa", "compare_rdms": "rsa",
-    "permutation_null": "rsa", "bootstrap_distribution": "rsa",
+    "RSAProbe": "rsa", "layer_rdm": "rdm", "descriptor_rdm": "rdm", "compare_rdms": "rdm",
+    "permutation_null": "rsa_resampling", "bootstrap_distribution": "rsa_resampling",
     "linear_cka": "cka", "gram_linear": "cka", "center_gram": "cka", "cka_from_grams": "cka",
     "VariancePartition": "partition", "DomainTransfer": "transfer", "GroupFolds": "splitters",
     "fold_labels": "splitters", "run_probes": "driver", "PROBES": "layer_probes", "COLUMNS": "driver",

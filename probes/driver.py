@@ -65,7 +65,8 @@ from ._targets import variation_note
 from .cka import cka_from_grams, gram_linear
 from .inputs import probe_targets
 from .layer_probes import CKA_METRICS, PROBES, LayerData, ProbeConfig, check_config
-from .task import DEFAULT_CS, DEFAULT_TASKS, TaskSpec, parse_task, task_labels
+from .task import DEFAULT_CS
+from .task_design import DEFAULT_TASKS, TaskSpec, parse_task, task_labels
 
 __all__ = ["run_probes", "COLUMNS", "STAGE"]
 

@@ -19,10 +19,12 @@ from ..log import logger
 from ._targets import variation_note, variation_notes
 from .cka import linear_cka
 from .partition import VariancePartition
+from .rdm import COMPARISONS, RDM_METRICS
 from .ridge import RidgeProbe
 from .ridge_solver import DEFAULT_RELATIVE_ALPHAS
-from .rsa import COMPARISONS, RDM_METRICS, RSAProbe
-from .task import DEFAULT_CS, DEFAULT_TASKS, TaskProbe, parse_task, task_labels
+from .rsa import RSAProbe
+from .task import DEFAULT_CS, TaskProbe
+from .task_design import DEFAULT_TASKS, parse_task, task_labels
 from .transfer import DomainTransfer
 
 __all__ = ["PROBES", "ProbeConfig", "LayerData", "CKA_METRICS", "check_config"]

@@ -10,16 +10,9 @@ from scipy.spatial.distance import pdist
 from scipy.stats import chisquare, kstest, rankdata, spearmanr
 
 from audioprobe.errors import ParameterError
-from audioprobe.probes.rsa import (
-    RSAProbe,
-    _doubled_midranks,
-    _SortedPairs,
-    bootstrap_distribution,
-    compare_rdms,
-    descriptor_rdm,
-    layer_rdm,
-    permutation_null,
-)
+from audioprobe.probes.rdm import compare_rdms, descriptor_rdm, layer_rdm
+from audioprobe.probes.rsa import RSAProbe
+from audioprobe.probes.rsa_resampling import _doubled_midranks, _SortedPairs, bootstrap_distribution, permutation_null
 
 rsatoolbox = pytest.importorskip("rsatoolbox")
 

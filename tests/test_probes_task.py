@@ -16,8 +16,8 @@ from sklearn.preprocessing import StandardScaler
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.probes import COLUMNS, run_probes
-from audioprobe.probes.task import (
-    TaskProbe,
+from audioprobe.probes.task import TaskProbe
+from audioprobe.probes.task_design import (
     TaskSpec,
     parse_task,
     permutation_scheme,
