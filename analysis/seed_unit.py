@@ -218,8 +218,12 @@ def seed_grid(scores: pd.DataFrame, models: pd.DataFrame, pair: tuple[str, str],
         a, b = a_all[np.ix_(rows, use_a)].T, b_all[np.ix_(rows, use_b)].T
         out["n"][rows] = a.shape[0] + b.shape[0]
         if a.shape[0] < 2 or b.shape[0] < 2:
-            out["note"][rows] = (f"not tested: {a.shape[0]} {pair[0]} and {b.shape[0]} {pair[1]} models have a score "
-                                 "here; a test across seeds needs at least 2 per domain")
+            n_models = (len(members[0]), len(members[1]))
+            why = ("no model has a finite score here (the descriptor is undefined on these clips, or the probe's "
+                   "score is NaN: see probes.parquet's note)" if a.shape[0] + b.shape[0] == 0
+                   else f"only {a.shape[0]} of {n_models[0]} {pair[0]} and {b.shape[0]} of {n_models[1]} {pair[1]} "
+                        "models have a finite score here")
+            out["note"][rows] = f"not tested: {why}; a test across seeds needs at least 2 per domain"
             continue
         out["estimate"][rows] = a.mean(axis=0) - b.mean(axis=0)
         shared = same[rows]

@@ -207,5 +207,5 @@ def run_study(study: str | Path | dict[str, Any], *, output: str | Path | None =
     if config["figures"]["enabled"]:
         make_all(run)
         if config["figures"]["report"]:
-            logger.info("report: %s", build_report(run))
+            build_report(run)
     return run.path

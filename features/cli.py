@@ -8,12 +8,11 @@ from .config import DEFAULT_F0_CEILING, DEFAULT_F0_FLOOR, DEFAULT_SR, PITCH_TRAC
 
 def _features(args: argparse.Namespace) -> int:
     from ..manifest import default_manifest_path
-    from ..runstore import Run
     from .extract import extract_features
 
     manifest = args.manifest or default_manifest_path()
     extract_features(manifest, descriptors=args.descriptors, pitch=args.pitch, sr=args.sr, f0_floor=args.f0_floor,
-                     f0_ceiling=args.f0_ceiling, n_jobs=args.jobs, scheduler=args.scheduler, run=Run(args.output),
+                     f0_ceiling=args.f0_ceiling, n_jobs=args.jobs, scheduler=args.scheduler, run=args.output,
                      force=args.force)
     return 0
 
