@@ -30,7 +30,7 @@ from .contract import CLIPS, FAILURE_COLUMNS, FAILURES, RUN_JSON
 from .errors import ParameterError
 from .provenance import environment_provenance
 
-__all__ = ["Run", "Stage", "ChunkStore", "atomic_path", "fingerprint", "FAILURE_COLUMNS"]
+__all__ = ["Run", "Stage", "ChunkStore", "atomic_path", "fingerprint", "jsonable", "FAILURE_COLUMNS"]
 
 #: A temporary file of another host (or of a process this host cannot see) is stale after this long.
 STALE_TEMPORARY_S = 3600.0
@@ -53,8 +53,8 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _jsonable(obj: Any) -> Any:
-    """``obj`` as it reads back from ``run.json`` (tuples become lists, paths strings...)."""
+def jsonable(obj: Any) -> Any:
+    """Return ``obj`` as it reads back from ``run.json`` (tuples become lists, paths strings...)."""
     return json.loads(json.dumps(obj, default=str))
 
 
@@ -247,14 +247,14 @@ class Run:
             stages[stage] = {
                 "status": "running", "started": _now(),
                 "first_started": previous.get("first_started", previous.get("started", _now())),
-                "config": _jsonable(config or {}), "seeds": _jsonable(seeds or {}), "inputs": _jsonable(inputs or {}),
+                "config": jsonable(config or {}), "seeds": jsonable(seeds or {}), "inputs": jsonable(inputs or {}),
                 "units": previous.get("units", {}) if keep_units else {}, "environment": environment,
             }
         self.update_info(apply)
 
     def mark_complete(self, stage: str, **summary: Any) -> None:
         """Record that ``stage`` finished, with summary counts (clips done, failures...)."""
-        self._update_stage(stage, lambda r: r.update(status="complete", finished=_now(), summary=_jsonable(summary),
+        self._update_stage(stage, lambda r: r.update(status="complete", finished=_now(), summary=jsonable(summary),
                                                      error=None))
 
     def mark_failed(self, stage: str, error: BaseException | str) -> None:
@@ -267,7 +267,7 @@ class Run:
         record = self.stage_record(stage)
         if record.get("status") != "complete":
             return False
-        return config is None or _jsonable(config) == record.get("config")
+        return config is None or jsonable(config) == record.get("config")
 
     @contextlib.contextmanager
     def stage(self, name: str, *, config: dict, inputs: dict | None = None, seeds: dict | None = None,
@@ -301,7 +301,7 @@ class Run:
             call :meth:`Stage.complete`; an exception (or leaving without completing) records the
             stage as failed, with its error, and is re-raised.
         """
-        config, inputs = _jsonable(config), _jsonable(inputs or {})
+        config, inputs = jsonable(config), jsonable(inputs or {})
         record = self.stage_record(name)
         up_to_date = (not force and record.get("status") == "complete" and record.get("config") == config
                       and record.get("inputs", {}) == inputs and all(self.exists(o) for o in outputs))

@@ -7,7 +7,6 @@ cores by default or a dask scheduler, failures recorded per clip, resumable in a
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -21,7 +20,7 @@ from ..errors import StageError
 from ..log import logger
 from ..manifest import as_clip_table, table_sha256
 from ..runner import blas_threads, map_clips
-from ..runstore import ChunkStore, Run
+from ..runstore import ChunkStore, Run, jsonable
 from .clip import ClipAnalysis
 from .config import DEFAULT_F0_CEILING, DEFAULT_F0_FLOOR, DEFAULT_SR, FULL_SCALE_UNIT, AnalysisConfig
 from .registry import COUNT_COLUMNS, REGISTRY, descriptor_table, resolve_descriptors
@@ -99,9 +98,6 @@ def _tidy(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _normalised(obj: dict) -> dict:
-    return json.loads(json.dumps(obj, default=str))
-
 
 def _check_produced(table: pd.DataFrame, failures: pd.DataFrame, n_clips: int, where: str) -> pd.DataFrame:
     """``table``, or :class:`StageError` when no clip succeeded (a stage that produced nothing fails)."""
@@ -176,7 +172,7 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
 
     run = run if isinstance(run, Run) else Run(run)
     run.write_clips(clips)
-    stage_config = _normalised({"descriptors": names, "analysis": config.as_dict(),
+    stage_config = jsonable({"descriptors": names, "analysis": config.as_dict(),
                                 "clips_sha256": table_sha256(clips, ["clip_id", "audio_path"])})
     previous = run.stage_record(STAGE)
     if force or (previous and previous.get("config") != stage_config):

@@ -21,7 +21,6 @@ How clips are run
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -50,7 +49,7 @@ from ..errors import AudioprobeError, ParameterError, StageError, check_choice
 from ..log import logger, progress
 from ..manifest import as_clip_table, default_manifest_path, manifest_sha256, table_sha256
 from ..runner import resolve_n_jobs
-from ..runstore import Run, fingerprint
+from ..runstore import Run, fingerprint, jsonable
 from .device import resolve_device
 from .hooks import MODEL_ERRORS, LayerHooks
 from .layers import describe_layers, layouts_of
@@ -283,7 +282,7 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
     result = ExtractResult(name=loaded.name, folder=run.file(folder), layers=table[LAYERS_CSV_COLUMNS],
                            n_clips=n_clips, n_failed=0)
     previous = run.stage_record(stage)
-    if previous.get("units") and previous.get("config") != _jsonable(config) and not force:
+    if previous.get("units") and previous.get("config") != jsonable(config) and not force:
         raise ParameterError(f"{str(run.file(folder))!r} holds activations extracted with other settings "
                              "(model, layers, pooling or clips); pass another name (--name), recompute with --force, "
                              "or use a new run folder")
@@ -303,9 +302,6 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
                 result.n_failed, run.file(folder))
     return result
 
-
-def _jsonable(obj: dict) -> dict:
-    return json.loads(json.dumps(obj, default=str))
 
 
 def _extract(run: Run, record, loaded: LoadedModel, clips: pd.DataFrame, table: pd.DataFrame, names: list[str],
