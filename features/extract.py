@@ -91,12 +91,8 @@ def _tidy(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     columns = ["clip_id", *names, *COUNT_COLUMNS]
     if table.empty:
         table = pd.DataFrame(columns=columns)
-    table = table[columns].copy()
-    table["clip_id"] = table["clip_id"].astype(str)
-    table[names] = table[names].astype(np.float64)
-    table[list(COUNT_COLUMNS)] = table[list(COUNT_COLUMNS)].astype(np.int64)
-    return table.reset_index(drop=True)
-
+    dtypes = {"clip_id": str, **dict.fromkeys(names, np.float64), **dict.fromkeys(COUNT_COLUMNS, np.int64)}
+    return table[columns].astype(dtypes).reset_index(drop=True)
 
 
 def _check_produced(table: pd.DataFrame, failures: pd.DataFrame, n_clips: int, where: str) -> pd.DataFrame:

@@ -90,7 +90,11 @@ def _antialias_filter(up: int, down: int) -> np.ndarray:
 
 
 def _analytic_magnitude(bands: np.ndarray) -> np.ndarray:
-    """``abs(scipy.signal.hilbert(bands, N=next_fast_len))`` cut to the input length, with a real forward FFT.
+    """``abs(scipy.signal.hilbert(bands, N=next_fast_len))`` cut to the input length, with real FFTs only.
+
+    The analytic signal's real part is the input itself, and its imaginary part, the Hilbert transform,
+    is the inverse real FFT of ``-1j * rfft(bands)`` with the DC and Nyquist terms zeroed (what
+    ``scipy.signal.hilbert``'s complex inverse FFT of the one-sided spectrum amounts to, at half its cost).
 
     Parameters
     ----------
@@ -102,11 +106,13 @@ def _analytic_magnitude(bands: np.ndarray) -> np.ndarray:
     """
     n = bands.shape[-1]
     n_fast = scipy.fft.next_fast_len(n)
-    half = scipy.fft.rfft(bands, n_fast, axis=-1)
-    spectrum = np.zeros(bands.shape[:-1] + (n_fast,), dtype=complex)
-    spectrum[..., : half.shape[-1]] = half
-    spectrum[..., 1: (n_fast + 1) // 2] *= 2.0  # positive frequencies doubled, DC and Nyquist kept, negative 0
-    return np.abs(scipy.fft.ifft(spectrum, axis=-1, overwrite_x=True)[..., :n])
+    spectrum = scipy.fft.rfft(bands, n_fast, axis=-1)
+    spectrum *= -1j
+    spectrum[..., 0] = 0.0
+    if n_fast % 2 == 0:
+        spectrum[..., -1] = 0.0
+    quadrature = scipy.fft.irfft(spectrum, n_fast, axis=-1, overwrite_x=True)[..., :n]
+    return np.sqrt(bands * bands + quadrature * quadrature)  # np.hypot is 6x slower; no overflow at these levels
 
 
 def _resample(x: np.ndarray, up: int, down: int) -> np.ndarray:
