@@ -16,23 +16,20 @@ A per-clip function takes one clip row (a dict with at least ``clip_id`` and
 """
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
 import pandas as pd
 from joblib import Parallel, delayed
-from threadpoolctl import ThreadpoolController
 
 from .errors import ParameterError, StageError
 from .log import logger, progress
 from .runstore import ChunkStore, Run
+from .workers import ClipFunction, blas_threads, call_safely
 
 __all__ = ["map_clips", "MapResult", "resolve_n_jobs", "blas_threads", "FAIL_FAST_CLIPS"]
-
-ClipFunction = Callable[[dict], dict]
 
 #: When this many first clips (or all clips, if fewer) fail with one identical error and none
 #: succeeded, the error is about the stage, not about a clip: the run stops.
@@ -64,47 +61,9 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     return n_jobs
 
 
-@functools.lru_cache(maxsize=1)
-def _thread_controller() -> ThreadpoolController:
-    """One controller per process: scanning the loaded libraries costs ~5 ms, too much per clip."""
-    return ThreadpoolController()
-
-
-def blas_threads(limit: int = 1):
-    """Context manager: at most ``limit`` BLAS threads inside it (threadpoolctl), restored on exit.
-
-    The one way the stages limit BLAS threads: small matrices in many parallel units gain nothing from
-    threaded BLAS but contention. The library scan runs once per process (a cached
-    :class:`threadpoolctl.ThreadpoolController`), so the limit is cheap enough to set per clip.
-
-    Parameters
-    ----------
-    limit : int
-        Maximum number of BLAS threads, >= 1.
-
-    Raises
-    ------
-    ParameterError
-        ``limit`` is not a positive integer.
-    """
-    if not isinstance(limit, int) or limit < 1:
-        raise ParameterError(f"limit must be a positive integer, got {limit!r}")
-    return _thread_controller().limit(limits=limit, user_api="blas")
-
-
-def _call_safely(func: ClipFunction, row: dict) -> tuple[str, dict]:
-    """Run ``func(row)``; turn an exception into a failure record instead of raising."""
-    try:
-        result = func(row)
-    except Exception as exc:  # a failing clip must not stop the batch
-        return "failed", {"clip_id": str(row["clip_id"]), "path": str(row.get("audio_path", row.get("path", ""))),
-                          "error_type": type(exc).__name__, "message": str(exc)}
-    return "ok", {"clip_id": str(row["clip_id"]), **result}
-
-
 def _run_inline(func: ClipFunction, rows: list[dict]) -> Iterator[tuple[str, dict]]:
     for row in rows:
-        yield _call_safely(func, row)
+        yield call_safely(func, row)
 
 
 def _run_processes(func: ClipFunction, rows: list[dict], n_jobs: int) -> Iterator[tuple[str, dict]]:
@@ -112,7 +71,7 @@ def _run_processes(func: ClipFunction, rows: list[dict], n_jobs: int) -> Iterato
     # `if __name__ == "__main__"` guard; it dispatches 2 * n_jobs clips ahead (pre_dispatch) and, when the consumer
     # stops early (fail-fast, interrupt) and the generator is closed, cancels the clips not yet started.
     parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered", pre_dispatch="2 * n_jobs")
-    yield from parallel(delayed(_call_safely)(func, row) for row in rows)
+    yield from parallel(delayed(call_safely)(func, row) for row in rows)
 
 
 def _run_dask(func: ClipFunction, rows: list[dict], scheduler: str, n_jobs: int) -> Iterator[tuple[str, dict]]:
@@ -126,14 +85,14 @@ def _run_dask(func: ClipFunction, rows: list[dict], scheduler: str, n_jobs: int)
     try:
         window = 4 * max(n_jobs, len(client.scheduler_info().get("workers", {})) or 1)
         queue = iter(rows)
-        futures = as_completed(client.submit(_call_safely, func, row, pure=False)
+        futures = as_completed(client.submit(call_safely, func, row, pure=False)
                                for row in [r for _, r in zip(range(window), queue)])
         for future in futures:
             yield future.result()
             future.release()
             nxt = next(queue, None)
             if nxt is not None:
-                futures.add(client.submit(_call_safely, func, nxt, pure=False))
+                futures.add(client.submit(call_safely, func, nxt, pure=False))
     finally:
         client.close()
         if cluster is not None:

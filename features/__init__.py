@@ -6,8 +6,9 @@ harmonicity tracks, band envelopes, periodograms) -> :mod:`.clip` (:class:`ClipA
 shared per-clip representations) -> :mod:`.descriptors` (one module per family: pitch and
 periodicity, spectral shape, spectral variability, amplitude, modulation, onsets and roughness)
 -> :mod:`.registry` (:data:`REGISTRY` maps every descriptor name to its specification) ->
-:mod:`.extract` (:func:`compute_clip_features` describes one decoded clip and
-:func:`extract_features` a whole manifest, in parallel) -> :mod:`.cli`.
+:mod:`.meta` (:func:`descriptor_table`, the metadata table) and
+:mod:`.describe` (:func:`compute_clip_features` describes one decoded clip, in a worker process) ->
+:mod:`.extract` (:func:`extract_features` describes a whole manifest, in parallel) -> :mod:`.cli`.
 
 Names are imported on first use, so that ``audioprobe --help`` does not load librosa and Praat.
 """
@@ -16,8 +17,8 @@ from __future__ import annotations
 from ..lazy import lazy_exports
 
 _WHERE = {"ClipAnalysis": "clip", "FAMILIES": "config", "AnalysisConfig": "config", "Descriptor": "descriptors.spec",
-          "compute_clip_features": "extract", "extract_features": "extract", "COUNT_COLUMNS": "registry",
-          "REGISTRY": "registry", "descriptor_table": "registry", "resolve_descriptors": "registry"}
+          "compute_clip_features": "describe", "extract_features": "extract", "COUNT_COLUMNS": "registry",
+          "REGISTRY": "registry", "descriptor_table": "meta", "resolve_descriptors": "registry"}
 
 __all__ = list(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

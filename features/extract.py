@@ -1,8 +1,7 @@
-"""Per-clip descriptor extraction and the corpus-level entry point.
+"""The corpus-level entry point of descriptor extraction.
 
-:func:`compute_clip_features` computes the selected descriptors of one decoded clip, sharing one
-STFT, one pitch track and one set of band envelopes between them (:class:`ClipAnalysis`).
-:func:`extract_features` maps it over a manifest with :func:`audioprobe.runner.map_clips`: all
+:func:`extract_features` maps :func:`features.describe.features_for_clip` (decode, then
+:func:`~features.describe.compute_clip_features`) over a manifest with :func:`audioprobe.runner.map_clips`: all
 cores by default or a dask scheduler, failures recorded per clip, resumable in a run folder.
 """
 from __future__ import annotations
@@ -14,77 +13,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..audio import decode_audio
 from ..contract import FAILURE_COLUMNS, FAILURES, FEATURES, FEATURES_META
 from ..errors import StageError
 from ..log import logger
 from ..manifest import as_clip_table, table_sha256
-from ..runner import blas_threads, map_clips
+from ..runner import map_clips
 from ..runstore import ChunkStore, Run, jsonable
-from .clip import ClipAnalysis
-from .config import DEFAULT_F0_CEILING, DEFAULT_F0_FLOOR, DEFAULT_SR, FULL_SCALE_UNIT, AnalysisConfig
-from .registry import COUNT_COLUMNS, REGISTRY, descriptor_table, resolve_descriptors
+from .config import DEFAULT_F0_CEILING, DEFAULT_F0_FLOOR, DEFAULT_SR, AnalysisConfig
+from .describe import features_for_clip
+from .meta import descriptor_table
+from .registry import COUNT_COLUMNS, resolve_descriptors
 
-__all__ = ["compute_clip_features", "extract_features", "STAGE"]
+__all__ = ["extract_features", "STAGE"]
 
 STAGE = "features"
-
-
-def compute_clip_features(y: np.ndarray, sr: int, *, descriptors: Iterable[str] | str | None = None,
-                          config: AnalysisConfig | None = None,
-                          n_over_full_scale: int | None = None) -> dict[str, float | int]:
-    """Descriptors of one clip.
-
-    Every family is computed from the same analysis signal (:func:`features.signal.preprocess.clean_signal`:
-    mean removed, zero-phase high-pass at ``config.lowcut_hz``). A clip beyond full scale
-    (``n_over_full_scale`` > 0) keeps every scale-invariant descriptor, and its dBFS levels are NaN.
-
-    Parameters
-    ----------
-    y : np.ndarray, shape (n_samples,)
-        Mono samples at ``config.sr`` Hz; full scale is 1.
-    sr : int
-        Sample rate of ``y``, Hz; must equal ``config.sr`` (resample first).
-    descriptors : iterable of str, optional
-        Descriptor or family names (see :data:`REGISTRY`); default all.
-    config : AnalysisConfig, optional
-    n_over_full_scale : int, optional
-        Samples of the source file beyond full scale (:func:`audioprobe.audio.decode_audio` counts
-        them before channel averaging and resampling); default: counted in ``y``.
-
-    Returns
-    -------
-    dict
-        ``{name: float}`` for each selected descriptor (NaN = undefined for this clip), then the int
-        counts ``n_frames``, ``n_nonsilent_frames``, ``n_voiced_frames`` and ``n_over_full_scale``.
-
-    Raises
-    ------
-    ClipError
-        Empty signal or NaN/Inf samples.
-    """
-    names = resolve_descriptors(descriptors)
-    analysis = ClipAnalysis(y, sr, config, n_over_full_scale=n_over_full_scale)
-    values: dict[str, float] = {}
-    # The matrices are small: one BLAS thread per clip is faster, and workers run clips in parallel.
-    with blas_threads(1):
-        for name in names:
-            if name not in values:
-                values.update(REGISTRY[name].compute(analysis))
-    beyond_full_scale = analysis.n_over_full_scale > 0
-    out: dict[str, float | int] = {
-        name: float("nan") if beyond_full_scale and REGISTRY[name].unit == FULL_SCALE_UNIT else float(values[name])
-        for name in names}
-    out.update(n_frames=analysis.n_frames, n_nonsilent_frames=analysis.n_nonsilent,
-               n_voiced_frames=analysis.pitch.n_voiced, n_over_full_scale=analysis.n_over_full_scale)
-    return out
-
-
-def _features_for_clip(row: dict, *, names: list[str], config: AnalysisConfig) -> dict:
-    """Describe one manifest row: decode at the analysis rate, then describe (the runner's per-clip pure function)."""
-    decoded = decode_audio(row["audio_path"], sr=config.sr, clip_id=str(row["clip_id"]))
-    return compute_clip_features(decoded.y, config.sr, descriptors=names, config=config,
-                                 n_over_full_scale=decoded.n_over_full_scale)
 
 
 def _tidy(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -161,7 +103,7 @@ def extract_features(manifest_or_paths: str | Path | pd.DataFrame | Sequence[str
     config = AnalysisConfig(sr=sr, pitch=pitch, f0_floor=float(f0_floor), f0_ceiling=float(f0_ceiling))
     names = resolve_descriptors(descriptors)
     clips = as_clip_table(manifest_or_paths)
-    func = partial(_features_for_clip, names=names, config=config)
+    func = partial(features_for_clip, names=names, config=config)
     if run is None:
         result = map_clips(func, clips, n_jobs=n_jobs, scheduler=scheduler, stage=STAGE, desc=STAGE)
         return _check_produced(_tidy(result.table, names), result.failures, len(clips), "the failures above")

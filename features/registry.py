@@ -1,27 +1,24 @@
 """The descriptor registry: every descriptor column by name, and its metadata table.
 
 Names are stable: they are the column names of ``features.parquet`` and the ``name`` column of
-``features_meta.csv``. List them with ``list(REGISTRY)`` or :func:`descriptor_table`.
+``features_meta.csv``. List them with ``list(REGISTRY)``, or
+with their metadata by :func:`features.meta.descriptor_table`. No pandas here: worker processes import this.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
-import pandas as pd
-
 from ..errors import ParameterError
-from .config import FAMILIES, AnalysisConfig
+from .config import FAMILIES
 from .descriptors import amplitude, modulation, onsets, pitch, spectral, variability
 from .descriptors.spec import Descriptor
 
-__all__ = ["REGISTRY", "COUNT_COLUMNS", "META_COLUMNS", "resolve_descriptors", "descriptor_table"]
+__all__ = ["REGISTRY", "COUNT_COLUMNS", "resolve_descriptors"]
 
 REGISTRY: dict[str, Descriptor] = {
     d.name: d for module in (pitch, spectral, variability, amplitude, modulation, onsets) for d in module.DESCRIPTORS
 }
 COUNT_COLUMNS = ("n_frames", "n_nonsilent_frames", "n_voiced_frames", "n_over_full_scale")
-META_COLUMNS = ("name", "unit", "family", "extractor", "probe_scale", "parameters")
 
 
 def resolve_descriptors(descriptors: Iterable[str] | str | None = None) -> list[str]:
@@ -57,27 +54,3 @@ def resolve_descriptors(descriptors: Iterable[str] | str | None = None) -> list[
     if not wanted:
         raise ParameterError("descriptors is empty: name at least one descriptor or family, or pass None for all")
     return [n for n in REGISTRY if n in wanted]
-
-
-def descriptor_table(descriptors: Iterable[str] | str | None = None, *,
-                     config: AnalysisConfig | None = None) -> pd.DataFrame:
-    """Build the ``features_meta.csv`` table: one row per descriptor column.
-
-    Parameters
-    ----------
-    descriptors : iterable of str, optional
-        As in :func:`resolve_descriptors`; default all.
-    config : AnalysisConfig, optional
-        The settings whose values are recorded; default the defaults.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns ``name``, ``unit``, ``family``, ``extractor``, ``probe_scale``, ``parameters``
-        (JSON object of every parameter the values depend on).
-    """
-    config = config or AnalysisConfig()
-    rows = [{"name": d.name, "unit": d.unit, "family": d.family, "extractor": d.extractor,
-             "probe_scale": d.probe_scale, "parameters": json.dumps(d.parameters(config), sort_keys=True)}
-            for d in (REGISTRY[n] for n in resolve_descriptors(descriptors))]
-    return pd.DataFrame(rows, columns=list(META_COLUMNS))

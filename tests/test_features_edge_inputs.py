@@ -21,7 +21,7 @@ from audioprobe.errors import ParameterError
 from audioprobe.features import COUNT_COLUMNS, REGISTRY, AnalysisConfig, compute_clip_features, extract_features
 from audioprobe.features.config import PREPROCESSING
 from audioprobe.features.descriptors.modulation import SMOD_BANDS, TMOD_BANDS_HZ
-from audioprobe.features.registry import descriptor_table
+from audioprobe.features.meta import descriptor_table
 from audioprobe.features.signal.envelopes import envelope_edge_s
 from audioprobe.manifest import check_manifest, sha256_file
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 FEATURES = Path(__file__).resolve().parent.parent / "features"
 #: The layers in import order; a module may import from its own layer or an earlier one only.
-LAYERS = {"config": 0, "signal": 1, "clip": 2, "descriptors": 3, "registry": 4, "extract": 5, "cli": 6}
+LAYERS = {"config": 0, "signal": 1, "clip": 2, "descriptors": 3, "registry": 4, "describe": 5, "meta": 5, "extract": 6,
+          "cli": 7}
 
 
 def _modules() -> dict[str, Path]:
@@ -68,7 +69,8 @@ def test_every_features_module_imports_alone():
 
 def test_no_type_checking_imports_and_imports_follow_the_layers():
     """No TYPE_CHECKING block anywhere in features/; every package-internal import goes to the same or an earlier
-    layer (config -> signal -> clip -> descriptors -> registry -> extract -> cli), so the graph has no cycle."""
+    layer (config -> signal -> clip -> descriptors -> registry -> describe, meta -> extract -> cli), so the graph
+    has no cycle."""
     modules = _modules()
     for name, path in modules.items():
         assert "TYPE_CHECKING" not in path.read_text(), name

@@ -63,3 +63,30 @@ def test_every_module_imports_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "FAILED []", out.stdout
+
+
+def test_a_features_worker_runs_a_clip_without_importing_pandas_or_joblib(tmp_path):
+    """What a worker process receives for the features stage (the failure-recording call and the per-clip
+    function, pickled as joblib and dask send them) unpickles and runs in a fresh interpreter without loading
+    pandas or joblib: each worker starts ~0.5 s sooner (a 300-clip features stage lasts ~6 s on 2 cores)."""
+    import pickle
+    from functools import partial
+
+    import numpy as np
+    import soundfile as sf
+
+    from audioprobe.features.config import AnalysisConfig
+    from audioprobe.features.describe import features_for_clip
+    from audioprobe.workers import call_safely
+
+    path = tmp_path / "tone.wav"
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000), 16000)
+    payload = pickle.dumps((call_safely, partial(features_for_clip, names=["f0_median", "rms_median_dbfs"],
+                                                 config=AnalysisConfig()), {"clip_id": "a", "audio_path": str(path)}))
+    code = ("import pickle, sys\n"
+            "call, func, row = pickle.loads(sys.stdin.buffer.read())\n"
+            "status, out = call(func, row)\n"
+            "print(status, round(out['f0_median']), sorted(m for m in ('pandas', 'joblib') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().split() == ["ok", "220", "[]"]

@@ -170,7 +170,7 @@ def test_script_without_main_guard_runs_in_worker_processes(manifest):
 def test_blas_threads_limits_every_blas_library_inside_and_restores_it():
     from threadpoolctl import threadpool_info
 
-    from audioprobe.runner import blas_threads
+    from audioprobe.workers import blas_threads
 
     before = [(lib["filepath"], lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert before, "numpy loads a BLAS library"
@@ -183,16 +183,16 @@ def test_blas_threads_limits_every_blas_library_inside_and_restores_it():
 
 def test_blas_threads_scans_the_loaded_libraries_once_per_process(monkeypatch):
     """The library scan (~5 ms) runs once; features and probes set the limit per clip and per run through it."""
-    from audioprobe import runner
+    from audioprobe import workers
 
     scans = []
-    real = runner.ThreadpoolController
-    monkeypatch.setattr(runner, "ThreadpoolController", lambda: scans.append(1) or real())
-    runner._thread_controller.cache_clear()
+    real = workers.ThreadpoolController
+    monkeypatch.setattr(workers, "ThreadpoolController", lambda: scans.append(1) or real())
+    workers._thread_controller.cache_clear()
     try:
         for _ in range(3):
-            with runner.blas_threads(1):
+            with workers.blas_threads(1):
                 pass
         assert len(scans) == 1
     finally:
-        runner._thread_controller.cache_clear()
+        workers._thread_controller.cache_clear()
