@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from ..errors import ParameterError
+from .matrix import matrix_heatmap
 from .style import format_matrix_axes, panel_grid, row_height, styled, wrap_to_figure
 from .tables import RunTables, descriptor_order, layer_names
 
@@ -145,12 +145,10 @@ def contrast_map(stats: pd.DataFrame, *, order: Sequence[str] | None = None, nco
         grid = _grid(rows, "_shown", features, columns, "mean")
         marks = significance_marks(_grid(rows, "p_fdr", features, columns, "min").to_numpy(dtype=float))
         marks[_cells(rows, "cannot_reject", features, columns)] = CANNOT_REJECT_MARK
-        grid.columns = column_labels
-        grid.index = ["all descriptors" if f == "all" else f for f in grid.index]
-        sns.heatmap(grid.astype(float), ax=ax, vmin=-limit, vmax=limit, center=0.0, cmap="RdBu_r", cbar=False,
-                    annot=marks, fmt="", annot_kws={"fontsize": 8, "fontweight": "bold"},
-                    linewidths=0.4 if len(features) <= 40 else 0.0, linecolor="white", xticklabels=True,
-                    yticklabels=True)
+        matrix_heatmap(ax, grid.to_numpy(dtype=float), xticklabels=column_labels,
+                       yticklabels=["all descriptors" if f == "all" else f for f in grid.index], vmin=-limit,
+                       vmax=limit, cmap="RdBu_r", annot=marks, annot_kws={"fontsize": 8, "fontweight": "bold"},
+                       linewidths=0.4 if len(features) <= 40 else 0.0)
         for kind, (hatch, face, _) in UNTESTED.items():
             for i, j in zip(*np.nonzero(_cells(rows, kind, features, columns))):
                 ax.add_patch(Rectangle((j, i), 1, 1, facecolor=face, edgecolor="0.45", hatch=hatch, lw=0.0))

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..errors import ParameterError
+from .matrix import matrix_heatmap
 from .style import format_matrix_axes, new_figure, styled
 from .tables import RunTables, descriptor_columns
 
@@ -65,10 +65,12 @@ def descriptor_correlation_plot(features: pd.DataFrame, *, order: list[str] | No
     fig = new_figure(width=size + label_width + 1.6, height=size + label_width + 0.8)
     ax = fig.add_subplot()
     mask = np.triu(np.ones((k, k), dtype=bool), k=1)
-    sns.heatmap(rho, ax=ax, mask=mask, vmin=-1, vmax=1, center=0, cmap="RdBu_r", square=True,
-                annot=k <= 20, fmt=".2f", annot_kws={"fontsize": 7}, linewidths=0.5 if k <= 40 else 0.0,
-                linecolor="white", xticklabels=True, yticklabels=True,
-                cbar_kws={"label": "Spearman rho", "shrink": 0.6})
+    mesh = matrix_heatmap(ax, rho.to_numpy(dtype=float), xticklabels=list(rho.columns), yticklabels=list(rho.index),
+                          mask=mask, vmin=-1, vmax=1, cmap="RdBu_r", square=True, annot=k <= 20, fmt=".2f",
+                          annot_kws={"fontsize": 7}, linewidths=0.5 if k <= 40 else 0.0)
+    colorbar = fig.colorbar(mesh, ax=ax, shrink=0.6)
+    colorbar.set_label("Spearman rho")
+    colorbar.outline.set_linewidth(0)
     format_matrix_axes(ax, xlabel="descriptor", ylabel="descriptor")
     off = n.to_numpy()[~np.eye(k, dtype=bool)]
     ax.set_title(f"{TITLE}\npairwise complete clips: {off.min()}-{off.max()} of {len(features)}")

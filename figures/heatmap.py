@@ -5,10 +5,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..errors import ParameterError
+from .matrix import matrix_heatmap
 from .style import MIN_FONTSIZE, domain_label, format_matrix_axes, panel_grid, row_height, styled
 from .tables import RunTables, descriptor_order, headline_scores, layer_names, model_order
 
@@ -65,10 +65,9 @@ def layer_heatmap(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fo
         rows = scores[scores["model"] == model]
         grid = (rows.pivot_table(index="feature", columns="layer_index", values="value", aggfunc="mean")
                 .reindex(index=features, columns=sorted(names)))
-        grid.columns = [names[c] for c in grid.columns]
-        sns.heatmap(grid, ax=ax, vmin=0.0, vmax=vmax, cmap="viridis", cbar=False, annot=annotate, fmt=".2f",
-                    annot_kws={"fontsize": MIN_FONTSIZE}, linewidths=0.4 if len(features) <= 40 else 0.0,
-                    linecolor="white", xticklabels=True, yticklabels=True)
+        matrix_heatmap(ax, grid.to_numpy(dtype=float), xticklabels=[names[c] for c in grid.columns],
+                       yticklabels=features, vmin=0.0, vmax=vmax, cmap="viridis", annot=annotate, fmt=".2f",
+                       annot_kws={"fontsize": MIN_FONTSIZE}, linewidths=0.4 if len(features) <= 40 else 0.0)
         first = rows.iloc[0]
         seed = "" if pd.isna(first["seed"]) else f", seed {int(first['seed'])}"
         ax.set_title(f"{model}\n({domain_label(first['pretrain_domain'])}{seed})", fontsize=9)
