@@ -41,24 +41,31 @@ def domain_profile(scores: pd.DataFrame, *, confidence: float = 0.95) -> pd.Data
     """
     if not 0 < confidence < 1:
         raise ParameterError(f"confidence must be in (0, 1), got {confidence!r}")
-    rows = []
-    for (domain, feature, index), group in scores.groupby(["pretrain_domain", "feature", "layer_index"],
-                                                         sort=True):
-        values = group["value"].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        n = values.size
-        mean = float(values.mean()) if n else np.nan
-        if n >= 2:
-            sem = stats.sem(values)  # equal seeds: a zero-width interval (scipy's t.interval needs scale > 0)
-            low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
-            low, high, kind = float(low), float(high), "seeds (t)"
-        elif n == 1 and {"ci_low", "ci_high"} <= set(group) and group[["ci_low", "ci_high"]].notna().to_numpy().all():
-            low, high, kind = float(group["ci_low"].iloc[0]), float(group["ci_high"].iloc[0]), "model"
-        else:
-            low, high, kind = np.nan, np.nan, "none"
-        rows.append({"pretrain_domain": domain, "feature": feature, "layer_index": int(index), "mean": mean,
-                     "ci_low": low, "ci_high": high, "n_models": group["model"].nunique(), "interval": kind})
-    return pd.DataFrame(rows)
+    values = scores["value"].to_numpy(dtype=float)
+    has_ci = {"ci_low", "ci_high"} <= set(scores)
+    frame = pd.DataFrame({"pretrain_domain": scores["pretrain_domain"], "feature": scores["feature"],
+                          "layer_index": scores["layer_index"], "model": scores["model"],
+                          "value": np.where(np.isfinite(values), values, np.nan),
+                          "ci_low": scores["ci_low"] if has_ci else np.nan,
+                          "ci_high": scores["ci_high"] if has_ci else np.nan})
+    frame["ci_given"] = frame["ci_low"].notna() & frame["ci_high"].notna()
+    summary = frame.groupby(["pretrain_domain", "feature", "layer_index"], sort=True).agg(
+        mean=("value", "mean"), sd=("value", "std"), n=("value", "count"), n_models=("model", "nunique"),
+        model_low=("ci_low", "first"), model_high=("ci_high", "first"), ci_given=("ci_given", "all")).reset_index()
+    n, mean = summary["n"].to_numpy(), summary["mean"].to_numpy(dtype=float)
+    seeds = n >= 2
+    sem = np.where(seeds, summary["sd"].to_numpy(dtype=float) / np.sqrt(np.maximum(n, 1)), np.nan)
+    # equal seeds: a zero-width interval (scipy's t.interval needs scale > 0)
+    df = np.maximum(n - 1, 1)
+    low = np.where(sem > 0, mean + stats.t.ppf((1 - confidence) / 2, df) * sem, mean)
+    high = np.where(sem > 0, mean + stats.t.ppf((1 + confidence) / 2, df) * sem, mean)
+    model = (n == 1) & summary["ci_given"].to_numpy(dtype=bool) & has_ci
+    summary["ci_low"] = np.where(seeds, low, np.where(model, summary["model_low"], np.nan))
+    summary["ci_high"] = np.where(seeds, high, np.where(model, summary["model_high"], np.nan))
+    summary["interval"] = np.where(seeds, "seeds (t)", np.where(model, "model", "none"))
+    summary["layer_index"] = summary["layer_index"].astype(int)
+    return summary[["pretrain_domain", "feature", "layer_index", "mean", "ci_low", "ci_high", "n_models",
+                    "interval"]]
 
 
 @styled
