@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ParameterError
 from ._targets import variation_note
 
-__all__ = ["gram_linear", "center_gram", "cka_from_grams", "linear_cka"]
+__all__ = ["gram_linear", "center_gram", "cka_from_grams", "cka_from_centred", "linear_cka"]
 
 
 def gram_linear(X: np.ndarray) -> np.ndarray:
@@ -81,7 +81,15 @@ def cka_from_grams(K: np.ndarray, L: np.ndarray, *, debiased: bool = False) -> f
         raise ParameterError(f"Gram matrices must describe the same clips, got shapes {np.shape(K)} and "
                              f"{np.shape(L)}")
     Kc, Lc = center_gram(K, debiased=debiased), center_gram(L, debiased=debiased)
-    denom = np.sqrt(np.vdot(Kc, Kc) * np.vdot(Lc, Lc))
+    return cka_from_centred(Kc, Lc, np.vdot(Kc, Kc), np.vdot(Lc, Lc))
+
+
+def cka_from_centred(Kc: np.ndarray, Lc: np.ndarray, kk: float, ll: float) -> float:
+    """CKA of two centred Gram matrices (:func:`center_gram`) given their squared norms ``kk``, ``ll``.
+
+    Lets a Gram matrix compared with many others be centred once; NaN when a norm is 0.
+    """
+    denom = np.sqrt(kk * ll)
     return float(np.vdot(Kc, Lc) / denom) if denom > 0 else float("nan")
 
 

@@ -62,9 +62,10 @@ from ..log import logger, progress
 from ..runner import blas_threads, resolve_n_jobs
 from ..runstore import Run, atomic_path, fingerprint
 from ._targets import variation_note
-from .cka import cka_from_grams, gram_linear
+from .cka import center_gram, cka_from_centred, gram_linear
 from .inputs import probe_targets
 from .layer_probes import CKA_METRICS, PROBES, LayerData, ProbeConfig, check_config
+from .shared import OncePerStage, SharedCache
 from .task import DEFAULT_CS
 from .task_design import DEFAULT_TASKS, TaskSpec, parse_task, task_labels
 
@@ -80,8 +81,11 @@ def _layer_seed(random_state: int, model: str, layer: str) -> np.random.SeedSequ
 
 
 def _probe_layer(model: dict, layer: pd.Series, clips: pd.DataFrame, targets: pd.DataFrame, meta: pd.DataFrame,
-                 cfg: ProbeConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """All probes of one layer: its ``probes.parquet`` rows and its out-of-fold predictions (or None)."""
+                 cfg: ProbeConfig, cache: SharedCache | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """All probes of one layer: its ``probes.parquet`` rows and its out-of-fold predictions (or None).
+
+    ``cache`` shares descriptor-side results between the layers of a stage (:mod:`audioprobe.probes.shared`).
+    """
     X = read_layer(model, layer, len(clips))
     usable = np.all(np.isfinite(X), axis=1)
     if (~usable).any():
@@ -89,7 +93,7 @@ def _probe_layer(model: dict, layer: pd.Series, clips: pd.DataFrame, targets: pd
                     int((~usable).sum()))
     data = LayerData(X=X[usable], clips=clips[usable].reset_index(drop=True),
                      targets=targets[usable].reset_index(drop=True), meta=meta,
-                     seed=_layer_seed(cfg.random_state, model["name"], layer["layer"]))
+                     seed=_layer_seed(cfg.random_state, model["name"], layer["layer"]), cache=cache)
     frames = []
     for name in cfg.probes:
         rows = PROBES[name](data, cfg)
@@ -111,7 +115,12 @@ def _layer_columns(model: dict, layer: pd.Series) -> dict:
 
 
 def _layer_pairs_cka(jobs: list[tuple[dict, pd.Series]], n_clips: int) -> pd.DataFrame:
-    """Linear and debiased CKA of every unordered pair of layers (all models), from one Gram matrix per layer."""
+    """Linear and debiased CKA of every unordered pair of layers (all models), from one Gram matrix per layer.
+
+    Each layer's centred Gram matrices (double- and U-centred) and their squared norms are computed once and
+    reused for every pair over the same clips (all of them, usually); a pair whose layers lack different clips
+    centres the Gram matrices of the clips both have. The values equal :func:`cka_from_grams` of the pair.
+    """
     grams, notes = [], []
     for model, layer in jobs:
         X = read_layer(model, layer, n_clips)
@@ -121,18 +130,31 @@ def _layer_pairs_cka(jobs: list[tuple[dict, pd.Series]], n_clips: int) -> pd.Dat
         gram = np.full((n_clips, n_clips), np.nan)
         gram[np.ix_(usable, usable)] = gram_linear(X[usable])
         grams.append(gram)
+    centred = {}
+
+    def centred_gram(k: int, ok: np.ndarray, debiased: bool) -> tuple[np.ndarray, float]:
+        """Layer ``k``'s Gram matrix over the clips ``ok``, centred, and its squared norm (cached for all clips)."""
+        key = (k, debiased)
+        every = ok.all()
+        if not every or key not in centred:
+            Kc = center_gram(grams[k][np.ix_(ok, ok)], debiased=debiased)
+            if not every:
+                return Kc, np.vdot(Kc, Kc)
+            centred[key] = Kc, np.vdot(Kc, Kc)
+        return centred[key]
+
     rows = []
     for a, (model_a, layer_a) in enumerate(jobs):
-        K = grams[a]
         for b in range(a + 1, len(jobs)):
             model_b, layer_b = jobs[b]
-            L = grams[b]
-            ok = np.isfinite(np.diag(K)) & np.isfinite(np.diag(L))
-            Ks, Ls = K[np.ix_(ok, ok)], L[np.ix_(ok, ok)]
+            ok = np.isfinite(np.diag(grams[a])) & np.isfinite(np.diag(grams[b]))
             note = notes[a] or notes[b] or (None if ok.sum() >= 4 else "fewer than 4 clips with both layers")
             for metric, debiased in CKA_METRICS.items():
-                rows.append({**_layer_columns(model_a, layer_a), "metric": metric,
-                             "value": cka_from_grams(Ks, Ls, debiased=debiased) if note is None else np.nan,
+                value = np.nan
+                if note is None:
+                    (Kc, kk), (Lc, ll) = centred_gram(a, ok, debiased), centred_gram(b, ok, debiased)
+                    value = cka_from_centred(Kc, Lc, kk, ll)
+                rows.append({**_layer_columns(model_a, layer_a), "metric": metric, "value": value,
                              "n_clips": int(ok.sum()), "model_b": model_b["name"], "layer_b": layer_b["layer"],
                              "note": note})
     return _finish(pd.DataFrame(rows).assign(probe="cka")) if rows else _finish(pd.DataFrame(columns=COLUMNS))
@@ -340,21 +362,26 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
 
 def _probe_layers(run: Run, stage, jobs: list[tuple[dict, pd.Series]], keys: list[tuple[str, str]],
                   cfg: ProbeConfig, n_jobs: int, units: _Units) -> None:
-    """Probe ``jobs`` on ``n_jobs`` threads, writing each layer's unit as soon as it finishes."""
+    """Probe ``jobs`` on ``n_jobs`` threads, writing each layer's unit as soon as it finishes.
+
+    Descriptor-side work is shared by the layers (:class:`~audioprobe.probes.shared.SharedCache`), and a message
+    about the descriptors or the clips' labels is logged once, not once per layer.
+    """
     clips = run.clips()
     base = ["clip_id", "group", "domain"]
     task_columns = [c for t in cfg.tasks for c in (t["column"], t["group"]) if c not in base]
     clips = clips.assign(clip_id=clips["clip_id"].astype(str), group=clips["group"].astype(str),
                          domain=clips["domain"].astype(str))[base + list(dict.fromkeys(task_columns))]
     targets, meta = probe_targets(run, clips)
-    with (blas_threads(1), ThreadPoolExecutor(max_workers=n_jobs) as pool,
+    cache = SharedCache()
+    with (blas_threads(1), OncePerStage(logger), ThreadPoolExecutor(max_workers=n_jobs) as pool,
           progress(total=len(jobs), desc="probe", unit="layer") as bar):
-        pending = [pool.submit(_probe_layer, *jobs[k], clips, targets, meta, cfg) for k in range(min(n_jobs,
-                                                                                                   len(jobs)))]
+        submit = lambda k: pool.submit(_probe_layer, *jobs[k], clips, targets, meta, cfg, cache)  # noqa: E731
+        pending = [submit(k) for k in range(min(n_jobs, len(jobs)))]
         for k in range(len(jobs)):
             table, oof = pending.pop(0).result()
             if k + n_jobs < len(jobs):  # keep at most n_jobs layers in flight
-                pending.append(pool.submit(_probe_layer, *jobs[k + n_jobs], clips, targets, meta, cfg))
+                pending.append(submit(k + n_jobs))
             units.write(*jobs[k], table, oof)
             stage.finish_unit(*keys[k])
             bar.update()

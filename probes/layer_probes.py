@@ -23,6 +23,7 @@ from .rdm import COMPARISONS, RDM_METRICS
 from .ridge import RidgeProbe
 from .ridge_solver import DEFAULT_RELATIVE_ALPHAS
 from .rsa import RSAProbe
+from .shared import SharedCache
 from .task import DEFAULT_CS, TaskProbe
 from .task_design import DEFAULT_TASKS, parse_task, task_labels
 from .transfer import DomainTransfer
@@ -71,6 +72,7 @@ class LayerData:
     meta: pd.DataFrame                 # features_meta rows of the targets
     seed: np.random.SeedSequence
     oof: list[pd.DataFrame] = field(default_factory=list)
+    cache: SharedCache | None = None   # descriptor-side results shared by the layers of a stage
 
 
 def _ridge(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
@@ -93,7 +95,7 @@ def _ridge(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
 
 def _rsa(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
     probe = RSAProbe(metric=cfg.rdm_metric, method=cfg.rsa_method, n_permutations=cfg.n_permutations,
-                     n_bootstraps=cfg.n_bootstraps, random_state=np.random.default_rng(data.seed))
+                     n_bootstraps=cfg.n_bootstraps, random_state=np.random.default_rng(data.seed), cache=data.cache)
     return probe.fit(data.X, data.targets, data.clips["group"].to_numpy()).results_
 
 

@@ -29,6 +29,7 @@ from ..errors import ParameterError
 from ..log import logger
 from ._targets import variation_note
 from .ridge_solver import decompose, fit_predict_ridge
+from .shared import ONCE
 from .splitters import GroupFolds, fold_labels
 
 __all__ = ["VariancePartition"]
@@ -96,7 +97,7 @@ class VariancePartition:
         keep = np.all(np.isfinite(Dv), axis=1) & np.all(np.isfinite(X), axis=1)
         if (~keep).any():
             logger.info("partition: %d of %d clips lack a descriptor or activations and are left out",
-                        int((~keep).sum()), len(keep))
+                        int((~keep).sum()), len(keep), extra=ONCE)
         X, Dv, groups = X[keep], Dv[keep], np.asarray(groups)[keep]
         folds = fold_labels(GroupFolds(self.cv), groups)
         reduced = {name: [j for j, c in enumerate(used) if c not in cols] for name, cols in sets.items()}

@@ -11,6 +11,7 @@ comparison), with a permutation p-value and a group-bootstrap interval (:mod:`.r
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from .rsa_resampling import (
     bootstrap_distribution,
     permutation_null,
 )
+from .shared import SharedCache, digest
 
 __all__ = ["RSAProbe"]
 
@@ -48,6 +50,10 @@ class RSAProbe:
     ci : float, keyword-only, default 0.95
         Coverage of the percentile interval.
     random_state : int, np.random.Generator or None, keyword-only
+    cache : SharedCache, optional, keyword-only
+        Shares the descriptor side (the descriptor RDMs, their notes, sort orders and ranks, which depend on the
+        descriptors and the compared clips only) between the probes of several layers; the results are the
+        same with or without it.
 
     Attributes
     ----------
@@ -57,13 +63,14 @@ class RSAProbe:
     """
 
     def __init__(self, *, metric: str = "correlation", method: str = "spearman", n_permutations: int = 1000,
-                 n_bootstraps: int = 1000, ci: float = 0.95, random_state=None):
+                 n_bootstraps: int = 1000, ci: float = 0.95, random_state=None, cache: SharedCache | None = None):
         self.metric = metric
         self.method = method
         self.n_permutations = n_permutations
         self.n_bootstraps = n_bootstraps
         self.ci = ci
         self.random_state = random_state
+        self.cache = cache
 
     def fit(self, X, Y, groups) -> RSAProbe:
         """Compare the layer RDM of ``X`` with the RDM of every column of ``Y``.
@@ -105,25 +112,22 @@ class RSAProbe:
                          .astype({"note": "string"}))
         return self
 
-    @staticmethod
-    def _undefined(clips: np.ndarray, Y: np.ndarray, layer: np.ndarray) -> np.ndarray:
-        """Why the similarity of each column of ``Y`` on ``clips`` is undefined (None where it is not).
+    def _descriptors(self, clips: np.ndarray, Y: np.ndarray) -> _DescriptorSide:
+        """Return the descriptor side of comparing the columns of ``Y`` (n_clips, n_targets) on ``clips`` (cached)."""
+        if self.cache is None:
+            return _DescriptorSide.of(clips, Y, self.method)
+        key = ("rsa-descriptors", self.method, digest(clips, Y))
+        return self.cache.get(key, lambda: _DescriptorSide.of(clips, Y, self.method))
 
-        ``Y`` (n_clips, n_targets) and ``layer`` (n_clips, n_units; NaN rows unusable) over all clips set the
-        scales of the rule.
-        """
-        notes = variation_notes(Y[clips], Y, what="descriptor", min_count=4)
-        layer_note = variation_note(layer[clips], layer, what="layer") if len(clips) >= 4 else None
-        return np.array([note if note is not None else layer_note for note in notes], dtype=object)
-
-    def _scores(self, rdm_layer: np.ndarray, rdm_targets: np.ndarray, groups: np.ndarray,
+    def _scores(self, rdm_layer: np.ndarray, side: _DescriptorSide, groups: np.ndarray,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Compute the similarity, its permutation null and its bootstrap replicates.
 
-        The similarity of the layer RDM (m,) with every descriptor RDM (m, n_targets) is :func:`compare_rdms`'s;
+        The similarity of the layer RDM (m,) with every descriptor RDM of ``side`` is :func:`compare_rdms`'s;
         the null has shape (n_permutations, n_targets) and the replicates (n_bootstraps, n_targets), None when
-        not asked for. Spearman sorts each RDM once for all three.
+        not asked for. Spearman sorts each RDM once for all three (the descriptor RDMs once for all layers).
         """
+        rdm_targets = side.rdms
         if self.method != "spearman":
             value = np.array([compare_rdms(rdm_layer, col, method=self.method) for col in rdm_targets.T])
             null = (permutation_null(rdm_layer, rdm_targets, method=self.method, n_permutations=self.n_permutations,
@@ -132,27 +136,28 @@ class RSAProbe:
                                            n_bootstraps=self.n_bootstraps, random_state=rng)
                     if self.n_bootstraps else None)
             return value, null, boot
-        layer, targets = _SortedPairs.of(rdm_layer), _SortedPairs.of(rdm_targets)
-        ranks_layer, ranks_targets = layer.normalised_ranks()[:, 0], targets.normalised_ranks()
-        constant = has_note(variation_notes(np.c_[rdm_layer, rdm_targets], min_count=3))
-        value = np.where(constant[0] | constant[1:], np.nan, ranks_layer @ ranks_targets)
-        null = _spearman_null(ranks_layer, ranks_targets, self.n_permutations, rng) if self.n_permutations else None
-        boot = (_spearman_bootstrap(layer, targets, _pair_weights(_group_index(groups, len(groups)),
-                                                                  self.n_bootstraps, rng))
+        layer = _SortedPairs.of(rdm_layer)
+        ranks_layer = layer.normalised_ranks()[:, 0]
+        constant = has_note(variation_notes(rdm_layer, min_count=3))[0]
+        value = np.where(constant | side.constant, np.nan, ranks_layer @ side.ranks)
+        null = _spearman_null(ranks_layer, side.ranks, self.n_permutations, rng) if self.n_permutations else None
+        boot = (_spearman_bootstrap(layer, side.pairs, _pair_weights(_group_index(groups, len(groups)),
+                                                                     self.n_bootstraps, rng))
                 if self.n_bootstraps else None)
         return value, null, boot
 
     def _fit_pattern(self, rdm_full, layer, clips, Ysub, names, groups, rng):
         metric_name = self.method.replace("-", "_")
         n = len(layer)
-        notes = self._undefined(clips, Ysub, layer)
+        side = self._descriptors(clips, Ysub)
+        layer_note = variation_note(layer[clips], layer, what="layer") if len(clips) >= 4 else None
+        notes = np.array([note if note is not None else layer_note for note in side.notes], dtype=object)
         if len(clips) < 4:
             return [(name, metric_name, np.nan, np.nan, np.nan, np.nan, len(clips), notes[t])
                     for t, name in enumerate(names)]
         rows, cols = np.triu_indices(len(clips), 1)
         rdm_layer = rdm_full[condensed_index(clips[rows], clips[cols], n)]
-        rdm_targets = np.abs(Ysub[clips][rows] - Ysub[clips][cols])
-        value, null, boot = self._scores(rdm_layer, rdm_targets, groups, rng)
+        value, null, boot = self._scores(rdm_layer, side, groups, rng)
         value[has_note(notes)] = np.nan
         p = np.full(len(names), np.nan)
         if self.n_permutations:
@@ -169,3 +174,49 @@ class RSAProbe:
         return [(name, metric_name, value[t], p[t], low[t], high[t], len(clips),
                  notes[t] if notes[t] is not None or np.isfinite(value[t]) else "an RDM is constant up to float noise")
                 for t, name in enumerate(names)]
+
+
+@dataclass(frozen=True)
+class _DescriptorSide:
+    """What RSA needs of the descriptors on one set of clips, for every layer alike.
+
+    Attributes
+    ----------
+    notes : np.ndarray of object, shape (n_targets,)
+        Why a descriptor's similarity is undefined on these clips (None where it is not), judged against the
+        descriptor over all clips.
+    rdms : np.ndarray, shape (m, n_targets), or None
+        Condensed descriptor RDMs (absolute differences; Kendall's tau-a only, with at least 4 clips).
+    constant : np.ndarray of bool, shape (n_targets,)
+        RDMs constant up to float noise (Spearman only).
+    pairs : _SortedPairs or None
+        The RDMs presorted (Spearman only).
+    ranks : np.ndarray, shape (m, n_targets), or None
+        Their normalised mid-ranks (Spearman only).
+    """
+
+    notes: np.ndarray
+    rdms: np.ndarray | None
+    constant: np.ndarray | None = None
+    pairs: _SortedPairs | None = None
+    ranks: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, clips: np.ndarray, Y: np.ndarray, method: str) -> _DescriptorSide:
+        """Compute the descriptor side of the columns of ``Y`` (n_clips, n_targets) on the clips ``clips``."""
+        notes = variation_notes(Y[clips], Y, what="descriptor", min_count=4)
+        if len(clips) < 4:
+            return cls(notes, None)
+        rows, cols = np.triu_indices(len(clips), 1)
+        rdms = np.abs(Y[clips][rows] - Y[clips][cols])
+        if method != "spearman":
+            return cls(notes, rdms)
+        pairs = _SortedPairs.of(rdms)
+        constant = has_note(variation_notes(rdms, min_count=3))
+        return cls(notes, None, constant, pairs, pairs.normalised_ranks())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays held."""
+        arrays = (self.rdms, self.constant, self.ranks) + ((self.pairs.order, self.pairs.ends) if self.pairs else ())
+        return sum(a.nbytes for a in arrays if a is not None)

@@ -47,6 +47,7 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 from ..errors import ParameterError, check_choice
 from ..log import logger
 from .scaling import SCALINGS, fit_scaling
+from .shared import ONCE
 from .task_design import MIN_GROUPS_PER_CLASS, permutation_scheme, permute_labels, small_classes, task_folds
 
 __all__ = ["DEFAULT_CS", "TaskProbe"]
@@ -230,7 +231,7 @@ class TaskProbe:
         self.notes_ = {}
         if self.left_out_:
             logger.info("task probe: class(es) in fewer than %d groups left out: %s", self.min_groups,
-                        self._left_out_text())
+                        self._left_out_text(), extra=ONCE)
         if len(self.classes_) < 2:
             self._undefined(f"fewer than 2 classes with clips in at least {self.min_groups} groups "
                             f"({len(self.classes_)} left)")

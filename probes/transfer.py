@@ -21,6 +21,7 @@ from ._targets import as_targets
 from .ridge import cross_validate_ridge
 from .ridge_solver import fit_predict_ridge
 from .scores import pearson_columns, r2_score_columns, score_notes
+from .shared import ONCE
 from .splitters import GroupFolds, fold_labels
 
 __all__ = ["DomainTransfer"]
@@ -68,7 +69,8 @@ class DomainTransfer:
             raise ParameterError("X, Y, domains and groups must have one row per clip")
         present = [d for d in pd.unique(domains) if (domains == d).sum() >= self.min_clips]
         if len(present) < 2:
-            logger.warning("transfer: fewer than 2 domains with >= %d clips; nothing to transfer", self.min_clips)
+            logger.warning("transfer: fewer than 2 domains with >= %d clips; nothing to transfer", self.min_clips,
+                           extra=ONCE)
         rows = []
 
         def add(metric, values, train, evaluate, counts, notes):
@@ -84,7 +86,7 @@ class DomainTransfer:
                 add("pearson_r", res.pearson_r_pooled, train, train, res.n_clips, res.notes["pearson_r_pooled"])
             else:
                 logger.warning("transfer: domain %r has fewer than cv=%d groups; no within-domain reference",
-                               train, self.cv)
+                               train, self.cv, extra=ONCE)
             evaluate = [d for d in present if d != train]
             if not evaluate:
                 continue

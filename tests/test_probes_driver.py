@@ -11,6 +11,7 @@ import zarr
 from audioprobe.cli import main
 from audioprobe.errors import ParameterError
 from audioprobe.probes import COLUMNS, run_probes
+from audioprobe.probes.cka import cka_from_grams, gram_linear
 from audioprobe.runstore import Run
 
 N_CLIPS = 48
@@ -117,6 +118,27 @@ def test_planted_layer_is_found_by_every_probe(probed):
     assert _one(pairs, model="m-speech", layer="enc", model_b="m-speech", layer_b="fc",
                 metric="linear_cka")["value"] > 0.5
     assert set(table.query("probe == 'transfer'")["train_domain"]) == {"speech", "music", "environmental"}
+
+
+def test_layer_pair_cka_equals_the_cka_of_each_pair(probed):
+    """Each layer's Gram matrix is centred once for all its pairs: the values equal cka_from_grams of the pair.
+
+    Layer enc of m-speech lacks clip c005, so its pairs take the path over the clips both layers have.
+    """
+    run, table = probed
+    pairs = table[table["layer_b"].notna()]
+    assert len(pairs) == 30
+
+    def layer(model, name):
+        return zarr.open_array(str(run.file(f"activations/{model}/{name}.zarr")), mode="r")[:].astype(np.float64)
+
+    for row in pairs.itertuples():
+        X, Y = layer(row.model, row.layer), layer(row.model_b, row.layer_b)
+        ok = np.all(np.isfinite(X), axis=1) & np.all(np.isfinite(Y), axis=1)
+        expected = cka_from_grams(gram_linear(X[ok]), gram_linear(Y[ok]), debiased=row.metric == "debiased_linear_cka")
+        assert row.value == pytest.approx(expected, rel=1e-12, abs=1e-15)
+        assert row.n_clips == ok.sum() == (47 if "m-speech/enc" in (f"{row.model}/{row.layer}",
+                                                                   f"{row.model_b}/{row.layer_b}") else 48)
 
 
 def test_missing_values_and_out_of_fold_predictions(probed):

@@ -13,6 +13,7 @@ from audioprobe.errors import ParameterError
 from audioprobe.probes.rdm import compare_rdms, descriptor_rdm, layer_rdm
 from audioprobe.probes.rsa import RSAProbe
 from audioprobe.probes.rsa_resampling import _doubled_midranks, _SortedPairs, bootstrap_distribution, permutation_null
+from audioprobe.probes.shared import SharedCache
 
 rsatoolbox = pytest.importorskip("rsatoolbox")
 
@@ -218,3 +219,26 @@ def test_descriptor_or_layer_that_varies_by_float_noise_gives_nan_with_reason():
     assert layer["value"].isna().all()
     assert layer["note"].iloc[1:].str.startswith("layer variance is float noise").all()
     assert np.isnan(compare_rdms(1.0 + 1e-12 * rng.normal(size=435), descriptor_rdm(signal)))
+
+
+@pytest.mark.parametrize("method", ["spearman", "tau-a"])
+def test_shared_descriptor_side_gives_the_same_results_for_every_layer(method):
+    """A cache shared by the layers of a stage returns exactly what each probe computes alone, keyed by content."""
+    rng = np.random.default_rng(12)
+    n = 20
+    Y = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                      "noise": 0.5 + 1e-12 * rng.normal(size=n)})
+    Y.loc[:5, "b"] = np.nan  # two patterns of clips
+    other = Y.assign(a=Y["a"] ** 3)  # same shape and missing values, other values: must not hit the cache
+    layers = [rng.normal(size=(n, 6)), np.c_[Y["a"], 0.1 * rng.normal(size=(n, 3))], rng.normal(size=(n, 6))]
+    groups = np.arange(n) // 2
+    cache = SharedCache()
+    for X, targets in zip(layers, (Y, Y, other)):
+        options = dict(metric="euclidean", method=method, n_permutations=30,
+                       n_bootstraps=20 if method == "spearman" else 3, random_state=4)
+        shared = RSAProbe(cache=cache, **options).fit(X, targets, groups).results_
+        pd.testing.assert_frame_equal(shared, RSAProbe(**options).fit(X, targets, groups).results_)
+    # patterns {a, noise} (all clips) and {b} (14 clips): the second layer reuses both; `other` differs in a only
+    assert len(cache) == 3 and cache.hits == 3
+    planted = RSAProbe(cache=cache, metric="euclidean", method=method).fit(layers[1], Y, groups).results_
+    assert planted.loc[0, "value"] > 0.5
