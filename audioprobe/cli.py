@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .allocator import retain_freed_memory
 from .errors import AudioprobeError
 from .log import logger, set_verbosity
 
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     set_verbosity(getattr(args, "verbose", 0), getattr(args, "quiet", False))
+    retain_freed_memory()
     try:
         return int(args.func(args) or 0)
     except AudioprobeError as exc:  # one line, in the words of the command line

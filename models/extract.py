@@ -34,6 +34,7 @@ import torch
 import zarr
 from torch.utils.data import DataLoader, Dataset
 
+from ..allocator import retain_freed_memory
 from ..audio import load_audio
 from ..contract import (
     ACTIVATIONS,
@@ -211,6 +212,9 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
                         chunk_clips: int = 64, random_state: int = 0, force: bool = False) -> ExtractResult:
     """Extract pooled activations of a model for every clip, resumably, to the run folder.
 
+    Large activation tensors are reused between batches: the process keeps freed memory
+    (:func:`audioprobe.allocator.retain_freed_memory`).
+
     Parameters
     ----------
     model : str or LoadedModel
@@ -243,6 +247,7 @@ def extract_activations(model: str | LoadedModel, manifest=None, *, run: Run | s
     -------
     ExtractResult
     """
+    retain_freed_memory()  # the forward pass's large activation tensors, reused instead of page-faulted in again
     run = run if isinstance(run, Run) else Run(run)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, random_state=random_state)
     if not isinstance(chunk_clips, int) or chunk_clips < 1:
