@@ -70,7 +70,8 @@ def layer_heatmap(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-fo
                        annot_kws={"fontsize": MIN_FONTSIZE}, linewidths=0.4 if len(features) <= 40 else 0.0)
         first = rows.iloc[0]
         seed = "" if pd.isna(first["seed"]) else f", seed {int(first['seed'])}"
-        ax.set_title(f"{model}\n({domain_label(first['pretrain_domain'])}{seed})", fontsize=9)
+        ax.set_title(f"{model}\n({domain_label(first['pretrain_domain'])}{seed})", fontsize=9,
+                     y=1.0)  # a fixed title height: no per-draw search of the axes' decorations (none above)
         format_matrix_axes(ax, xlabel="layer", ylabel="", show_yticklabels=ax.get_subplotspec().is_first_col())
     fig.supylabel("descriptor")
     height = fig.get_figheight()  # a bar about 0.2 in wide however tall the figure

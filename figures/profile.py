@@ -120,7 +120,7 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
             ax.plot(line["x"], line["mean"], color=color, marker="o", ms=3.0, lw=1.4,
                     ls="--" if control else "-", label=f"{domain_label(domain)} (n={n_models[domain]})")
         ax.axhline(0.0, color="0.6", lw=0.6, zorder=0)
-        ax.set_title(feature, fontsize=9 if many else 10)
+        ax.set_title(feature, fontsize=9 if many else 10, y=1.0)  # fixed height: no per-draw search (~0.5 s)
         ax.set_xticks(range(len(names)), [names[k] for k in sorted(names)], rotation=45, ha="right",
                       rotation_mode="anchor", fontsize=MIN_FONTSIZE if many else 8)
         ax.set_xlim(-0.5, len(names) - 0.5)
