@@ -109,10 +109,11 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
                            panel_height=2.0 if many else 2.5, extra_height=0.8)
     # One scale for every panel, set on each rather than shared: 60 shared axes cost ~8 s of sibling bookkeeping.
     ylim = _shared_ylim(profile["mean"].to_numpy(dtype=float))
-    for i, (ax, feature) in enumerate(zip(axes, features)):
+    lines = dict(iter(profile.groupby(["pretrain_domain", "feature"], sort=False)))
+    for ax, feature in zip(axes, features):
         for domain in domains:
-            line = profile[(profile["pretrain_domain"] == domain) & (profile["feature"] == feature)]
-            if line.empty:
+            line = lines.get((domain, feature))
+            if line is None:
                 continue
             control = domain == "none"
             color = domain_color(domain)
