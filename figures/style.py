@@ -248,19 +248,17 @@ def save_figure(fig: Figure, folder: str | Path, name: str, *, formats: tuple[st
                 ) -> list[Path]:
     """Atomically write ``fig`` to ``folder/name.<fmt>`` for each format; returns the paths.
 
-    The figure's layout (constrained layout) is computed once, when the first format is drawn, and serves the
-    others: the files show the same arrangement, and a figure of 60 panels is not laid out twice (~1.5 s each).
+    The figure's layout (constrained layout) is computed once, at the resolution of the PNG, and serves every
+    format: the files show the same arrangement, and a figure of 60 panels is laid out once instead of once per
+    format, without the extra full draw ``savefig`` makes to lay a figure out (~1.3 s each at the demo's size).
     Files are rewritten only when their bytes change, so an unchanged figure keeps its
     modification time.
     """
     paths = []
-    engine = fig.get_layout_engine()
+    engine = _lay_out(fig)
     try:
         for fmt in formats:
             data = figure_bytes(fig, fmt)
-            if engine is not None:  # keep the positions just computed; "none" would still pre-draw on saving
-                with figure_style():  # no rcParams layout to fall back on
-                    fig.set_layout_engine(None)
             target = Path(folder) / f"{name}.{fmt}"
             if not (target.is_file() and target.read_bytes() == data):
                 with atomic_path(target) as tmp:
@@ -270,3 +268,22 @@ def save_figure(fig: Figure, folder: str | Path, name: str, *, formats: tuple[st
         if engine is not None:
             fig.set_layout_engine(engine)
     return paths
+
+
+def _lay_out(fig: Figure):
+    """Run ``fig``'s layout engine once at the saving resolution, then detach it; returns it (None without one).
+
+    The axes keep the positions it computed until the engine is set again.
+    """
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return None
+    dpi = fig.get_dpi()
+    with figure_style():
+        fig.set_dpi(matplotlib.rcParams["savefig.dpi"])
+        try:
+            engine.execute(fig)
+        finally:
+            fig.set_dpi(dpi)
+        fig.set_layout_engine(None)  # "none" would keep a placeholder engine, and savefig would still pre-draw
+    return engine
