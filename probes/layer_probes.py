@@ -131,7 +131,7 @@ def _partition(data: LayerData, cfg: ProbeConfig) -> pd.DataFrame:
     meta = data.meta.set_index("name").loc[names]
     sets = ({fam: list(meta.index[meta["family"] == fam]) for fam in pd.unique(meta["family"])}
             if cfg.partition_by == "family" else None)
-    probe = VariancePartition(cfg.cv, sets=sets, n_components=cfg.n_components)
+    probe = VariancePartition(cfg.cv, sets=sets, n_components=cfg.n_components, cache=data.cache)
     return probe.fit(data.X, data.targets[names], data.clips["group"].to_numpy()).to_frame()
 
 

@@ -29,7 +29,7 @@ from ..errors import ParameterError
 from ..log import logger
 from ._targets import variation_note
 from .ridge_solver import decompose, fit_predict_ridge
-from .shared import ONCE
+from .shared import ONCE, SharedCache
 from .splitters import GroupFolds, fold_labels
 
 __all__ = ["VariancePartition"]
@@ -53,6 +53,9 @@ class VariancePartition:
         Principal components of the layer predicted (fewer when the training rank is lower).
     alphas : array-like, keyword-only, optional
         Ridge alpha grid (see :func:`~audioprobe.probes.ridge_solver.fit_predict_ridge`).
+    cache : SharedCache, optional, keyword-only
+        Shares the decompositions of the descriptors' training rows (the same for every layer) between the
+        partitions of several layers; the results are the same with or without it.
 
     Attributes
     ----------
@@ -67,11 +70,12 @@ class VariancePartition:
     """
 
     def __init__(self, cv: int = 5, *, sets: dict[str, list[str]] | None = None, n_components: int = 32,
-                 alphas=None):
+                 alphas=None, cache: SharedCache | None = None):
         self.cv = cv
         self.sets = sets
         self.n_components = n_components
         self.alphas = alphas
+        self.cache = cache
 
     def fit(self, X, D: pd.DataFrame, groups) -> VariancePartition:
         """Partition the variance of ``X``.
@@ -113,11 +117,13 @@ class VariancePartition:
             X_test_c = dec.transform(X[test])
             scores_test = X_test_c @ dec.V[:, :k]
             ss[f] = ((X[test] - X[test].mean(axis=0)) ** 2).sum()
-            pred, _ = fit_predict_ridge(Dv[~test], scores_train, Dv[test], alphas=self.alphas, scaling="standard")
+            pred, _ = fit_predict_ridge(Dv[~test], scores_train, Dv[test], alphas=self.alphas, scaling="standard",
+                                        cache=self.cache)
             sse_full[f] = _sse_unit_space(X_test_c, scores_test, pred)
             for name, cols in reduced.items():
                 pred = (fit_predict_ridge(Dv[~test][:, cols], scores_train, Dv[test][:, cols], alphas=self.alphas,
-                                          scaling="standard")[0] if cols else np.zeros_like(scores_test))
+                                          scaling="standard", cache=self.cache)[0]
+                        if cols else np.zeros_like(scores_test))
                 sse_red[name][f] = _sse_unit_space(X_test_c, scores_test, pred)
         ss_pooled = ((X - X.mean(axis=0)) ** 2).sum()
         self.notes_ = [variation_note(X[folds == f], X, what="layer") for f in range(n_folds)]

@@ -8,6 +8,7 @@ import pytest
 from audioprobe.errors import ParameterError
 from audioprobe.probes.partition import VariancePartition
 from audioprobe.probes.scaling import fit_scaling
+from audioprobe.probes.shared import SharedCache
 from audioprobe.probes.splitters import GroupFolds, fold_labels
 from audioprobe.probes.transfer import DomainTransfer
 
@@ -37,6 +38,23 @@ def test_unique_variance_of_planted_and_redundant_descriptors():
     assert pooled[("a-family", "unique_r2")] == pytest.approx(0.4, abs=0.05)
     assert pooled[("all", "r2_full")] == pytest.approx(0.8, abs=0.05)
     assert len(table.query("metric == 'unique_r2'")) == 2 * 6  # 2 sets x (5 folds + pooled)
+
+
+def test_shared_descriptor_fits_give_the_same_partition_for_every_layer():
+    """With a cache shared by two layers, the second layer reuses the descriptor decompositions: same tables."""
+    rng = np.random.default_rng(3)
+    n = 120
+    D = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n)})
+    sets = {"ab": ["a", "b"], "c": ["c"]}
+    layers = [np.outer(D["a"], _unit(rng, 10)) + 0.3 * rng.normal(size=(n, 10)), rng.normal(size=(n, 6))]
+    groups = np.arange(n) // 3
+    cache = SharedCache()
+    for X in layers:
+        shared = VariancePartition(4, sets=sets, n_components=5, cache=cache).fit(X, D, groups).to_frame()
+        pd.testing.assert_frame_equal(shared, VariancePartition(4, sets=sets, n_components=5).fit(X, D, groups)
+                                      .to_frame())
+    assert len(cache) == 4 * 3 and cache.hits == 4 * 3  # per fold: all, without ab, without c; reused once
+    assert shared.query("feature == 'ab' and metric == 'unique_r2'")["value"].abs().max() < 0.2  # noise layer
 
 
 def test_partition_drops_incomplete_clips_and_checks_input():

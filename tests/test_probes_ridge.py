@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from audioprobe.errors import ParameterError
 from audioprobe.probes.ridge import RidgeProbe, cross_validate_ridge
-from audioprobe.probes.ridge_solver import decompose, fit_predict_ridge, loo_errors
+from audioprobe.probes.ridge_solver import _level_means, decompose, fit_predict_ridge, loo_errors
 from audioprobe.probes.scores import pearson_columns, r2_score_columns, score_notes
 from audioprobe.probes.splitters import GroupFolds, fold_labels
 from audioprobe.probes.transfer import DomainTransfer
@@ -324,3 +324,19 @@ def test_domain_frame_needs_domains():
     assert "r2_within" not in set(probe.to_frame()["metric"])
     with pytest.raises(ParameterError, match="domains"):
         probe.domain_frame()
+
+
+@pytest.mark.parametrize("n_levels", [1, 3])
+@pytest.mark.parametrize("n_columns", [1, 2, 40])
+def test_level_means_sum_rows_in_order_like_add_at(n_levels, n_columns):
+    """The per-level sums equal np.add.at's (rows added in row order), bit for bit, where a pairwise sum would not."""
+    rng = np.random.default_rng(21)
+    values = rng.normal(size=(500, n_columns)) + 0.1
+    inverse = rng.integers(0, n_levels, 500)
+    expected = np.zeros((n_levels, n_columns))
+    np.add.at(expected, inverse, values)
+    expected /= np.bincount(inverse, minlength=n_levels)[:, None]
+    np.testing.assert_array_equal(_level_means(values, inverse, n_levels), expected)
+    pairwise = np.array([np.ascontiguousarray(values[inverse == k].T).sum(axis=1)  # along contiguous rows: pairwise
+                         for k in range(n_levels)])
+    assert not np.array_equal(pairwise / np.bincount(inverse)[:, None], expected)  # the test can tell them apart
