@@ -4,7 +4,10 @@
 ``activations/<model>/`` (one layer in memory per worker at a time), runs the probes named in
 :data:`PROBES`, and writes ``probes.parquet`` (long format, columns :data:`COLUMNS`) and, with the
 ridge probe, ``oof.parquet`` (per-clip out-of-fold predictions), both as in docs/run-folder.md.
-Layer-by-layer CKA (across layers and models) keeps one clips x clips Gram matrix per layer.
+Layer-by-layer CKA (across layers and models) keeps three clips x clips matrices per layer (the Gram matrix,
+double- and U-centred), so each is centred once for all its pairs. Work that depends on the descriptors only
+(RSA's descriptor RDMs, the variance partition's descriptor fits) is done once per stage and shared by the
+layers (:mod:`audioprobe.probes.shared`).
 
 Rows of ``probes.parquet`` by probe (``fold`` <NA> = over all folds; ``eval_domain`` ``all`` unless said):
 
