@@ -89,9 +89,7 @@ def test_figure_text_is_legible_at_the_report_width(figures, name):
     assert _smallest_shown_text_px(figures[name]) >= 8.5
 
 
-@pytest.mark.slow  # ~19 s (seaborn draws the whole figure once per heat-map panel); the fast loop checks every
-# figure's legibility on the synthetic run (test_figure_text_is_legible_at_the_report_width)
-def test_large_runs_stay_legible_at_the_report_width():
+def test_large_runs_stay_legible_at_the_report_width():  # ~4 s
     """The demo's size (10 models, 6 layers, 60 descriptors) drew 5.5-point labels on a 19-inch figure:
     ~4 px in the report. Now at least 8.5 px."""
     rng = np.random.default_rng(0)
@@ -121,7 +119,7 @@ def test_large_runs_stay_legible_at_the_report_width():
     assert len(labels) == 60 and labels[0] == "speech-seed0 · logmel"  # every block's layers named
 
 
-@pytest.mark.slow  # ~40 s; the fast loop checks in-process byte identity (test_run_lifecycle::
+@pytest.mark.slow  # ~20 s; the fast loop checks in-process byte identity (test_run_lifecycle::
 # test_report_embeds_the_figures_already_drawn_for_this_state) and metadata (test_saved_files_carry_no_time_stamp...)
 def test_figures_are_byte_identical_on_a_rerun_in_another_process(tmp_path):
     """First through the CLI in a separate process (its own hash seed), then again in this one."""
