@@ -138,8 +138,8 @@ def new_figure(*, width: float, height: float, layout: str = "constrained") -> F
     """
     with figure_style():
         fig = Figure(figsize=(width, height), layout=layout)
-    # An Agg canvas caches its renderer: text extents (seaborn's tick-label overlap check) then cost
-    # microseconds instead of a full-size renderer per label (16 s for the heat map of 10 models).
+    # An Agg canvas caches its renderer: text extents measured before saving (the layout in save_figure, a
+    # caller's get_window_extent) cost microseconds instead of a full-size renderer per label.
     FigureCanvasAgg(fig)
     return fig
 
