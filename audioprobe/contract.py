@@ -253,10 +253,12 @@ def all_fold_scores(probes: pd.DataFrame, *, probe: str = "ridge", metric: str =
         The selected rows, index reset; empty when the table has none.
     """
     keep = (probes["probe"] == probe) & (probes["metric"] == metric) & probes["fold"].isna()
+    keep = keep.fillna(False).astype(bool)
     for column, value in (("train_domain", train_domain), ("eval_domain", eval_domain)):
         if column in probes.columns:
-            keep &= probes[column].astype(object).where(probes[column].notna(), "all") == value
-    return probes[keep.fillna(False).astype(bool)].reset_index(drop=True)
+            match = (probes[column] == value).fillna(False).astype(bool)
+            keep &= match | probes[column].isna() if value == "all" else match
+    return probes[keep].reset_index(drop=True)
 
 
 def model_order(table: pd.DataFrame) -> list[str]:
