@@ -7,7 +7,7 @@ import argparse
 def _figures(args: argparse.Namespace) -> int:
     from .registry import make_all
 
-    make_all(args.run, names=args.only or None, formats=tuple(args.formats), force=args.force)
+    make_all(args.run, names=args.only or None, formats=tuple(args.formats), force=args.force, n_jobs=args.jobs)
     return 0
 
 
@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     figures.add_argument("--formats", nargs="+", choices=("png", "pdf"), default=["png", "pdf"],
                          help="file formats (default: png pdf)")
     figures.add_argument("--force", action="store_true", help="redraw every figure even if it is up to date")
+    figures.add_argument("-j", "--jobs", type=int, default=None,
+                         help="worker processes drawing figures (default: all cores; 1: in this process)")
     figures.set_defaults(func=_figures)
     report = subparsers.add_parser(
         "report", parents=[common], help="write the run's self-contained HTML report",

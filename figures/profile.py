@@ -109,16 +109,18 @@ def layer_profiles(scores: pd.DataFrame, *, metric_label: str = "pooled out-of-f
                            panel_height=2.0 if many else 2.5, extra_height=0.8)
     # One scale for every panel, set on each rather than shared: 60 shared axes cost ~8 s of sibling bookkeeping.
     ylim = _shared_ylim(profile["mean"].to_numpy(dtype=float))
-    lines = dict(iter(profile.groupby(["pretrain_domain", "feature"], sort=False)))
+    # rows of each line, as positions into plain arrays (indexing a DataFrame per line costs ~0.4 s at 60 panels)
+    lines = profile.groupby(["pretrain_domain", "feature"], sort=False).indices
+    x, mean, low, high = (profile[c].to_numpy(dtype=float) for c in ("x", "mean", "ci_low", "ci_high"))
     for ax, feature in zip(axes, features):
         for domain in domains:
-            line = lines.get((domain, feature))
-            if line is None:
+            rows = lines.get((domain, feature))
+            if rows is None:
                 continue
             control = domain == "none"
             color = domain_color(domain)
-            ax.fill_between(line["x"], line["ci_low"], line["ci_high"], color=color, alpha=0.18, lw=0)
-            ax.plot(line["x"], line["mean"], color=color, marker="o", ms=3.0, lw=1.4,
+            ax.fill_between(x[rows], low[rows], high[rows], color=color, alpha=0.18, lw=0)
+            ax.plot(x[rows], mean[rows], color=color, marker="o", ms=3.0, lw=1.4,
                     ls="--" if control else "-", label=f"{domain_label(domain)} (n={n_models[domain]})")
         ax.axhline(0.0, color="0.6", lw=0.6, zorder=0)
         ax.set_title(feature, fontsize=9 if many else 10, y=1.0)  # fixed height: no per-draw search (~0.5 s)

@@ -1,7 +1,7 @@
 """The figure registry and :func:`make_all`, which rebuilds every figure of a run from its saved tables."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from ..contract import FIGURES as FIGURES_DIR
 from ..errors import StageError, check_choice
 from ..log import logger
+from ..runner import resolve_n_jobs
 from ..runstore import Run, fingerprint
 from . import (
     cka,
@@ -98,13 +99,66 @@ def drawn_file(tables: RunTables, name: str, fmt: str = "png") -> Path | None:
     return path if drawn and path.is_file() else None
 
 
+#: Seconds each figure took to draw and save at the demo's size (2-core machine): figures are dispatched to the
+#: worker processes heaviest first, so that the last one to finish is a light one. Unlisted figures count 1 s.
+_DRAW_SECONDS: dict[str, float] = {"layer_profiles_within": 5.5, "layer_profiles": 5.3, "layer_heatmap": 3.3,
+                                   "cka_matrix": 2.7, "domain_contrast": 2.1}
+
+
+def _draw(tables: RunTables | Path, name: str, formats: tuple[str, ...]) -> tuple[str, list[Path] | str]:
+    """Draw figure ``name`` of a run and write its files.
+
+    Run in a worker process, ``tables`` is the run folder, whose tables the worker reads itself.
+
+    Returns
+    -------
+    name : str
+    drawn : list of Path or str
+        The files written, or why the figure's input is absent (the caller logs it).
+
+    Raises
+    ------
+    StageError
+        Drawing or saving the figure failed; the message names the figure and the original error.
+    """
+    tables = tables if isinstance(tables, RunTables) else RunTables(tables)
+    try:
+        figure = FIGURES[name].build(tables)
+        return name, save_figure(figure, tables.run.file(FIGURES_DIR), name, formats=formats)
+    except MissingInput as exc:
+        return name, str(exc)
+    except Exception as exc:
+        raise StageError(f"figures: drawing figure {name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _draw_all(tables: RunTables, names: list[str], formats: tuple[str, ...], n_jobs: int
+              ) -> Iterator[tuple[str, list[Path] | str]]:
+    """:func:`_draw` for each of ``names``, heaviest first, yielded as each finishes.
+
+    In this process when ``n_jobs`` is 1 or there is one figure, else in ``n_jobs`` worker processes (joblib's loky),
+    each drawing and saving whole figures, one figure a task.
+    """
+    names = sorted(names, key=lambda name: -_DRAW_SECONDS.get(name, 1.0))
+    if n_jobs == 1 or len(names) < 2:
+        yield from (_draw(tables, name, formats) for name in names)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=min(n_jobs, len(names)), backend="loky", batch_size=1,
+                        return_as="generator_unordered")
+    yield from parallel(delayed(_draw)(tables.run.path, name, formats) for name in names)
+
+
 def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
-             formats: tuple[str, ...] = ("png", "pdf"), force: bool = False) -> list[Path]:
+             formats: tuple[str, ...] = ("png", "pdf"), force: bool = False, n_jobs: int | None = None
+             ) -> list[Path]:
     """Write every figure of a run to ``RUN/figures/<name>.<format>``, byte-identical on a re-run.
 
     The ``figures`` stage's unit is one figure: a figure whose files exist and whose inputs (the
     run's tables, activations and stage settings, :meth:`RunTables.state`) have not changed since
-    it was drawn is not drawn again; new results redraw every figure.
+    it was drawn is not drawn again; new results redraw every figure. The figures to draw are drawn in
+    ``n_jobs`` worker processes (joblib's loky), one whole figure (drawn and saved) a task, the heaviest
+    first; each is recorded in ``run.json`` as it finishes.
 
     Parameters
     ----------
@@ -116,6 +170,8 @@ def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
         File formats (``png``, ``pdf``).
     force : bool, keyword-only
         Redraw every figure, even those up to date.
+    n_jobs : int, optional, keyword-only
+        Worker processes drawing figures: all cores by default (None or -1); 1 draws in this process.
 
     Returns
     -------
@@ -125,7 +181,9 @@ def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
     Raises
     ------
     StageError
-        The run holds the input of no selected figure.
+        The run holds the input of no selected figure, or drawing a figure failed (the message names it).
+    ParameterError
+        An unknown figure name, or ``n_jobs`` not a positive integer, -1 or None.
 
     Examples
     --------
@@ -136,23 +194,22 @@ def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
     run = tables.run
     folder = run.file(FIGURES_DIR)
     selected = list(FIGURES) if names is None else [check_choice("names", n, FIGURES) for n in names]
+    n_jobs = resolve_n_jobs(n_jobs)
+    formats = tuple(formats)
     state = _state(tables)
-    paths: list[Path] = []
     with run.stage(STAGE, config={"names": selected, "formats": list(formats)}, inputs={"state": state},
                    force=force, computes=False) as stage:
-        n_drawn = 0
-        for name in selected:
-            files = [folder / f"{name}.{fmt}" for fmt in formats]
-            key = _unit_key(name, formats)
-            if stage.unit_done(key, state) and all(f.exists() for f in files):
-                paths += files
+        files = {name: [folder / f"{name}.{fmt}" for fmt in formats] for name in selected}
+        todo = [name for name in selected if not (stage.unit_done(_unit_key(name, formats), state)
+                                                  and all(f.exists() for f in files[name]))]
+        for name, drawn in _draw_all(tables, todo, formats, n_jobs):
+            if isinstance(drawn, str):
+                logger.info("figure %s skipped: %s", name, drawn)
+                files[name] = []
                 continue
-            built = list(build_figures(tables, names=[name]))
-            if not built:
-                continue
-            paths += save_figure(built[0][1], folder, name, formats=formats)
-            stage.finish_unit(key, state)
-            n_drawn += 1
+            stage.finish_unit(_unit_key(name, formats), state)
+        paths = [path for name in selected for path in files[name]]
+        n_drawn = sum(bool(files[name]) for name in todo)
         if not paths:
             raise StageError(f"figures: the run {str(run.path)!r} holds the input of none of {selected}; run the "
                              "probe (and compare) stages first")

@@ -138,6 +138,29 @@ def test_figures_are_byte_identical_on_a_rerun_in_another_process(tmp_path):
     assert [name for name in expected if first[name] != second[name]] == []
 
 
+def test_figures_drawn_in_worker_processes_equal_those_drawn_in_process(tmp_path):
+    """n_jobs=2 draws whole figures in loky workers; the files and the recorded units equal n_jobs=1's."""
+    run = make_run(tmp_path / "run", n_per_domain=4, n_seeds=1)
+    inline = {p.name: p.read_bytes() for p in make_all(run, formats=("png",), n_jobs=1)}
+    units = run.stage_record("figures")["units"]
+    shutil.rmtree(run.file("figures"))
+    paths = make_all(run, formats=("png",), n_jobs=2, force=True)
+    assert [p.name for p in paths] == list(inline)  # registry order, whatever order the workers finish in
+    assert [name for name, data in inline.items() if (run.file("figures") / name).read_bytes() != data] == []
+    record = run.stage_record("figures")
+    assert record["units"] == units and record["summary"]["n_drawn"] == len(units) == len(inline)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_figure_that_fails_to_draw_is_named(tmp_path, n_jobs):
+    run = make_run(tmp_path / "run", n_per_domain=4, n_seeds=1)
+    for meta in run.file("activations").glob("*/*.zarr/zarr.json"):  # only the RDM panels read activations
+        meta.write_text("not json")
+    with pytest.raises(StageError, match="drawing figure 'rdm_panels' failed"):
+        make_all(run, formats=("png",), n_jobs=n_jobs)
+    assert run.stage_record("figures")["status"] == "failed"
+
+
 def test_only_the_named_figures_are_made(tmp_path):
     run = make_run(tmp_path / "run", omit=("activations",), n_per_domain=4, n_seeds=1)
     paths = make_all(run, names=["descriptor_correlations"], formats=("png",))

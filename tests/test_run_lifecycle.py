@@ -168,23 +168,22 @@ def test_figures_and_report_notice_new_results(tmp_path, monkeypatch):
     run = make_run(tmp_path / "run")
     run_probes(run, probes=("ridge",), cv=3)
     drawn: list[str] = []
-    real = registry.build_figures
-    def counting(tables, names):
-        built = list(real(tables, names=names))
-        drawn.extend(spec.name for spec, _ in built)  # figures whose input is absent are not drawn
-        return built
+    real = registry.save_figure
+    def counting(fig, folder, name, **options):
+        drawn.append(name)  # figures whose input is absent are not drawn, hence not saved
+        return real(fig, folder, name, **options)
 
-    monkeypatch.setattr(registry, "build_figures", counting)
-    first = make_all(run, formats=("png",))
+    monkeypatch.setattr(registry, "save_figure", counting)  # n_jobs=1: figures are drawn and saved in this process
+    first = make_all(run, formats=("png",), n_jobs=1)
     n_first = len(drawn)
     assert first and n_first >= 1
     page = build_report(run)
     stamp = page.stat().st_mtime_ns
-    assert make_all(run, formats=("png",)) == first and len(drawn) == n_first  # up to date: nothing drawn
+    assert make_all(run, formats=("png",), n_jobs=1) == first and len(drawn) == n_first  # up to date: nothing drawn
     assert build_report(run).stat().st_mtime_ns == stamp
     _add_model(run, "m-nonspeech", "nonspeech", 7, tmp_path)
     run_probes(run, probes=("ridge",), cv=3)
-    make_all(run, formats=("png",))
+    make_all(run, formats=("png",), n_jobs=1)
     assert len(drawn) > n_first  # new probe rows: the figures are drawn again
     assert build_report(run).stat().st_mtime_ns != stamp
 
