@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -62,11 +61,13 @@ from ..contract import (
 from ..contract import PROBES as PROBES_FILE
 from ..errors import ParameterError
 from ..log import logger, progress
-from ..runner import blas_threads, resolve_n_jobs
+from ..allocator import retain_freed_memory
+from ..runner import resolve_n_jobs
 from ..runstore import Run, atomic_path, fingerprint
 from ._targets import variation_note
 from .cka import center_gram, cka_from_centred, gram_linear
 from .inputs import probe_targets
+from .layer_pool import map_layers
 from .layer_probes import CKA_METRICS, PROBES, LayerData, ProbeConfig, check_config
 from .shared import OncePerStage, SharedCache
 from .task import DEFAULT_CS
@@ -291,9 +292,12 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
         the default is smaller than ``n_permutations``: 199 reach p = 0.005, which survives Benjamini-Hochberg
         at q = 0.05 over up to 10 tasks per layer.
     n_jobs : int, optional
-        Layers probed at the same time (threads; each holds one layer in memory); default all cores.
-        Each thread runs single-threaded BLAS: the decompositions here are small, and multi-threaded
-        BLAS on a busy machine was measured 20-100x slower (busy-waiting OpenBLAS threads).
+        Layers probed at the same time (worker processes, :mod:`~audioprobe.probes.layer_pool`; each holds one
+        layer in memory); default all cores; 1 probes in this process. Threads reached ~1.4 of 2 cores
+        (scikit-learn's logistic fits and pandas hold the GIL): the demo's probe stage took 62.3 s on threads
+        and 52.4 s on processes on a quiet 2-core machine, with identical tables. Each worker runs
+        single-threaded BLAS: the decompositions here are small, and multi-threaded BLAS on a busy machine was
+        measured 20-100x slower (busy-waiting OpenBLAS threads).
     force : bool
         Recompute every layer, even those finished with the same settings and inputs.
 
@@ -307,6 +311,7 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
     ParameterError
         Invalid settings, or a run folder without descriptors or activations.
     """
+    retain_freed_memory()
     run = run if isinstance(run, Run) else Run(run, create=False)
     probes = tuple(probes) + (("task",) if tasks and "task" not in probes else ())
     resolved = resolve_tasks(tasks, run.clips()) if "task" in probes and run.exists(CLIPS) else ()
@@ -365,10 +370,11 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
 
 def _probe_layers(run: Run, stage, jobs: list[tuple[dict, pd.Series]], keys: list[tuple[str, str]],
                   cfg: ProbeConfig, n_jobs: int, units: _Units) -> None:
-    """Probe ``jobs`` on ``n_jobs`` threads, writing each layer's unit as soon as it finishes.
+    """Probe ``jobs`` on ``n_jobs`` worker processes, writing each layer's unit as soon as it finishes.
 
-    Descriptor-side work is shared by the layers (:class:`~audioprobe.probes.shared.SharedCache`), and a message
-    about the descriptors or the clips' labels is logged once, not once per layer.
+    Descriptor-side work is shared by the layers of each process (:class:`~audioprobe.probes.shared.SharedCache`),
+    and a message about the descriptors or the clips' labels is logged once, not once per layer
+    (:mod:`audioprobe.probes.layer_pool` brings the workers' messages back).
     """
     clips = run.clips()
     base = ["clip_id", "group", "domain"]
@@ -376,15 +382,9 @@ def _probe_layers(run: Run, stage, jobs: list[tuple[dict, pd.Series]], keys: lis
     clips = clips.assign(clip_id=clips["clip_id"].astype(str), group=clips["group"].astype(str),
                          domain=clips["domain"].astype(str))[base + list(dict.fromkeys(task_columns))]
     targets, meta = probe_targets(run, clips)
-    cache = SharedCache()
-    with (blas_threads(1), OncePerStage(logger), ThreadPoolExecutor(max_workers=n_jobs) as pool,
-          progress(total=len(jobs), desc="probe", unit="layer") as bar):
-        submit = lambda k: pool.submit(_probe_layer, *jobs[k], clips, targets, meta, cfg, cache)  # noqa: E731
-        pending = [submit(k) for k in range(min(n_jobs, len(jobs)))]
-        for k in range(len(jobs)):
-            table, oof = pending.pop(0).result()
-            if k + n_jobs < len(jobs):  # keep at most n_jobs layers in flight
-                pending.append(submit(k + n_jobs))
+    calls = [(*job, clips, targets, meta, cfg) for job in jobs]
+    with OncePerStage(logger), progress(total=len(jobs), desc="probe", unit="layer") as bar:
+        for k, (table, oof) in map_layers(_probe_layer, calls, n_jobs):
             units.write(*jobs[k], table, oof)
             stage.finish_unit(*keys[k])
             bar.update()

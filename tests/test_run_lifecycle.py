@@ -39,10 +39,10 @@ def _add_model(run: Run, name: str, domain: str, seed: int, tmp_path: Path) -> N
 
 def _count_layers(monkeypatch) -> list[str]:
     computed: list[str] = []
-    real = driver._probe_layer
-    monkeypatch.setattr(driver, "_probe_layer",
-                        lambda model, layer, *a: computed.append(f"{model['name']}/{layer['layer']}")
-                        or real(model, layer, *a))
+    real = driver._Units.write  # in the stage's process: layers may be probed in worker processes
+    monkeypatch.setattr(driver._Units, "write",
+                        lambda self, model, layer, *a: computed.append(f"{model['name']}/{layer['layer']}")
+                        or real(self, model, layer, *a))
     return computed
 
 
