@@ -105,10 +105,25 @@ _DRAW_SECONDS: dict[str, float] = {"layer_profiles_within": 5.5, "layer_profiles
                                    "cka_matrix": 2.7, "domain_contrast": 2.1}
 
 
-def _draw(tables: RunTables | Path, name: str, formats: tuple[str, ...]) -> tuple[str, list[Path] | str]:
+#: The run tables a worker process read last, keyed by (run folder, state): the figures of one run that a worker draws
+#: share one read of its tables (probes.parquet: ~0.25 s at the demo's size); new results have a new state.
+_WORKER_TABLES: dict[tuple[str, str], RunTables] = {}
+
+
+def _worker_tables(folder: Path, state: str) -> RunTables:
+    """The tables of the run in ``folder`` in ``state``, read once per worker process."""
+    key = (str(folder), state)
+    if key not in _WORKER_TABLES:
+        _WORKER_TABLES.clear()
+        _WORKER_TABLES[key] = RunTables(folder)
+    return _WORKER_TABLES[key]
+
+
+def _draw(tables: RunTables | tuple[Path, str], name: str, formats: tuple[str, ...]
+          ) -> tuple[str, list[Path] | str]:
     """Draw figure ``name`` of a run and write its files.
 
-    Run in a worker process, ``tables`` is the run folder, whose tables the worker reads itself.
+    Run in a worker process, ``tables`` is the run folder and its state, whose tables the worker reads itself.
 
     Returns
     -------
@@ -121,7 +136,7 @@ def _draw(tables: RunTables | Path, name: str, formats: tuple[str, ...]) -> tupl
     StageError
         Drawing or saving the figure failed; the message names the figure and the original error.
     """
-    tables = tables if isinstance(tables, RunTables) else RunTables(tables)
+    tables = tables if isinstance(tables, RunTables) else _worker_tables(*tables)
     try:
         figure = FIGURES[name].build(tables)
         return name, save_figure(figure, tables.run.file(FIGURES_DIR), name, formats=formats)
@@ -131,7 +146,7 @@ def _draw(tables: RunTables | Path, name: str, formats: tuple[str, ...]) -> tupl
         raise StageError(f"figures: drawing figure {name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _draw_all(tables: RunTables, names: list[str], formats: tuple[str, ...], n_jobs: int
+def _draw_all(tables: RunTables, state: str, names: list[str], formats: tuple[str, ...], n_jobs: int
               ) -> Iterator[tuple[str, list[Path] | str]]:
     """:func:`_draw` for each of ``names``, heaviest first, yielded as each finishes.
 
@@ -146,7 +161,7 @@ def _draw_all(tables: RunTables, names: list[str], formats: tuple[str, ...], n_j
 
     parallel = Parallel(n_jobs=min(n_jobs, len(names)), backend="loky", batch_size=1,
                         return_as="generator_unordered")
-    yield from parallel(delayed(_draw)(tables.run.path, name, formats) for name in names)
+    yield from parallel(delayed(_draw)((tables.run.path, state), name, formats) for name in names)
 
 
 def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
@@ -202,7 +217,7 @@ def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
         files = {name: [folder / f"{name}.{fmt}" for fmt in formats] for name in selected}
         todo = [name for name in selected if not (stage.unit_done(_unit_key(name, formats), state)
                                                   and all(f.exists() for f in files[name]))]
-        for name, drawn in _draw_all(tables, todo, formats, n_jobs):
+        for name, drawn in _draw_all(tables, state, todo, formats, n_jobs):
             if isinstance(drawn, str):
                 logger.info("figure %s skipped: %s", name, drawn)
                 files[name] = []
