@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..allocator import retain_freed_memory
 from ..contract import (
     CLIPS,
     FEATURES,
@@ -61,7 +62,6 @@ from ..contract import (
 from ..contract import PROBES as PROBES_FILE
 from ..errors import ParameterError
 from ..log import logger, progress
-from ..allocator import retain_freed_memory
 from ..runner import resolve_n_jobs
 from ..runstore import Run, atomic_path, fingerprint
 from ._targets import variation_note
@@ -294,10 +294,10 @@ def run_probes(run: Run | str, *, probes: Sequence[str] = ("ridge", "rsa", "cka"
     n_jobs : int, optional
         Layers probed at the same time (worker processes, :mod:`~audioprobe.probes.layer_pool`; each holds one
         layer in memory); default all cores; 1 probes in this process. Threads reached ~1.4 of 2 cores
-        (scikit-learn's logistic fits and pandas hold the GIL): the demo's probe stage took 62.3 s on threads
-        and 52.4 s on processes on a quiet 2-core machine, with identical tables. Each worker runs
-        single-threaded BLAS: the decompositions here are small, and multi-threaded BLAS on a busy machine was
-        measured 20-100x slower (busy-waiting OpenBLAS threads).
+        (scikit-learn's logistic fits and pandas hold the GIL): the demo's probe stage (60 layers) took 65 s on
+        threads (140% CPU) and 43-50 s on processes (177-189% CPU) on a near-quiet 2-core machine, with equal
+        tables. Each worker runs single-threaded BLAS: the decompositions here are small, and multi-threaded BLAS
+        on a busy machine was measured 20-100x slower (busy-waiting OpenBLAS threads).
     force : bool
         Recompute every layer, even those finished with the same settings and inputs.
 

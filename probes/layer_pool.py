@@ -41,7 +41,8 @@ class RecordCollector(logging.Handler):
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        kept = copy.copy(record)  # as QueueHandler.prepare: the message formatted (with any traceback's text),
+        """Keep a copy of ``record``, as QueueHandler.prepare: message formatted (traceback's text included)."""
+        kept = copy.copy(record)
         kept.msg, kept.args = self.format(record), None  # the unpicklable parts dropped
         kept.exc_info, kept.exc_text, kept.stack_info = None, None, None
         self.records.append(kept)
@@ -69,7 +70,7 @@ def collect_records(log: logging.Logger, level: int) -> Iterator[list[logging.Lo
 
 
 def _stage_cache(stage: str) -> SharedCache:
-    """This worker's cache for ``stage`` (a new one when the worker starts serving another stage)."""
+    """Return the worker's cache for ``stage`` (a new one when the worker starts serving another stage)."""
     if _WORKER_CACHE["stage"] != stage:
         _WORKER_CACHE.update(stage=stage, cache=SharedCache())
     return _WORKER_CACHE["cache"]

@@ -2,9 +2,9 @@
 
 The probes of one layer compare its activations with the same descriptors as every other layer's: the
 descriptor RDMs of RSA (sorted, ranked), the descriptor-side fits of the variance partition. A
-:class:`SharedCache` holds such results for the layers of one stage (threads share it). Its keys are content
-digests of the inputs (:func:`digest`), so an entry is only ever returned for the very inputs it was computed
-from; the values are exactly those the probe would compute itself.
+:class:`SharedCache` holds such results for the layers of one stage that one process probes (its threads share
+it). Its keys are content digests of the inputs (:func:`digest`), so an entry is only ever returned for the very
+inputs it was computed from; the values are exactly those the probe would compute itself.
 """
 from __future__ import annotations
 
