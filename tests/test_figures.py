@@ -151,6 +151,20 @@ def test_figures_drawn_in_worker_processes_equal_those_drawn_in_process(tmp_path
     assert record["units"] == units and record["summary"]["n_drawn"] == len(units) == len(inline)
 
 
+def test_worker_processes_draw_new_results_not_the_tables_they_read_before(tmp_path):
+    """The loky workers outlive a call and keep the tables they read; new results (a new state) are read afresh."""
+    run = make_run(tmp_path / "run", n_per_domain=4, n_seeds=1)
+    make_all(run, formats=("png",), n_jobs=2)
+    before = (run.file("figures") / "layer_heatmap.png").read_bytes()
+    probes = pd.read_parquet(run.path / "probes.parquet")
+    probes["value"] = probes["value"] * 0.5
+    probes.to_parquet(run.path / "probes.parquet")
+    make_all(run, formats=("png",), n_jobs=2)
+    after = (run.file("figures") / "layer_heatmap.png").read_bytes()
+    make_all(run, names=["layer_heatmap"], formats=("png",), n_jobs=1, force=True)
+    assert after != before and after == (run.file("figures") / "layer_heatmap.png").read_bytes()
+
+
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_a_figure_that_fails_to_draw_is_named(tmp_path, n_jobs):
     run = make_run(tmp_path / "run", n_per_domain=4, n_seeds=1)
