@@ -111,7 +111,7 @@ _WORKER_TABLES: dict[tuple[str, str], RunTables] = {}
 
 
 def _worker_tables(folder: Path, state: str) -> RunTables:
-    """The tables of the run in ``folder`` in ``state``, read once per worker process."""
+    """Return the tables of the run in ``folder`` in ``state``, read once per worker process."""
     key = (str(folder), state)
     if key not in _WORKER_TABLES:
         _WORKER_TABLES.clear()
