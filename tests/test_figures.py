@@ -138,6 +138,7 @@ def test_figures_are_byte_identical_on_a_rerun_in_another_process(tmp_path):
     assert [name for name in expected if first[name] != second[name]] == []
 
 
+@pytest.mark.slow  # starts worker processes (4-6 s): run by README's test command, not the fast loop
 def test_figures_drawn_in_worker_processes_equal_those_drawn_in_process(tmp_path):
     """n_jobs=2 draws whole figures in loky workers; the files and the recorded units equal n_jobs=1's."""
     run = make_run(tmp_path / "run", n_per_domain=4, n_seeds=1)
@@ -151,6 +152,7 @@ def test_figures_drawn_in_worker_processes_equal_those_drawn_in_process(tmp_path
     assert record["units"] == units and record["summary"]["n_drawn"] == len(units) == len(inline)
 
 
+@pytest.mark.slow  # starts worker processes (4-6 s): run by README's test command, not the fast loop
 def test_worker_processes_draw_new_results_not_the_tables_they_read_before(tmp_path):
     """The loky workers outlive a call and keep the tables they read; new results (a new state) are read afresh."""
     run = make_run(tmp_path / "run", n_per_domain=4, n_seeds=1)
