@@ -112,7 +112,7 @@ def _tasks(tasks: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
 def demo_study() -> dict[str, Any]:
     """Return the study ``audioprobe demo`` runs: the shipped corpus, every shipped model, a random-weight control.
 
-    Every probe runs, with 200 RSA permutations and no RSA bootstrap (the demo's time budget is a
+    Every probe runs, with 200 RSA permutations and no RSA bootstrap (the demo's time budget is
     two minutes on 2 cores; a study file sets ``bootstraps`` for confidence intervals). Three label read-out
     tasks run on the shipped corpus's label columns: the sound domain, the GM instrument of the melody clips
     (each clip its own group: every clip is a separate rendering at its own pitch) and the kind of the
