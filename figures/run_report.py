@@ -340,7 +340,7 @@ def build_report(run: Run | str | Path, *, output: str | Path | None = None, for
         The page.
     """
     tables = RunTables(run)
-    path = Path(output).resolve() if output is not None else tables.run.file(REPORT)
+    path = Path(output if output is not None else tables.run.file(REPORT)).resolve()  # outputs: absolute paths
     with tables.run.stage(STAGE, config={"output": str(path)}, inputs={"state": fingerprint(tables.state())},
                           outputs=(path,), force=force, computes=False) as stage:
         if stage.up_to_date:

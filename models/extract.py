@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,6 +327,12 @@ def _extract(run: Run, record, loaded: LoadedModel, clips: pd.DataFrame, table: 
     rows = [(i, str(clips["clip_id"].iloc[i]), str(clips["audio_path"].iloc[i])) for k in todo
             for i in range(k * chunk_clips, min(n_clips, (k + 1) * chunk_clips))]
     workers = 0 if n_jobs == 1 else n_jobs
+    if workers:
+        # The decoding workers are forked from this process. A joblib (loky) pool started earlier in it, by the
+        # features stage, then loses its idle workers, and joblib replaces them at the next stage that uses it
+        # (probes, figures) with a warning that suggests a memory leak: the replacement is expected, not a fault.
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor",
+                                category=UserWarning)
     loader = DataLoader(_Clips(rows), batch_size=None, shuffle=False, num_workers=workers, collate_fn=_as_is,
                         prefetch_factor=4 if workers else None)
     pipeline.to(device_t)

@@ -22,7 +22,6 @@ from typing import Any
 
 from joblib import Parallel, delayed
 
-from ..allocator import retain_freed_memory
 from ..log import logger
 from ..workers import blas_threads
 from .shared import SharedCache
@@ -77,8 +76,12 @@ def _stage_cache(stage: str) -> SharedCache:
 
 
 def _in_worker(k: int, func: Callable, args: tuple, stage: str, level: int) -> tuple[int, Any, list]:
-    """Run ``func(*args, cache=...)`` in a worker process: ``(k, result, log records)``."""
-    retain_freed_memory()
+    """Run ``func(*args, cache=...)`` in a worker process: ``(k, result, log records)``.
+
+    The worker keeps glibc's default of returning freed memory (no
+    :func:`audioprobe.allocator.retain_freed_memory`): with psutil installed, loky restarts a worker whose resident
+    memory stays 300 MB above its start after a garbage collection, taking it for a leak.
+    """
     with blas_threads(1), collect_records(logger, level) as records:
         result = func(*args, cache=_stage_cache(stage))
     return k, result, records

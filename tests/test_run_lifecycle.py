@@ -250,6 +250,20 @@ def test_two_extract_processes_into_one_run_folder_lose_nothing(tmp_path):
     assert not list(run.rglob("*.tmp"))
 
 
+def test_report_of_a_run_named_by_a_relative_path_is_up_to_date_on_a_rerun(tmp_path, monkeypatch):
+    """README names run folders relatively (`audioprobe report runs/mine`): the second call finds the page it wrote."""
+    from audioprobe.figures.run_report import build_report
+
+    run = make_run(tmp_path / "runs" / "mine")
+    run_probes(run, probes=("ridge",), cv=3)
+    monkeypatch.chdir(tmp_path)
+    page = build_report("runs/mine")
+    written = run.stage_record("report")["finished"]
+    page.write_text(page.read_text() + "<!-- kept -->")  # a rewrite would drop this
+    assert build_report("runs/mine") == page == tmp_path / "runs" / "mine" / "report.html"
+    assert page.read_text().endswith("<!-- kept -->") and run.stage_record("report")["finished"] == written
+
+
 def test_report_embeds_the_figures_already_drawn_for_this_state(tmp_path, monkeypatch):
     from audioprobe.figures import make_all, run_report
     from audioprobe.figures.run_report import build_report
