@@ -17,6 +17,7 @@ folder through these names, so the stages agree on what each file holds.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ __all__ = ["RUN_JSON", "CLIPS", "FAILURES", "FEATURES", "FEATURES_META", "ACTIVA
            "STATS_SUMMARY", "FIGURES", "REPORT", "UNITS", "MODEL_JSON", "LAYERS_CSV", "CLIP_DOMAINS",
            "NONSPEECH_DOMAINS", "PRETRAIN_DOMAINS", "FAILURE_COLUMNS", "PROBE_COLUMNS", "OOF_COLUMNS",
            "LAYERS_CSV_COLUMNS", "TABLE_COLUMNS", "check_table", "zarr_store", "list_models", "model_layers",
-           "layer_path", "read_layer", "all_fold_scores", "model_order"]
+           "layer_path", "read_layer", "all_fold_scores", "model_order", "SHIPPED_SPEC"]
 
 # ---- file names -----------------------------------------------------------------------------------
 RUN_JSON = "run.json"
@@ -56,6 +57,8 @@ UNITS = "units"
 CLIP_DOMAINS = ("speech", "music", "environmental")
 NONSPEECH_DOMAINS = ("music", "environmental")
 PRETRAIN_DOMAINS = ("speech", "nonspeech", "mixed", "none")
+#: The spec of a shipped domain model, ``DOMAIN/seedK`` (``models/weights/DOMAIN/seedK.pt``).
+SHIPPED_SPEC = re.compile(r"^(?P<domain>[a-z]+)/seed(?P<seed>\d+)$")
 
 # ---- columns and dtypes ---------------------------------------------------------------------------
 FAILURE_COLUMNS = ["clip_id", "path", "stage", "error_type", "message"]

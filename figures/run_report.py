@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..contract import REPORT, all_fold_scores
+from ..contract import REPORT, SHIPPED_SPEC, all_fold_scores
 from ..log import logger
 from ..runstore import Run, fingerprint
 from . import task, task_transfer
@@ -63,6 +63,12 @@ def _summary(report: Report, tables: RunTables) -> None:
         report.add_table(pd.DataFrame([{"model": name, **{k: info.get(k) for k in (
             "spec", "arch", "pretrain_domain", "seed", "control", "d", "norm_source", "device")},
             "layers": len(tables.layers(name))} for name, info in tables.models.items()]), title="Models")
+    shipped = sorted(name for name, info in tables.models.items() if SHIPPED_SPEC.match(str(info.get("spec"))))
+    if shipped:
+        report.add_paragraph(
+            f"What these models can and cannot show: {', '.join(shipped)} are the shipped domain models, small "
+            "BYOL-A encoders briefly pretrained on CPU (models/weights/README.md). They exercise the pipeline and "
+            "its statistics; their domain differences are no evidence about pretraining domains.")
 
 
 def _drawable(tables: RunTables) -> dict[str, str]:

@@ -41,14 +41,13 @@ from __future__ import annotations
 import importlib
 import json
 import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..contract import PRETRAIN_DOMAINS
+from ..contract import PRETRAIN_DOMAINS, SHIPPED_SPEC
 from ..errors import AudioprobeError, ParameterError
 from ..manifest import sha256_file
 from .byola import AudioNTT2020, AudioNTT2022
@@ -64,7 +63,6 @@ KNOWN_CHECKPOINTS = {
     "6cc64226318494f06ef41d7e5810be7d37abfd6490da45abdab48f188c5332e2":
         ("mixed", "official BYOL-A v1 d=512 (AudioSet)"),
 }
-_SHIPPED = re.compile(r"^(?P<domain>[a-z]+)/seed(?P<seed>\d+)$")
 
 
 @dataclass
@@ -119,7 +117,7 @@ def shipped_models(*, weights_dir: str | Path | None = None) -> list[str]:
     """Names (``DOMAIN/seedK``) of the checkpoints shipped under ``weights_dir`` (default :data:`WEIGHTS_DIR`)."""
     root = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     names = [f"{p.parent.name}/{p.stem}" for p in root.glob("*/seed*.pt") if p.with_suffix(".json").is_file()]
-    return sorted(n for n in names if _SHIPPED.match(n))
+    return sorted(n for n in names if SHIPPED_SPEC.match(n))
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -234,7 +232,7 @@ def load_model(spec: str, *, random_state: int = 0, name: str | None = None, pre
     if pretrain_domain is not None and pretrain_domain not in PRETRAIN_DOMAINS:
         raise ParameterError(f"pretrain_domain must be one of {list(PRETRAIN_DOMAINS)}, got {pretrain_domain!r}")
 
-    shipped = _SHIPPED.match(spec)
+    shipped = SHIPPED_SPEC.match(spec)
     if shipped:
         root = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
         checkpoint = root / shipped["domain"] / f"seed{shipped['seed']}.pt"

@@ -318,3 +318,20 @@ def test_commands_refuse_a_missing_run_folder(tmp_path, caplog):
     assert main(["-q", "report", str(missing)]) == 2
     assert main(["-q", "figures", str(missing)]) == 2
     assert "does not exist" in caplog.text and not missing.exists()
+
+
+def test_report_says_shipped_models_are_no_evidence_about_pretraining_domains(tmp_path):
+    """A run probing the shipped domain models says in its Summary that they are no evidence about domains;
+    a run of the user's own checkpoints does not."""
+    import json
+
+    from audioprobe.figures.run_report import build_report
+
+    run = make_run(tmp_path / "run", n_per_domain=4, n_seeds=1)
+    caveat = "no evidence about pretraining domains"
+    assert caveat not in build_report(run).read_text()
+    path = run.file("activations") / MODELS[0][0] / "model.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "spec": "speech/seed0"}))
+    page = build_report(run, force=True).read_text()
+    summary = page[page.index('<section id="summary">'):page.index("</section>", page.index('<section id="summary">'))]
+    assert caveat in summary and MODELS[0][0] in summary
