@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     figures.add_argument("run", help="run folder")
     figures.add_argument("--only", nargs="+", metavar="NAME", default=None,
                          help="only these figures (layer_heatmap, layer_profiles, layer_profiles_within, "
-                              "domain_contrast, rdm_panels, cka_matrix, descriptor_correlations, variance_partition)")
+                              "domain_contrast, rdm_panels, cka_matrix, descriptor_correlations, variance_partition, "
+                              "task_profiles, task_transfer)")
     figures.add_argument("--formats", nargs="+", choices=("png", "pdf"), default=["png", "pdf"],
                          help="file formats (default: png pdf)")
     figures.add_argument("--force", action="store_true", help="redraw every figure even if it is up to date")

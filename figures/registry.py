@@ -229,5 +229,7 @@ def make_all(run: Run | str | Path, *, names: Iterable[str] | None = None,
             raise StageError(f"figures: the run {str(run.path)!r} holds the input of none of {selected}; run the "
                              "probe (and compare) stages first")
         stage.complete(n_files=len(paths), n_drawn=n_drawn)
-    logger.info("%d figure files in %s (%d figure(s) drawn now, the rest up to date)", len(paths), folder, n_drawn)
+    n_figures = sum(bool(files[name]) for name in selected)
+    logger.info("%d figure(s) in %s (%d files): %d drawn now, %d up to date", n_figures, folder, len(paths), n_drawn,
+                n_figures - n_drawn)
     return paths

@@ -442,3 +442,14 @@ def test_partition_summary_derives_shared_variance(tables):
     odd = rows.assign(metric=rows["metric"].replace({"unique_r2": "banded_weight"}))
     kinds = set(partition_summary(odd)["kind"])
     assert kinds == {"full", "other"}  # unknown metrics kept as lines, no shared part invented
+
+
+def test_figures_help_names_every_registered_figure(capsys):
+    """`audioprobe figures --help` lists every name --only accepts (it missed the task figures)."""
+    from audioprobe.cli import main
+    from audioprobe.figures.registry import FIGURES
+
+    with pytest.raises(SystemExit):
+        main(["figures", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert [name for name in FIGURES if name not in text] == []
