@@ -151,9 +151,9 @@ def score_matrix(scores: pd.DataFrame) -> pd.DataFrame:
 def is_constant(values: np.ndarray, axis: int = -1) -> np.ndarray:
     """Whether the finite values along ``axis`` are all equal (up to rounding, 1e-12 relative)."""
     values = np.asarray(values, dtype=float)
-    with np.errstate(invalid="ignore"):
-        spread = np.nanmax(values, axis=axis) - np.nanmin(values, axis=axis)
-        scale = np.nanmax(np.abs(values), axis=axis)
+    known = ~np.isnan(values)  # an all-NaN row (a descriptor undefined on every clip) is constant, without a warning
+    spread = np.where(known, values, -np.inf).max(axis=axis) - np.where(known, values, np.inf).min(axis=axis)
+    scale = np.where(known, np.abs(values), 0.0).max(axis=axis)
     return ~(spread > 1e-12 * np.maximum(scale, 1e-300))
 
 

@@ -521,3 +521,16 @@ def test_compare_command_power_flag(tmp_path, null_probes):
     summary = run.file("stats_summary.txt").read_text()
     assert "seeds per domain needed for a difference of 0.05 at 80% power" in summary
     assert "mde" in summary and "what these tests can and cannot show" in summary
+
+
+def test_is_constant_over_finite_values_and_silent_on_an_all_nan_row():
+    """Equal finite values (up to 1e-12 relative) are constant, NaNs ignored; a row with no value at all (a descriptor
+    undefined on every clip) counts as constant without numpy's 'All-NaN slice' warning in the compare log."""
+    import warnings
+
+    from audioprobe.analysis.design import is_constant
+
+    values = np.array([[np.nan, np.nan], [1.0, 1.0 + 1e-14], [1.0, 2.0], [np.nan, 3.0], [-2.0, -2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert is_constant(values).tolist() == [True, True, False, True, True]
