@@ -46,9 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     probe.add_argument("--layers", nargs="+", default=None, help="layer names (default: all)")
     probe.add_argument("--scaling", choices=("center", "standard"), default="center",
                        help="activation scaling of the ridge probes (default: center)")
-    probe.add_argument("--rdm-metric", choices=("correlation", "euclidean"), default="correlation")
-    probe.add_argument("--rsa-method", choices=("spearman", "tau-a"), default="spearman")
-    probe.add_argument("--partition-by", choices=("family", "descriptor"), default="family")
+    probe.add_argument("--rdm-metric", choices=("correlation", "euclidean"), default="correlation",
+                       help="RSA: distance between two clips' activation vectors (default: correlation)")
+    probe.add_argument("--rsa-method", choices=("spearman", "tau-a"), default="spearman",
+                       help="RSA: comparison of the layer and descriptor RDMs, Spearman's rho or Kendall's tau-a "
+                            "(default: spearman)")
+    probe.add_argument("--partition-by", choices=("family", "descriptor"), default="family",
+                       help="descriptor sets of the variance partition (default: family)")
     probe.add_argument("-j", "--jobs", type=int, default=None, help="layers probed at once (default: all cores)")
     probe.add_argument("--force", action="store_true",
                        help="recompute every layer even if it is up to date (default: only new or changed layers)")
