@@ -264,6 +264,20 @@ def test_report_of_a_run_named_by_a_relative_path_is_up_to_date_on_a_rerun(tmp_p
     assert page.read_text().endswith("<!-- kept -->") and run.stage_record("report")["finished"] == written
 
 
+def test_report_command_on_a_relative_run_folder_skips_an_up_to_date_page(tmp_path, monkeypatch):
+    """The same through the command line, as README writes it: `audioprobe report runs/mine` twice writes once."""
+    from audioprobe.cli import main
+
+    run = make_run(tmp_path / "runs" / "mine")
+    run_probes(run, probes=("ridge",), cv=3)
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "runs/mine", "-q"]) == 0
+    written = (run.stage_record("report")["finished"], (tmp_path / "runs" / "mine" / "report.html").stat().st_mtime_ns)
+    assert main(["report", "runs/mine", "-q"]) == 0
+    assert (run.stage_record("report")["finished"],
+            (tmp_path / "runs" / "mine" / "report.html").stat().st_mtime_ns) == written
+
+
 def test_report_embeds_the_figures_already_drawn_for_this_state(tmp_path, monkeypatch):
     from audioprobe.figures import make_all, run_report
     from audioprobe.figures.run_report import build_report
